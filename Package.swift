@@ -1,0 +1,47 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Numeric code is written against raw pointers and a hand-managed thread pool; Swift 6's strict
+// concurrency checking adds nothing there, so every target stays in the Swift 5 language mode.
+let settings: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
+
+let package = Package(
+    name: "rlhf",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "rlhf", targets: ["rlhf"]),
+        .library(name: "Engine", targets: ["Engine"]),
+        .library(name: "GPT", targets: ["GPT"]),
+        .library(name: "Alignment", targets: ["Alignment"]),
+        .library(name: "Experiments", targets: ["Experiments"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "COpenBLAS",
+            path: "Modules/COpenBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
+        ),
+        .target(name: "Engine", dependencies: ["COpenBLAS"], swiftSettings: settings),
+        .target(name: "Tokenizer", swiftSettings: settings),
+        .target(name: "GPT", dependencies: ["Engine"], swiftSettings: settings),
+        .target(name: "Data", dependencies: ["Engine"], swiftSettings: settings),
+        .target(name: "Alignment", dependencies: ["Engine", "GPT", "Tokenizer", "Data"], swiftSettings: settings),
+        .target(name: "Experiments", dependencies: ["Alignment", "Engine", "GPT", "Tokenizer", "Data"], swiftSettings: settings),
+        .executableTarget(
+            name: "rlhf",
+            dependencies: ["Experiments", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: settings
+        ),
+        .testTarget(name: "EngineTests", dependencies: ["Engine"], swiftSettings: settings),
+        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"], swiftSettings: settings),
+        .testTarget(name: "GPTTests", dependencies: ["GPT", "Engine"], resources: [.copy("Fixtures")], swiftSettings: settings),
+        .testTarget(name: "DataTests", dependencies: ["Data", "Engine"], swiftSettings: settings),
+        .testTarget(name: "AlignmentTests", dependencies: ["Alignment", "GPT", "Engine", "Tokenizer", "Data"], swiftSettings: settings),
+        .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "Alignment", "Data"], swiftSettings: settings),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,133 @@
+import COpenBLAS
+import Foundation
+
+/// The BLAS/LAPACK facade: the only file that talks to OpenBLAS. Every matrix is row-major.
+public enum BLAS {
+    // MARK: - Threads
+
+    /// Sets the number of OpenBLAS threads (the environment's OPENBLAS_NUM_THREADS otherwise).
+    public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(max(1, n))) }
+
+    public static var threads: Int { Int(openblas_get_num_threads()) }
+
+    /// Runs `body` with OpenBLAS in single-threaded mode, so that several of our own workers can
+    /// each issue small independent matmuls at once (attention heads, chunks of the LM head).
+    public static func singleThreaded<R>(_ body: () throws -> R) rethrows -> R {
+        let saved = openblas_get_num_threads()
+        if saved == 1 { return try body() }
+        openblas_set_num_threads(1)
+        defer { openblas_set_num_threads(saved) }
+        return try body()
+    }
+
+    // MARK: - Level 3
+
+    /// C(m,n) = alpha * op(A)(m,k) * op(B)(k,n) + beta * C, row-major with leading dimensions.
+    /// op(A) = A when `transA` is false (A is m×k, lda ≥ k), Aᵀ when true (A is k×m, lda ≥ m).
+    @inline(__always)
+    public static func sgemm(
+        transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
+        alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int,
+        beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        if m == 0 || n == 0 { return }
+        if k == 0 {
+            if beta == 0 { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
+            else if beta != 1 { for i in 0..<m { for j in 0..<n { c[i * ldc + j] *= beta } } }
+            return
+        }
+        cblas_sgemm(
+            CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+            Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
+    /// `count` independent sgemms whose operands sit `strideA`, `strideB`, `strideC` floats apart.
+    /// With more than one worker they run concurrently on single-threaded OpenBLAS.
+    public static func sgemmStridedBatched(
+        count: Int, transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
+        alpha: Float = 1, a: UnsafePointer<Float>, lda: Int, strideA: Int,
+        b: UnsafePointer<Float>, ldb: Int, strideB: Int,
+        beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int, strideC: Int
+    ) {
+        singleThreaded {
+            Parallel.forWorkers(count) { _, range in
+                for i in range {
+                    sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                          a: a + i * strideA, lda: lda, b: b + i * strideB, ldb: ldb,
+                          beta: beta, c: c + i * strideC, ldc: ldc)
+                }
+            }
+        }
+    }
+
+    // MARK: - Level 2 / 1
+
+    /// y(m) = alpha * A(m,n) x + beta * y, or with `trans` y(n) = alpha * Aᵀ x + beta * y.
+    public static func sgemv(
+        trans: Bool = false, m: Int, n: Int, alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
+        x: UnsafePointer<Float>, incx: Int = 1, beta: Float = 0, y: UnsafeMutablePointer<Float>, incy: Int = 1
+    ) {
+        if m == 0 || n == 0 { return }
+        cblas_sgemv(CblasRowMajor, trans ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), alpha, a, Int32(lda),
+                    x, Int32(incx), beta, y, Int32(incy))
+    }
+
+    public static func sdot(_ n: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Float {
+        cblas_sdot(Int32(n), x, 1, y, 1)
+    }
+
+    /// y += alpha * x
+    public static func saxpy(_ n: Int, alpha: Float, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+        cblas_saxpy(Int32(n), alpha, x, 1, y, 1)
+    }
+
+    // MARK: - LAPACK
+
+    /// Fills `q` (rows×cols, row-major) with a matrix with orthonormal rows or columns (whichever
+    /// is fewer), scaled by `gain`, from the QR decomposition of a Gaussian matrix (Saxe et al.
+    /// 2014, the "orthogonal" initializer). Used for the scalar heads.
+    public static func orthogonal(rows: Int, cols: Int, gain: Float, rng: inout RNG, into q: UnsafeMutablePointer<Float>) {
+        // Work on the tall orientation: a (big × small) matrix whose columns become orthonormal.
+        let big = max(rows, cols), small = min(rows, cols)
+        var a = [Float](repeating: 0, count: big * small)
+        for i in 0..<a.count { a[i] = rng.normal() }
+        var tau = [Float](repeating: 0, count: small)
+        var info = LAPACKE_sgeqrf(LAPACK_ROW_MAJOR, Int32(big), Int32(small), &a, Int32(small), &tau)
+        precondition(info == 0, "LAPACKE_sgeqrf failed with info \(info)")
+        // Sign correction (Mezzadri 2007) makes Q uniformly (Haar) distributed: scale column j by sign(R_jj).
+        let signs = (0..<small).map { a[$0 * small + $0] < 0 ? Float(-1) : Float(1) }
+        info = LAPACKE_sorgqr(LAPACK_ROW_MAJOR, Int32(big), Int32(small), Int32(small), &a, Int32(small), &tau)
+        precondition(info == 0, "LAPACKE_sorgqr failed with info \(info)")
+        for i in 0..<big {
+            for j in 0..<small {
+                let v = a[i * small + j] * signs[j] * gain
+                if rows >= cols { q[i * cols + j] = v } else { q[j * cols + i] = v }
+            }
+        }
+    }
+
+    /// Measures this machine's sgemm throughput on an n×n×n product (GFLOP/s), best of `repeats`.
+    public static func measureSgemmGFLOPs(n: Int = 2048, repeats: Int = 5) -> Double {
+        let a = FloatBuffer(count: n * n), b = FloatBuffer(count: n * n), c = FloatBuffer(count: n * n)
+        var rng = RNG(seed: 1)
+        for i in 0..<(n * n) { a[i] = rng.uniform() - 0.5; b[i] = rng.uniform() - 0.5 }
+        sgemm(m: n, n: n, k: n, a: a.pointer, lda: n, b: b.pointer, ldb: n, c: c.pointer, ldc: n)
+        var best = Double.infinity
+        for _ in 0..<repeats {
+            let t0 = Clock.now()
+            sgemm(m: n, n: n, k: n, a: a.pointer, lda: n, b: b.pointer, ldb: n, c: c.pointer, ldc: n)
+            best = min(best, Clock.now() - t0)
+        }
+        return 2 * Double(n) * Double(n) * Double(n) / best / 1e9
+    }
+}
+
+/// Monotonic wall clock in seconds.
+public enum Clock {
+    public static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+    }
+}

@@ -1,0 +1,97 @@
+/// Vectorized exp and row helpers for softmax-like loops (the LM head spends most of its
+/// non-BLAS time here). exp uses Cephes' range reduction x = n·ln2 + r and a degree-6
+/// polynomial for e^r: relative error below 2e-7 over the range used (x ≤ 0 after the max shift).
+public enum FastMath {
+    public typealias V = SIMD8<Float>
+
+    @inline(__always)
+    public static func exp(_ x0: V) -> V {
+        let x = x0.clamped(lowerBound: V(repeating: -87.0), upperBound: V(repeating: 88.0))
+        let n = (x * 1.442_695_04).rounded(.toNearestOrEven)
+        var r = x - n * 0.693_359_375
+        r = r + n * 2.121_944_4e-4
+        var y = V(repeating: 1.987_569_15e-4)
+        y = y * r + 1.398_199_950_7e-3
+        y = y * r + 8.333_451_907_3e-3
+        y = y * r + 4.166_579_589_4e-2
+        y = y * r + 1.666_666_545_9e-1
+        y = y * r + 5.000_000_120_1e-1
+        y = y * (r * r) + r + 1
+        let bits = (SIMD8<Int32>(n, rounding: .towardZero) &+ 127) &<< 23
+        return y * unsafeBitCast(bits, to: V.self)
+    }
+
+    @inline(__always)
+    public static func exp(_ x: Float) -> Float { exp(V(repeating: x))[0] }
+
+    /// max of p[0..<n]
+    @inline(__always)
+    public static func max(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
+        var i = 0
+        var m = V(repeating: -.infinity)
+        while i + 8 <= n {
+            m = pointwiseMax(m, UnsafeRawPointer(p + i).loadUnaligned(as: V.self))
+            i += 8
+        }
+        var r = m.max()
+        while i < n { r = Swift.max(r, p[i]); i += 1 }
+        return r
+    }
+
+    /// p[i] = exp(p[i] - shift) in place; returns the sum of the results.
+    @inline(__always)
+    public static func expShiftInPlace(_ p: UnsafeMutablePointer<Float>, _ n: Int, shift: Float) -> Float {
+        var i = 0
+        var acc = V(repeating: 0)
+        let s = V(repeating: shift)
+        while i + 8 <= n {
+            let e = exp(UnsafeRawPointer(p + i).loadUnaligned(as: V.self) - s)
+            UnsafeMutableRawPointer(p + i).storeBytes(of: e, as: V.self)
+            acc += e
+            i += 8
+        }
+        var sum = acc.sum()
+        while i < n { let e = exp(p[i] - shift); p[i] = e; sum += e; i += 1 }
+        return sum
+    }
+
+    /// Σ exp(p[i] - shift) · p[i]... helper: returns (Σ e_i, Σ e_i·x_i) with e_i = exp(x_i - shift), without writing.
+    @inline(__always)
+    public static func expMoments(_ p: UnsafePointer<Float>, _ n: Int, shift: Float) -> (Float, Float) {
+        var i = 0
+        var a0 = V(repeating: 0), a1 = V(repeating: 0)
+        let s = V(repeating: shift)
+        while i + 8 <= n {
+            let x = UnsafeRawPointer(p + i).loadUnaligned(as: V.self)
+            let e = exp(x - s)
+            a0 += e
+            a1 += e * x
+            i += 8
+        }
+        var s0 = a0.sum(), s1 = a1.sum()
+        while i < n { let e = exp(p[i] - shift); s0 += e; s1 += e * p[i]; i += 1 }
+        return (s0, s1)
+    }
+
+    /// In place: x_j ← scale · p_j · (−dlogp − dentropy · (x_j − lse + H)) with p_j = exp(x_j − lse).
+    /// This is dz of  dlogp·log p_y + dentropy·H  except the +dlogp·scale at the target, which the caller adds.
+    @inline(__always)
+    public static func softmaxGradInPlace(_ x: UnsafeMutablePointer<Float>, _ n: Int, lse: Float, dlogp: Float, dentropy: Float,
+                                          entropy: Float, scale: Float) {
+        var i = 0
+        let l = V(repeating: lse), a = V(repeating: -dlogp), g = V(repeating: dentropy), hh = V(repeating: entropy - lse)
+        while i + 8 <= n {
+            let z = UnsafeRawPointer(x + i).loadUnaligned(as: V.self)
+            let p = exp(z - l)
+            let d = p * (a - g * (z + hh)) * scale
+            UnsafeMutableRawPointer(x + i).storeBytes(of: d, as: V.self)
+            i += 8
+        }
+        while i < n {
+            let z = x[i]
+            let p = exp(z - lse)
+            x[i] = p * (-dlogp - dentropy * (z - lse + entropy)) * scale
+            i += 1
+        }
+    }
+}

@@ -1,0 +1,63 @@
+import Foundation
+
+/// One contiguous, 64-byte aligned block of `Float`s. Parameters, gradients, optimizer moments
+/// and activations each live in one of these; per-tensor views are offsets into it.
+public final class FloatBuffer: @unchecked Sendable {
+    public let count: Int
+    public let pointer: UnsafeMutablePointer<Float>
+
+    /// Allocates `count` floats, zero-filled.
+    public init(count: Int) {
+        precondition(count >= 0, "FloatBuffer: negative size \(count)")
+        self.count = count
+        var raw: UnsafeMutableRawPointer?
+        let bytes = max(count, 1) * MemoryLayout<Float>.stride
+        let status = posix_memalign(&raw, 64, bytes)
+        guard status == 0, let raw else { fatalError("FloatBuffer: cannot allocate \(bytes) bytes") }
+        pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+        pointer.initialize(repeating: 0, count: max(count, 1))
+    }
+
+    /// A copy of `values`.
+    public convenience init(_ values: [Float]) {
+        self.init(count: values.count)
+        values.withUnsafeBufferPointer { src in
+            if let base = src.baseAddress { pointer.update(from: base, count: values.count) }
+        }
+    }
+
+    deinit { free(pointer) }
+
+    public var buffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: pointer, count: count) }
+
+    public subscript(i: Int) -> Float {
+        get { pointer[i] }
+        set { pointer[i] = newValue }
+    }
+
+    public func zero() { pointer.update(repeating: 0, count: count) }
+
+    public func copy(from other: FloatBuffer) {
+        precondition(other.count == count, "FloatBuffer.copy: size \(other.count) != \(count)")
+        pointer.update(from: other.pointer, count: count)
+    }
+
+    public func clone() -> FloatBuffer {
+        let c = FloatBuffer(count: count)
+        c.copy(from: self)
+        return c
+    }
+
+    public var array: [Float] { Array(buffer) }
+}
+
+/// A growable scratch allocation reused across steps (no allocation per step after warm-up).
+public final class Scratch: @unchecked Sendable {
+    public private(set) var buffer = FloatBuffer(count: 0)
+    public init() {}
+    /// A pointer to at least `count` floats; contents are unspecified.
+    public func pointer(_ count: Int) -> UnsafeMutablePointer<Float> {
+        if buffer.count < count { buffer = FloatBuffer(count: count) }
+        return buffer.pointer
+    }
+}

@@ -1,0 +1,70 @@
+import Foundation
+
+// MARK: - Causal multi-head self-attention
+
+public enum Attention {
+    /// out[b,t,h*HS..] = Σ_{j≤t} softmax_j(q_t·k_j / √HS) v_j for each head h.
+    /// out: (B,T,C), att: (B,NH,T,T) post-softmax probabilities (cache), qkv: (B,T,3C) laid out as [Q | K | V]
+    /// Q, K and V of head h are read in place as (T,HS) matrices with row stride 3C: no permute.
+    public static func forward(out: UnsafeMutablePointer<Float>, att: UnsafeMutablePointer<Float>, qkv: UnsafePointer<Float>,
+                               B: Int, T: Int, C: Int, NH: Int) {
+        let HS = C / NH, C3 = 3 * C
+        let scale = 1 / Float(HS).squareRoot()
+        BLAS.singleThreaded {
+            Parallel.forWorkers(B * NH) { _, range in
+                for bh in range {
+                    let b = bh / NH, h = bh % NH
+                    let q = qkv + b * T * C3 + h * HS, k = q + C, v = q + 2 * C
+                    let a = att + bh * T * T
+                    // preatt = scale · Q Kᵀ  (T,T)
+                    BLAS.sgemm(transB: true, m: T, n: T, k: HS, alpha: scale, a: q, lda: C3, b: k, ldb: C3, c: a, ldc: T)
+                    for t in 0..<T {
+                        let row = a + t * T
+                        let mx = FastMath.max(row, t + 1)
+                        let sum = FastMath.expShiftInPlace(row, t + 1, shift: mx)
+                        let inv = 1 / sum
+                        for j in 0...t { row[j] *= inv }
+                        if t + 1 < T { (row + t + 1).update(repeating: 0, count: T - t - 1) }
+                    }
+                    // out_bh = att · V  (T,HS), written with row stride C
+                    BLAS.sgemm(m: T, n: HS, k: T, a: a, lda: T, b: v, ldb: C3, c: out + b * T * C + h * HS, ldc: C)
+                }
+            }
+        }
+    }
+
+    /// Differentiates the forward above. With P = att (post-softmax), dO = dout_bh:
+    /// dP = dO Vᵀ;  dV += Pᵀ dO;  dS_tj = P_tj (dP_tj − Σ_k P_tk dP_tk);  dQ += scale · dS K;  dK += scale · dSᵀ Q.
+    /// dqkv: (B,T,3C) accumulated; scratch holds one (T,T) matrix per worker.
+    public static func backward(dqkv: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, qkv: UnsafePointer<Float>,
+                                att: UnsafePointer<Float>, B: Int, T: Int, C: Int, NH: Int, scratch: Scratch) {
+        let HS = C / NH, C3 = 3 * C
+        let scale = 1 / Float(HS).squareRoot()
+        let workers = min(Parallel.threads, B * NH)
+        let ds = scratch.pointer(workers * T * T)
+        BLAS.singleThreaded {
+            Parallel.forWorkers(B * NH) { w, range in
+                let dp = ds + w * T * T
+                for bh in range {
+                    let b = bh / NH, h = bh % NH
+                    let off = b * T * C3 + h * HS
+                    let q = qkv + off, k = q + C, v = q + 2 * C
+                    let dq = dqkv + off, dk = dq + C, dv = dq + 2 * C
+                    let a = att + bh * T * T
+                    let d = dout + b * T * C + h * HS
+                    BLAS.sgemm(transB: true, m: T, n: T, k: HS, a: d, lda: C, b: v, ldb: C3, c: dp, ldc: T)
+                    BLAS.sgemm(transA: true, m: T, n: HS, k: T, a: a, lda: T, b: d, ldb: C, beta: 1, c: dv, ldc: C3)
+                    for t in 0..<T {
+                        let pr = a + t * T, dr = dp + t * T
+                        var s: Float = 0
+                        for j in 0...t { s += pr[j] * dr[j] }
+                        for j in 0...t { dr[j] = pr[j] * (dr[j] - s) }
+                        if t + 1 < T { (dr + t + 1).update(repeating: 0, count: T - t - 1) }
+                    }
+                    BLAS.sgemm(m: T, n: HS, k: T, alpha: scale, a: dp, lda: T, b: k, ldb: C3, beta: 1, c: dq, ldc: C3)
+                    BLAS.sgemm(transA: true, m: T, n: HS, k: T, alpha: scale, a: dp, lda: T, b: q, ldb: C3, beta: 1, c: dk, ldc: C3)
+                }
+            }
+        }
+    }
+}

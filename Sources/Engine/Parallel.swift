@@ -1,0 +1,37 @@
+import Foundation
+
+/// Work splitting for kernels that are not BLAS calls. Work is cut into a number of chunks that
+/// depends only on the problem size, never on the thread count, so every kernel gives the same
+/// bits whether it runs on one core or many; reductions sum their per-chunk partials in order.
+public enum Parallel {
+    /// Number of worker threads used by `forEachChunk` (1 disables threading).
+    nonisolated(unsafe) public static var threads: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
+
+    /// Runs `body(chunk, range)` for `chunks` contiguous pieces of `0..<n`.
+    /// Chunk `c` always covers the same range for a given (n, chunks).
+    public static func forEachChunk(_ n: Int, chunks requested: Int, _ body: (Int, Range<Int>) -> Void) {
+        guard n > 0 else { return }
+        let chunks = max(1, min(requested, n))
+        let ranges = (0..<chunks).map { c in (c * n / chunks)..<((c + 1) * n / chunks) }
+        if threads <= 1 || chunks == 1 {
+            for c in 0..<chunks { body(c, ranges[c]) }
+            return
+        }
+        withoutActuallyEscaping(body) { body in
+            DispatchQueue.concurrentPerform(iterations: chunks) { c in body(c, ranges[c]) }
+        }
+    }
+
+    /// Runs `body(range)` over `0..<n` in pieces of at least `grain` items.
+    public static func forRange(_ n: Int, grain: Int = 1024, _ body: (Range<Int>) -> Void) {
+        guard n > 0 else { return }
+        let chunks = threads <= 1 ? 1 : min(max(1, n / max(grain, 1)), threads * 4)
+        forEachChunk(n, chunks: chunks) { _, r in body(r) }
+    }
+
+    /// Runs `body(worker, range)` with exactly `min(threads, n)` workers (worker index can
+    /// address per-worker scratch). Results must not depend on how items are split.
+    public static func forWorkers(_ n: Int, _ body: (Int, Range<Int>) -> Void) {
+        forEachChunk(n, chunks: min(threads, n), body)
+    }
+}
