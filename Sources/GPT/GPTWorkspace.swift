@@ -1,0 +1,67 @@
+import Engine
+
+/// Activations of one forward pass (kept for backward) and gradient scratch, for batches of up to
+/// `maxB` sequences of up to `maxT` tokens, all in one buffer. A forward over (B,T) lays its
+/// tensors out contiguously as (B,T,...) at the same offsets whatever B and T are.
+public final class GPTWorkspace {
+    public let config: GPTConfig
+    public let maxB: Int, maxT: Int
+    public let storage: FloatBuffer
+    /// Shape of the last forward pass.
+    public internal(set) var B = 0, T = 0
+    var dropoutWasOn = false
+
+    // Offsets (per-layer tensors are L consecutive slabs of the per-layer size).
+    let encoded, ln1, ln1Mean, ln1Rstd, qkv, atty, att, attproj, resid2, ln2, ln2Mean, ln2Rstd: Int
+    let fch, fchGelu, fcproj, resid3, lnf, lnfMean, lnfRstd: Int
+    let embMask, attprojMask, fcprojMask: Int
+    // Gradient scratch
+    let dlnf, dres, dC1, dC2, d3C, d4C1, d4C2, onesOff: Int
+    let btc: Int
+    let scratch = Scratch()
+    let lmScratch = Scratch()
+
+    public init(config c: GPTConfig, maxB: Int, maxT: Int) {
+        precondition(maxT <= c.context, "workspace length \(maxT) exceeds the model context \(c.context)")
+        config = c
+        self.maxB = maxB
+        self.maxT = maxT
+        let L = c.nLayer, C = c.nEmbd, NH = c.nHead
+        let bt = maxB * maxT
+        btc = bt * C
+        var off = 0
+        func take(_ n: Int) -> Int { defer { off += n }; return off }
+        encoded = take(bt * C)
+        ln1 = take(L * bt * C); ln1Mean = take(L * bt); ln1Rstd = take(L * bt)
+        qkv = take(L * bt * 3 * C)
+        atty = take(L * bt * C)
+        att = take(L * maxB * NH * maxT * maxT)
+        attproj = take(L * bt * C)
+        resid2 = take(L * bt * C)
+        ln2 = take(L * bt * C); ln2Mean = take(L * bt); ln2Rstd = take(L * bt)
+        fch = take(L * bt * 4 * C); fchGelu = take(L * bt * 4 * C)
+        fcproj = take(L * bt * C)
+        resid3 = take(L * bt * C)
+        lnf = take(bt * C); lnfMean = take(bt); lnfRstd = take(bt)
+        let dropN = c.dropout > 0 ? 1 : 0
+        embMask = take(dropN * bt * C); attprojMask = take(dropN * L * bt * C); fcprojMask = take(dropN * L * bt * C)
+        dlnf = take(bt * C); dres = take(bt * C); dC1 = take(bt * C); dC2 = take(bt * C)
+        d3C = take(bt * 3 * C); d4C1 = take(bt * 4 * C); d4C2 = take(bt * 4 * C)
+        onesOff = take(bt)
+        storage = FloatBuffer(count: off)
+        (storage.pointer + onesOff).update(repeating: 1, count: bt)
+    }
+
+    @inline(__always) func p(_ off: Int) -> UnsafeMutablePointer<Float> { storage.pointer + off }
+
+    /// Final hidden states (after ln_f) of the last forward: (B,T,C).
+    public var hidden: UnsafeMutablePointer<Float> { p(lnf) }
+    /// Gradient with respect to `hidden`; heads add into it, `GPT.backward` reads it.
+    public var hiddenGrad: UnsafeMutablePointer<Float> { p(dlnf) }
+
+    /// Clears `hiddenGrad` for the current (B,T).
+    public func zeroHiddenGrad() { p(dlnf).update(repeating: 0, count: B * T * config.nEmbd) }
+
+    /// Bytes held by this workspace.
+    public var bytes: Int { storage.count * 4 }
+}
