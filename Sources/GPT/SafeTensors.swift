@@ -1,0 +1,171 @@
+import Engine
+import Foundation
+
+/// A checkpoint problem a user can fix (wrong file, other model's shape, corrupted file).
+public struct CheckpointError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ message: String) { description = message }
+}
+
+/// Reading and writing the safetensors format (8-byte little-endian header length, a JSON
+/// header {name: {dtype, shape, data_offsets}, "__metadata__": {...}}, then raw little-endian
+/// data). Only F32 tensors are written and read.
+public enum SafeTensors {
+    public struct Entry {
+        public let name: String
+        public let shape: [Int]
+        public let data: UnsafePointer<Float>
+        public init(name: String, shape: [Int], data: UnsafePointer<Float>) {
+            self.name = name
+            self.shape = shape
+            self.data = data
+        }
+    }
+
+    /// Writes atomically: a temporary file beside the target, fsync, then rename over it.
+    public static func write(_ entries: [Entry], metadata: [String: String] = [:], to url: URL) throws {
+        var header: [String: Any] = [:]
+        var offset = 0
+        for e in entries {
+            let n = e.shape.reduce(1, *) * 4
+            header[e.name] = ["dtype": "F32", "shape": e.shape, "data_offsets": [offset, offset + n]] as [String: Any]
+            offset += n
+        }
+        if !metadata.isEmpty { header["__metadata__"] = metadata }
+        var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
+        while json.count % 8 != 0 { json.append(0x20) }  // pad with spaces so data starts 8-aligned
+        var out = Data(capacity: 8 + json.count + offset)
+        var len = UInt64(json.count).littleEndian
+        withUnsafeBytes(of: &len) { out.append(contentsOf: $0) }
+        out.append(json)
+        for e in entries {
+            out.append(UnsafeBufferPointer(start: e.data, count: e.shape.reduce(1, *)))
+        }
+        try AtomicFile.write(out, to: url)
+    }
+
+    /// Reads every F32 tensor of a safetensors file.
+    public static func read(_ url: URL) throws -> (tensors: [String: (shape: [Int], values: [Float])], metadata: [String: String]) {
+        let path = url.path
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw CheckpointError("checkpoint \(path): file not found; point to a model.safetensors written by a run (runs/NAME/checkpoints/...)")
+        }
+        guard data.count >= 8 else { throw CheckpointError("checkpoint \(path): not a safetensors file (\(data.count) bytes)") }
+        let len = data.prefix(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }.littleEndian
+        guard len > 0, 8 + Int(len) <= data.count else {
+            throw CheckpointError("checkpoint \(path): not a safetensors file (header length \(len) exceeds the file); the file is truncated or of another format")
+        }
+        let headerData = data.subdata(in: 8..<(8 + Int(len)))
+        guard let header = try? JSONSerialization.jsonObject(with: headerData) as? [String: Any] else {
+            throw CheckpointError("checkpoint \(path): safetensors header is not a JSON object; the file is corrupted")
+        }
+        let base = 8 + Int(len)
+        var tensors: [String: ([Int], [Float])] = [:]
+        var metadata: [String: String] = [:]
+        for (name, value) in header {
+            if name == "__metadata__" {
+                metadata = (value as? [String: String]) ?? [:]
+                continue
+            }
+            guard let info = value as? [String: Any], let dtype = info["dtype"] as? String,
+                  let shape = info["shape"] as? [Int], let offs = info["data_offsets"] as? [Int], offs.count == 2 else {
+                throw CheckpointError("checkpoint \(path): tensor \(name) has a malformed header entry")
+            }
+            guard dtype == "F32" else {
+                throw CheckpointError("checkpoint \(path): tensor \(name) has dtype \(dtype); only F32 checkpoints are supported")
+            }
+            let count = shape.reduce(1, *)
+            guard offs[1] - offs[0] == count * 4, base + offs[1] <= data.count, offs[0] >= 0 else {
+                throw CheckpointError("checkpoint \(path): tensor \(name) data range \(offs) does not match its shape \(shape) or the file size; the file is truncated")
+            }
+            var values = [Float](repeating: 0, count: count)
+            values.withUnsafeMutableBytes { dst in
+                data.withUnsafeBytes { src in
+                    dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[(base + offs[0])..<(base + offs[1])]))
+                }
+            }
+            tensors[name] = (shape, values)
+        }
+        return (tensors, metadata)
+    }
+}
+
+/// Atomic file writes: temporary file in the same directory, fsync, rename.
+public enum AtomicFile {
+    public static func write(_ data: Data, to url: URL) throws {
+        let dir = url.deletingLastPathComponent()
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
+        guard FileManager.default.createFile(atPath: tmp.path, contents: nil) else {
+            throw CheckpointError("cannot create \(tmp.path): check that the directory is writable")
+        }
+        let fh = try FileHandle(forWritingTo: tmp)
+        try fh.write(contentsOf: data)
+        try fh.synchronize()
+        try fh.close()
+        if rename(tmp.path, url.path) != 0 {
+            let err = String(cString: strerror(errno))
+            try? FileManager.default.removeItem(at: tmp)
+            throw CheckpointError("cannot move \(tmp.path) to \(url.path): \(err)")
+        }
+    }
+
+    public static func write(_ string: String, to url: URL) throws { try write(Data(string.utf8), to: url) }
+}
+
+extension GPT {
+    /// Writes the parameters as `model.safetensors`-style file with the config in the metadata.
+    public func save(to url: URL, extraMetadata: [String: String] = [:]) throws {
+        try Self.saveBuffer(params, layout: layout, to: url, metadata: extraMetadata.merging(["config": configJSON], uniquingKeysWith: { a, _ in a }))
+    }
+
+    /// Writes any buffer laid out like this model's parameters (gradients, Adam moments).
+    public static func saveBuffer(_ buffer: FloatBuffer, layout: ParameterLayout, prefix: String = "", to url: URL, metadata: [String: String] = [:]) throws {
+        let entries = layout.tensors.map { SafeTensors.Entry(name: prefix + $0.name, shape: $0.shape, data: buffer.pointer + $0.offset) }
+        try SafeTensors.write(entries, metadata: metadata, to: url)
+    }
+
+    /// Fills a buffer laid out like `layout` from a file written by `saveBuffer`/`save`;
+    /// every tensor must be present with the same shape.
+    public static func loadBuffer(_ buffer: FloatBuffer, layout: ParameterLayout, prefix: String = "", from url: URL) throws {
+        let (tensors, _) = try SafeTensors.read(url)
+        for t in layout.tensors {
+            guard let (shape, values) = tensors[prefix + t.name] else {
+                throw CheckpointError("checkpoint \(url.path): tensor \(prefix + t.name) is missing; the checkpoint is of another model (expected \(layout.config.nLayer) layers, n_embd \(layout.config.nEmbd))")
+            }
+            guard shape == t.shape else {
+                throw CheckpointError("checkpoint \(url.path): tensor \(prefix + t.name) has shape \(shape), this model expects \(t.shape); use a checkpoint of the same model config")
+            }
+            values.withUnsafeBufferPointer { (buffer.pointer + t.offset).update(from: $0.baseAddress!, count: t.count) }
+        }
+    }
+
+    var configJSON: String {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        return String(decoding: try! enc.encode(config), as: UTF8.self)
+    }
+
+    /// Loads a model written by `save`. The config comes from the file's metadata unless given;
+    /// with `scalarHead` set, a head missing from the file is freshly initialized (seed).
+    public static func load(from url: URL, scalarHead: Bool? = nil, seed: UInt64 = 0) throws -> GPT {
+        let (tensors, metadata) = try SafeTensors.read(url)
+        guard let cj = metadata["config"], let saved = try? JSONDecoder().decode(GPTConfig.self, from: Data(cj.utf8)) else {
+            throw CheckpointError("checkpoint \(url.path): no model config in the safetensors metadata; it was not written by rlhf")
+        }
+        var config = saved
+        if let scalarHead { config.scalarHead = scalarHead }
+        let model = GPT(config: config, seed: seed)
+        for t in model.layout.tensors {
+            guard let (shape, values) = tensors[t.name] else {
+                if t.name.hasPrefix("score.") { continue }  // fresh head (initialized above)
+                throw CheckpointError("checkpoint \(url.path): tensor \(t.name) is missing; the file is not a complete GPT checkpoint")
+            }
+            guard shape == t.shape else {
+                throw CheckpointError("checkpoint \(url.path): tensor \(t.name) has shape \(shape), expected \(t.shape) for its config; the file is corrupted")
+            }
+            values.withUnsafeBufferPointer { (model.params.pointer + t.offset).update(from: $0.baseAddress!, count: t.count) }
+        }
+        return model
+    }
+}

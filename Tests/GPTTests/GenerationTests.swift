@@ -1,0 +1,86 @@
+import XCTest
+@testable import GPT
+import Engine
+
+final class GenerationTests: XCTestCase {
+    let config = GPTConfig(vocabSize: 50, context: 32, nLayer: 2, nHead: 2, nEmbd: 16)
+
+    func model() -> GPT {
+        let m = GPT(config: config, seed: 5)
+        var rng = RNG(seed: 9)
+        for t in m.layout.tensors where t.name.hasSuffix("weight") && !t.name.contains("ln_") {
+            for i in 0..<t.count { m.params[t.offset + i] = rng.normal() * 0.3 }
+        }
+        return m
+    }
+
+    let prompts: [[Int32]] = [[1, 2, 3], [4, 5, 6, 7, 8, 9, 10], [11], [12, 13, 14, 15, 16]]
+
+    func testBatchGivesTheSameTokensAsEachPromptAlone() {
+        let m = model()
+        let gen = Generator(model: m, maxBatch: 4)
+        for opts in [SamplingOptions(temperature: 1, maxNewTokens: 12, eosId: 0),
+                     SamplingOptions(temperature: 0.7, topK: 10, topP: 0.9, maxNewTokens: 12, eosId: 3),
+                     SamplingOptions(temperature: 0, maxNewTokens: 12)] {
+            let base = RNG(seed: 77)
+            var rngs = prompts.indices.map { base.split("sample", $0) }
+            let batch = gen.generate(prompts: prompts, options: opts, rngs: &rngs)
+            for (i, p) in prompts.enumerated() {
+                var one = [base.split("sample", i)]
+                let alone = gen.generate(prompts: [p], options: opts, rngs: &one)[0]
+                XCTAssertEqual(batch[i].tokens, alone.tokens, "prompt \(i), options \(opts)")
+                XCTAssertEqual(batch[i].logprobs.count, alone.logprobs.count)
+                for (a, b) in zip(batch[i].logprobs, alone.logprobs) { XCTAssertEqual(a, b, accuracy: 1e-5) }
+                XCTAssertEqual(rngs[i], one[0], "random stream of prompt \(i) advanced differently")
+            }
+        }
+    }
+
+    /// The KV-cache path must give the same log-probs as a full forward pass over prompt + sample.
+    func testCachedLogProbsMatchFullForward() {
+        let m = model()
+        let gen = Generator(model: m, maxBatch: 2)
+        var rngs = [RNG(seed: 1), RNG(seed: 2)]
+        let opts = SamplingOptions(temperature: 0.8, maxNewTokens: 10)
+        let out = gen.generate(prompts: [prompts[0], prompts[1]], options: opts, rngs: &rngs)
+        let ws = GPTWorkspace(config: config, maxB: 1, maxT: 32)
+        for (i, seq) in out.enumerated() {
+            XCTAssertEqual(seq.tokens.count, 10)
+            let full = prompts[i] + seq.tokens
+            full.withUnsafeBufferPointer { m.forward(tokens: $0.baseAddress!, B: 1, T: full.count, ws: ws) }
+            let P = prompts[i].count
+            let rows = (0..<seq.tokens.count).map { Int32(P - 1 + $0) }
+            var logp = [Float](repeating: 0, count: rows.count)
+            m.tokenLogProbs(ws: ws, rows: rows, targets: seq.tokens, temperature: 0.8, logp: &logp)
+            for (a, b) in zip(logp, seq.logprobs) { XCTAssertEqual(a, b, accuracy: 2e-4) }
+        }
+    }
+
+    func testStopsAtEOSAndRespectsMaxNewTokens() {
+        let m = model()
+        let gen = Generator(model: m, maxBatch: 4)
+        // Make token 7 overwhelmingly likely by greedy decoding with a huge bias: EOS = the greedy choice.
+        var rngs = prompts.indices.map { RNG(seed: UInt64($0)) }
+        let greedy = gen.generate(prompts: prompts, options: SamplingOptions(temperature: 0, maxNewTokens: 5), rngs: &rngs)
+        for (i, g) in greedy.enumerated() {
+            XCTAssertEqual(g.tokens.count, 5)
+            XCTAssertFalse(g.endedWithEOS)
+            let eos = g.tokens[2]
+            var r2 = [RNG(seed: 0)]
+            let stopped = gen.generate(prompts: [prompts[i]], options: SamplingOptions(temperature: 0, maxNewTokens: 5, eosId: eos), rngs: &r2)[0]
+            let firstEOS = g.tokens.firstIndex(of: eos)!
+            XCTAssertEqual(stopped.tokens, Array(g.tokens[...firstEOS]))
+            XCTAssertTrue(stopped.endedWithEOS)
+        }
+    }
+
+    func testTopKOneIsGreedy() {
+        let m = model()
+        let gen = Generator(model: m, maxBatch: 4)
+        var r1 = prompts.indices.map { RNG(seed: UInt64($0)) }
+        var r2 = r1
+        let greedy = gen.generate(prompts: prompts, options: SamplingOptions(temperature: 0, maxNewTokens: 6), rngs: &r1)
+        let top1 = gen.generate(prompts: prompts, options: SamplingOptions(temperature: 1.3, topK: 1, maxNewTokens: 6), rngs: &r2)
+        XCTAssertEqual(greedy.map(\.tokens), top1.map(\.tokens))
+    }
+}
