@@ -29,7 +29,7 @@ let package = Package(
         .target(name: "Tokenizer", swiftSettings: settings),
         .target(name: "GPT", dependencies: ["Engine"], swiftSettings: settings),
         .target(name: "Data", dependencies: ["Engine"], swiftSettings: settings),
-        .target(name: "Alignment", dependencies: ["Engine", "GPT", "Tokenizer", "Data"], swiftSettings: settings),
+        .target(name: "Alignment", dependencies: ["Engine", "GPT"], swiftSettings: settings),
         .target(name: "Experiments", dependencies: ["Alignment", "Engine", "GPT", "Tokenizer", "Data"], swiftSettings: settings),
         .executableTarget(
             name: "rlhf",
@@ -40,7 +40,7 @@ let package = Package(
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"], swiftSettings: settings),
         .testTarget(name: "GPTTests", dependencies: ["GPT", "Engine"], resources: [.copy("Fixtures")], swiftSettings: settings),
         .testTarget(name: "DataTests", dependencies: ["Data", "Engine"], swiftSettings: settings),
-        .testTarget(name: "AlignmentTests", dependencies: ["Alignment", "GPT", "Engine", "Tokenizer", "Data"], swiftSettings: settings),
+        .testTarget(name: "AlignmentTests", dependencies: ["Alignment", "GPT", "Engine"], swiftSettings: settings),
         .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "Alignment", "Data"], swiftSettings: settings),
     ],
     swiftLanguageModes: [.v5]

@@ -1,0 +1,81 @@
+import Engine
+import GPT
+
+/// A prompt and a completion as token ids. The completion carries its EOS when the text ended.
+public struct SequenceExample: Codable, Equatable, Sendable {
+    public var prompt: [Int32]
+    public var completion: [Int32]
+    public init(prompt: [Int32], completion: [Int32]) {
+        self.prompt = prompt
+        self.completion = completion
+    }
+    public var count: Int { prompt.count + completion.count }
+}
+
+/// The explicit truncation rule used everywhere a prompt + completion must fit `maxLength`:
+/// 1. the completion keeps at most `maxCompletion` tokens (cut at the end; a cut completion
+///    loses its EOS, so the model never learns to stop where the text did not);
+/// 2. then the prompt keeps its LAST tokens ("keep_end", as TRL: the instruction sits at the end
+///    of a TL;DR query), never fewer than one.
+public func truncate(_ e: SequenceExample, maxLength: Int, maxCompletion: Int) -> SequenceExample {
+    var c = e.completion
+    if c.count > maxCompletion { c.removeLast(c.count - maxCompletion) }
+    let room = max(1, maxLength - c.count)
+    var p = e.prompt
+    if p.count > room { p.removeFirst(p.count - room) }
+    if p.count + c.count > maxLength { c.removeLast(p.count + c.count - maxLength) }
+    return SequenceExample(prompt: p, completion: c)
+}
+
+/// A right-padded batch of prompt+completion sequences and the rows of the LM head that predict
+/// each completion token: position t−1 predicts token t.
+public struct TokenBatch {
+    public let B: Int
+    public let T: Int
+    public var tokens: [Int32]
+    public let promptLengths: [Int]
+    public let lengths: [Int]
+    /// Flat (b·T + t−1) rows predicting completion tokens, in order, and the tokens they predict.
+    public let rows: [Int32]
+    public let targets: [Int32]
+    /// rowStart[b]..<rowStart[b+1] are sequence b's entries of `rows`/`targets`.
+    public let rowStart: [Int]
+
+    /// `allTokens`: predict every token after the first (causal LM); else completion tokens only.
+    public init(_ examples: [SequenceExample], pad: Int32, allTokens: Bool = false, fixedT: Int? = nil) {
+        B = examples.count
+        let maxLen = examples.map(\.count).max() ?? 1
+        T = max(fixedT ?? maxLen, 1)
+        precondition(maxLen <= T, "sequence of \(maxLen) tokens does not fit T = \(T)")
+        var tokens = [Int32](repeating: pad, count: B * T)
+        var rows: [Int32] = [], targets: [Int32] = [], rowStart = [0]
+        for (b, e) in examples.enumerated() {
+            let seq = e.prompt + e.completion
+            for (t, tok) in seq.enumerated() { tokens[b * T + t] = tok }
+            let first = allTokens ? 1 : max(1, e.prompt.count)
+            if seq.count > first {
+                for t in first..<seq.count {
+                    rows.append(Int32(b * T + t - 1))
+                    targets.append(seq[t])
+                }
+            }
+            rowStart.append(rows.count)
+        }
+        self.tokens = tokens
+        promptLengths = examples.map(\.prompt.count)
+        lengths = examples.map(\.count)
+        self.rows = rows
+        self.targets = targets
+        self.rowStart = rowStart
+    }
+}
+
+extension GPT {
+    /// Forward over a batch and the log-prob of every predicted token (row order of the batch).
+    public func batchLogProbs(_ batch: TokenBatch, ws: GPTWorkspace, temperature: Float = 1, entropy: UnsafeMutablePointer<Float>? = nil) -> [Float] {
+        batch.tokens.withUnsafeBufferPointer { forward(tokens: $0.baseAddress!, B: batch.B, T: batch.T, ws: ws) }
+        var logp = [Float](repeating: 0, count: batch.rows.count)
+        tokenLogProbs(ws: ws, rows: batch.rows, targets: batch.targets, temperature: temperature, logp: &logp, entropy: entropy)
+        return logp
+    }
+}
