@@ -4,13 +4,28 @@ import Foundation
 
 public enum GELU {
     static let k: Float = (2 / Float.pi).squareRoot()
+    typealias V = SIMD8<Float>
+
+    /// tanh(u) = 1 − 2 / (e^{2u} + 1), with the vectorized exp (saturates correctly at ±1).
+    @inline(__always)
+    static func tanh8(_ u: V) -> V { 1 - 2 / (FastMath.exp(2 * u) + 1) }
 
     /// out = 0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³))). out, inp: (N)
     public static func forward(out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, n: Int) {
-        Parallel.forRange(n, grain: 8192) { r in
-            for i in r {
+        Parallel.forRange(n, grain: 16384) { r in
+            var i = r.lowerBound
+            while i + 8 <= r.upperBound {
+                let x = UnsafeRawPointer(inp + i).loadUnaligned(as: V.self)
+                let x3: V = x * x * x
+                let th: V = tanh8(k * (x + 0.044715 * x3))
+                let y: V = 0.5 * x * (1 + th)
+                UnsafeMutableRawPointer(out + i).storeBytes(of: y, as: V.self)
+                i += 8
+            }
+            while i < r.upperBound {
                 let x = inp[i]
                 out[i] = 0.5 * x * (1 + tanhf(k * (x + 0.044715 * x * x * x)))
+                i += 1
             }
         }
     }
@@ -19,14 +34,27 @@ public enum GELU {
     /// d/dx = 0.5 (1 + tanh u) + 0.5 x sech²(u) · √(2/π)(1 + 3·0.044715 x²),  u = √(2/π)(x + 0.044715 x³).
     /// dinp += dout * d/dx.
     public static func backward(dinp: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, dout: UnsafePointer<Float>, n: Int) {
-        Parallel.forRange(n, grain: 8192) { r in
-            for i in r {
+        Parallel.forRange(n, grain: 16384) { r in
+            var i = r.lowerBound
+            while i + 8 <= r.upperBound {
+                let x = UnsafeRawPointer(inp + i).loadUnaligned(as: V.self)
+                let x2: V = x * x
+                let th: V = tanh8(k * (x + 0.044715 * x2 * x))
+                let sech2: V = 1 - th * th
+                let slope: V = k * (1 + 0.134145 * x2)
+                let g: V = 0.5 * (1 + th) + (0.5 * x) * sech2 * slope
+                let d = UnsafeRawPointer(dout + i).loadUnaligned(as: V.self)
+                let acc = UnsafeRawPointer(dinp + i).loadUnaligned(as: V.self)
+                UnsafeMutableRawPointer(dinp + i).storeBytes(of: acc + d * g, as: V.self)
+                i += 8
+            }
+            while i < r.upperBound {
                 let x = inp[i]
-                let u = k * (x + 0.044715 * x * x * x)
-                let th = tanhf(u)
+                let th = tanhf(k * (x + 0.044715 * x * x * x))
                 let sech2 = 1 - th * th
                 let g = 0.5 * (1 + th) + 0.5 * x * sech2 * k * (1 + 3 * 0.044715 * x * x)
                 dinp[i] += dout[i] * g
+                i += 1
             }
         }
     }

@@ -1,0 +1,269 @@
+import Engine
+import Foundation
+import XCTest
+
+/// Forward results against naive reference implementations computed here in Double.
+final class GoldenTests: XCTestCase {
+
+    // MARK: BLAS
+
+    /// Naive C = alpha·op(A)·op(B) + beta·C over an ldc-strided C, returned as the full ldc-wide buffer.
+    private func refGemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Double, a: [Float], lda: Int,
+                         b: [Float], ldb: Int, beta: Double, c: [Float], ldc: Int) -> [Double] {
+        var out = c.map(Double.init)
+        for i in 0..<m {
+            for j in 0..<n {
+                var s = 0.0
+                for p in 0..<k {
+                    let av = transA ? a[p * lda + i] : a[i * lda + p]
+                    let bv = transB ? b[j * ldb + p] : b[p * ldb + j]
+                    s += Double(av) * Double(bv)
+                }
+                out[i * ldc + j] = alpha * s + (beta == 0 ? 0 : beta * Double(c[i * ldc + j]))
+            }
+        }
+        return out
+    }
+
+    func testSgemmAllTransposesWithLeadingDimensions() {
+        var rng = TestRNG(201)
+        let m = 5, n = 9, k = 7
+        for transA in [false, true] {
+            for transB in [false, true] {
+                for (alpha, beta) in [(Float(1), Float(0)), (Float(0.75), Float(-0.5))] {
+                    // op(A) is m×k: A is m×k (lda ≥ k) or k×m (lda ≥ m). Padding makes lda > width.
+                    let aRows = transA ? k : m, aCols = transA ? m : k, lda = aCols + 3
+                    let bRows = transB ? n : k, bCols = transB ? k : n, ldb = bCols + 2
+                    let ldc = n + 4
+                    let a = (0..<(aRows * lda)).map { _ in rng.uniform() }
+                    let b = (0..<(bRows * ldb)).map { _ in rng.uniform() }
+                    var c = (0..<(m * ldc)).map { _ in rng.uniform() }
+                    for i in 0..<m { for j in n..<ldc { c[i * ldc + j] = 12345 } } // padding must stay untouched
+                    let want = refGemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: Double(alpha), a: a, lda: lda,
+                                       b: b, ldb: ldb, beta: Double(beta), c: c, ldc: ldc)
+                    a.withUnsafeBufferPointer { ap in
+                        b.withUnsafeBufferPointer { bp in
+                            c.withUnsafeMutableBufferPointer { cp in
+                                BLAS.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: ap.baseAddress!, lda: lda,
+                                           b: bp.baseAddress!, ldb: ldb, beta: beta, c: cp.baseAddress!, ldc: ldc)
+                            }
+                        }
+                    }
+                    assertClose(c, want, rtol: 1e-5, atol: 1e-5, "sgemm transA=\(transA) transB=\(transB) alpha=\(alpha) beta=\(beta)")
+                }
+            }
+        }
+    }
+
+    func testSgemmZeroInnerDimension() {
+        var c: [Float] = [1, 2, 99, 3, 4, 99]
+        let dummy: [Float] = [0]
+        BLAS.sgemm(m: 2, n: 2, k: 0, alpha: 5, a: dummy, lda: 1, b: dummy, ldb: 2, beta: 2, c: &c, ldc: 3)
+        XCTAssertEqual(c, [2, 4, 99, 6, 8, 99])
+        BLAS.sgemm(m: 2, n: 2, k: 0, a: dummy, lda: 1, b: dummy, ldb: 2, beta: 0, c: &c, ldc: 3)
+        XCTAssertEqual(c, [0, 0, 99, 0, 0, 99])
+    }
+
+    func testSgemmStridedBatched() {
+        var rng = TestRNG(202)
+        let count = 5, m = 4, n = 6, k = 3
+        for transA in [false, true] {
+            for threads in [1, 2] {
+                // Operands with leading dimensions and gaps between batch items.
+                let lda = (transA ? m : k) + 1, aSize = (transA ? k : m) * lda, strideA = aSize + 3
+                let ldb = n + 2, strideB = k * ldb + 1
+                let ldc = n + 1, strideC = m * ldc + 2
+                let a = (0..<(count * strideA)).map { _ in rng.uniform() }
+                let b = (0..<(count * strideB)).map { _ in rng.uniform() }
+                var c = (0..<(count * strideC)).map { _ in rng.uniform() }
+                let c0 = c
+                var want = c0.map(Double.init)
+                for i in 0..<count {
+                    let r = refGemm(transA: transA, transB: false, m: m, n: n, k: k, alpha: 0.5, a: Array(a[(i * strideA)...]), lda: lda,
+                                    b: Array(b[(i * strideB)...]), ldb: ldb, beta: 1, c: Array(c0[(i * strideC)..<(i * strideC + m * ldc)]),
+                                    ldc: ldc)
+                    for j in 0..<(m * ldc) { want[i * strideC + j] = r[j] }
+                }
+                withParallelThreads(threads) {
+                    a.withUnsafeBufferPointer { ap in
+                        b.withUnsafeBufferPointer { bp in
+                            c.withUnsafeMutableBufferPointer { cp in
+                                BLAS.sgemmStridedBatched(count: count, transA: transA, m: m, n: n, k: k, alpha: 0.5,
+                                                         a: ap.baseAddress!, lda: lda, strideA: strideA,
+                                                         b: bp.baseAddress!, ldb: ldb, strideB: strideB,
+                                                         beta: 1, c: cp.baseAddress!, ldc: ldc, strideC: strideC)
+                            }
+                        }
+                    }
+                }
+                assertClose(c, want, rtol: 1e-5, atol: 1e-5, "sgemmStridedBatched transA=\(transA) threads=\(threads)")
+            }
+        }
+    }
+
+    func testSgemv() {
+        var rng = TestRNG(203)
+        let m = 5, n = 11, lda = 13
+        let a = (0..<(m * lda)).map { _ in rng.uniform() }
+        for trans in [false, true] {
+            let xn = trans ? m : n, yn = trans ? n : m
+            let x = (0..<xn).map { _ in rng.uniform() }
+            var y = (0..<yn).map { _ in rng.uniform() }
+            var want = [Double](repeating: 0, count: yn)
+            for i in 0..<yn {
+                var s = 0.0
+                for j in 0..<xn { s += Double(trans ? a[j * lda + i] : a[i * lda + j]) * Double(x[j]) }
+                want[i] = 1.5 * s - 0.25 * Double(y[i])
+            }
+            BLAS.sgemv(trans: trans, m: m, n: n, alpha: 1.5, a: a, lda: lda, x: x, beta: -0.25, y: &y)
+            assertClose(y, want, rtol: 1e-5, atol: 1e-5, "sgemv trans=\(trans)")
+        }
+    }
+
+    // MARK: Attention
+
+    func testAttentionForwardMatchesNaive() {
+        var rng = TestRNG(204)
+        let B = 2, T = 6, C = 12, NH = 3, HS = C / NH
+        let qkv = rng.normalBuffer(B * T * 3 * C, scale: 1.5)
+        let out = FloatBuffer(count: B * T * C), att = FloatBuffer(count: B * NH * T * T)
+        for i in 0..<att.count { att[i] = .nan } // the cache must be fully written, zeros above the diagonal
+        Attention.forward(out: out.pointer, att: att.pointer, qkv: qkv.pointer, B: B, T: T, C: C, NH: NH)
+        var wantOut = [Double](repeating: 0, count: B * T * C), wantAtt = [Double](repeating: 0, count: B * NH * T * T)
+        for b in 0..<B {
+            for h in 0..<NH {
+                for t in 0..<T {
+                    func q(_ t: Int, _ d: Int) -> Double { Double(qkv[(b * T + t) * 3 * C + h * HS + d]) }
+                    func k(_ t: Int, _ d: Int) -> Double { Double(qkv[(b * T + t) * 3 * C + C + h * HS + d]) }
+                    func v(_ t: Int, _ d: Int) -> Double { Double(qkv[(b * T + t) * 3 * C + 2 * C + h * HS + d]) }
+                    var s = [Double](repeating: -.infinity, count: T)
+                    for j in 0...t {
+                        var dot = 0.0
+                        for d in 0..<HS { dot += q(t, d) * k(j, d) }
+                        s[j] = dot / Double(HS).squareRoot()
+                    }
+                    let mx = s.max()!
+                    let e = s.map { $0 == -.infinity ? 0 : Foundation.exp($0 - mx) }
+                    let z = e.reduce(0, +)
+                    for j in 0..<T { wantAtt[((b * NH + h) * T + t) * T + j] = e[j] / z }
+                    for d in 0..<HS {
+                        var o = 0.0
+                        for j in 0...t { o += e[j] / z * v(j, d) }
+                        wantOut[(b * T + t) * C + h * HS + d] = o
+                    }
+                }
+            }
+        }
+        assertClose(out.array, wantOut, rtol: 1e-5, atol: 2e-6, "Attention out")
+        assertClose(att.array, wantAtt, rtol: 1e-5, atol: 1e-6, "Attention att")
+    }
+
+    // MARK: LayerNorm
+
+    func testLayerNormForwardMatchesNaive() {
+        var rng = TestRNG(205)
+        let N = 7, C = 19
+        let inp = rng.buffer(N * C, -3, 5), weight = rng.buffer(C, 0.5, 2), bias = rng.buffer(C)
+        let out = FloatBuffer(count: N * C), mean = FloatBuffer(count: N), rstd = FloatBuffer(count: N)
+        LayerNorm.forward(out: out.pointer, mean: mean.pointer, rstd: rstd.pointer, inp: inp.pointer,
+                          weight: weight.pointer, bias: bias.pointer, N: N, C: C)
+        var wantOut = [Double](), wantMean = [Double](), wantRstd = [Double]()
+        for i in 0..<N {
+            let x = (0..<C).map { Double(inp[i * C + $0]) }
+            let m = x.reduce(0, +) / Double(C)
+            let v = x.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(C)
+            let s = 1 / (v + Double(LayerNorm.eps)).squareRoot()
+            wantMean.append(m); wantRstd.append(s)
+            for c in 0..<C { wantOut.append((x[c] - m) * s * Double(weight[c]) + Double(bias[c])) }
+        }
+        assertClose(mean.array, wantMean, rtol: 1e-5, atol: 1e-6, "LayerNorm mean")
+        assertClose(rstd.array, wantRstd, rtol: 1e-5, atol: 0, "LayerNorm rstd")
+        assertClose(out.array, wantOut, rtol: 1e-5, atol: 2e-6, "LayerNorm out")
+    }
+
+    // MARK: GELU
+
+    func testGELUForwardMatchesNaive() {
+        let xs: [Float] = stride(from: Float(-5), through: 5, by: 0.125).map { $0 }
+        let inp = FloatBuffer(xs), out = FloatBuffer(count: xs.count)
+        GELU.forward(out: out.pointer, inp: inp.pointer, n: xs.count)
+        let want = xs.map { xf -> Double in
+            let x = Double(xf)
+            return 0.5 * x * (1 + Foundation.tanh((2 / Double.pi).squareRoot() * (x + 0.044715 * x * x * x)))
+        }
+        assertClose(out.array, want, rtol: 1e-5, atol: 1e-6, "GELU")
+        // Spot values of the GPT-2 tanh approximation.
+        XCTAssertEqual(out[xs.firstIndex(of: 0)!], 0)
+        XCTAssertEqual(Double(out[xs.firstIndex(of: 1)!]), 0.841_191_990_607_477, accuracy: 1e-6)
+    }
+
+    // MARK: TokenLogProbs
+
+    func testTokenLogProbsForwardMatchesNaive() {
+        var rng = TestRNG(206)
+        let N = 9, C = 6, V = 21, n = TokenLogProbs.chunk + 7
+        let hidden = rng.normalBuffer(N * C), wte = rng.normalBuffer(V * C)
+        let rows = (0..<n).map { _ in Int32(rng.int(N)) }, targets = (0..<n).map { _ in Int32(rng.int(V)) }
+        let scratch = Scratch()
+        for tau in [Float(1), 0.7, 1.6] {
+            let logp = FloatBuffer(count: n), ent = FloatBuffer(count: n)
+            TokenLogProbs.run(hidden: hidden.pointer, rows: rows, targets: targets, n: n, wte: wte.pointer, V: V, C: C,
+                              temperature: tau, logp: logp.pointer, entropy: ent.pointer, scratch: scratch)
+            var wantLogp = [Double](), wantEnt = [Double]()
+            for r in 0..<n {
+                let row = Int(rows[r])
+                let z = (0..<V).map { j -> Double in
+                    var s = 0.0
+                    for c in 0..<C { s += Double(hidden[row * C + c]) * Double(wte[j * C + c]) }
+                    return s / Double(tau)
+                }
+                let mx = z.max()!
+                let lse = mx + Foundation.log(z.map { Foundation.exp($0 - mx) }.reduce(0, +))
+                let lp = z.map { $0 - lse }
+                wantLogp.append(lp[Int(targets[r])])
+                wantEnt.append(-lp.map { Foundation.exp($0) * $0 }.reduce(0, +))
+            }
+            assertClose(logp.array, wantLogp, rtol: 1e-5, atol: 2e-6, "TokenLogProbs logp τ=\(tau)")
+            assertClose(ent.array, wantEnt, rtol: 1e-5, atol: 2e-6, "TokenLogProbs entropy τ=\(tau)")
+        }
+    }
+
+    // MARK: Small kernels
+
+    func testEncoderLinearScalarHeadResidualForward() {
+        var rng = TestRNG(207)
+        // Encoder
+        let B = 2, T = 3, C = 4, V = 6
+        let toks: [Int32] = [5, 0, 5, 2, 2, 1]
+        let wte = rng.buffer(V * C), wpe = rng.buffer(T * C), eout = FloatBuffer(count: B * T * C)
+        Encoder.forward(out: eout.pointer, tokens: toks, wte: wte.pointer, wpe: wpe.pointer, B: B, T: T, C: C)
+        var want = [Double]()
+        for i in 0..<(B * T) { for c in 0..<C { want.append(Double(wte[Int(toks[i]) * C + c]) + Double(wpe[(i % T) * C + c])) } }
+        assertClose(eout.array, want, rtol: 1e-6, atol: 0, "Encoder")
+
+        // Linear with bias
+        let N = 3, K = 5, OC = 4
+        let inp = rng.buffer(N * K), weight = rng.buffer(K * OC), bias = rng.buffer(OC), lout = FloatBuffer(count: N * OC)
+        Linear.forward(out: lout.pointer, inp: inp.pointer, weight: weight.pointer, bias: bias.pointer, N: N, C: K, OC: OC)
+        want = []
+        for i in 0..<N {
+            for o in 0..<OC {
+                var s = Double(bias[o])
+                for c in 0..<K { s += Double(inp[i * K + c]) * Double(weight[c * OC + o]) }
+                want.append(s)
+            }
+        }
+        assertClose(lout.array, want, rtol: 1e-5, atol: 1e-6, "Linear")
+
+        // ScalarHead
+        let hidden = rng.buffer(N * K), wv = rng.buffer(K), sout = FloatBuffer(count: N)
+        ScalarHead.forward(out: sout.pointer, hidden: hidden.pointer, w: wv.pointer, b: -0.25, N: N, C: K)
+        want = (0..<N).map { i in (0..<K).reduce(-0.25) { $0 + Double(hidden[i * K + $1]) * Double(wv[$1]) } }
+        assertClose(sout.array, want, rtol: 1e-5, atol: 1e-6, "ScalarHead")
+
+        // Residual
+        let ra = rng.buffer(37), rb = rng.buffer(37), rout = FloatBuffer(count: 37)
+        Residual.forward(out: rout.pointer, a: ra.pointer, b: rb.pointer, n: 37)
+        for i in 0..<37 { XCTAssertEqual(rout[i], ra[i] + rb[i]) }
+    }
+}
