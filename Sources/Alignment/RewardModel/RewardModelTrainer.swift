@@ -1,0 +1,199 @@
+import Engine
+import Foundation
+import GPT
+
+/// The reward-model stage of RLHF (Stiennon et al. 2020; Huang et al. 2024, "The N+
+/// Implementation Details of RLHF with PPO"). A GPT trunk initialized from the SFT model and a
+/// scalar head read at the LAST REAL TOKEN of prompt + response is trained on preference pairs
+/// with the Bradley–Terry loss −log σ(r_chosen − r_rejected) (`RewardModelLoss`). After training,
+/// a bias shifts the reward to mean 0 over a normalization set (`normalize`), and `scorer()`
+/// hands PPO a frozen `RewardModelScorer`.
+///
+/// Dropout is off throughout (Huang et al. 2024; TRL's `disable_dropout`): the forward is
+/// the scorer's own (`RewardModelScorer.rawScores`), so training optimizes exactly the number PPO reads.
+public final class RewardModelTrainer {
+    public let model: GPT
+    public let config: RewardModelConfig
+    public let optimizer: AdamW
+    public internal(set) var step = 0
+    /// Additive reward bias set by `normalize` (0 before).
+    public internal(set) var bias: Float = 0
+    /// Whether `bias` has been set by a normalization.
+    public internal(set) var normalized = false
+    public var hooks = TrainingHooks()
+    /// Completions sampled from the SFT policy for training prompts (prompt, completion), used
+    /// when `config.normalizeOn == .policySamples`; the runner sets them before `run()`.
+    public var policySamples: [SequenceExample] = []
+
+    public let train: [PairExample]
+    public let valid: [PairExample]
+    let pad: Int32
+    let seed: UInt64
+    /// Tokens kept per sequence (config.maxLength capped by the model context).
+    let maxLength: Int
+    /// Batches of indices into `train` (an index rides in a one-token prompt), so resume is exact.
+    let source: ShuffledEpochs
+    /// Forward + last-token read shared with PPO's scorer; its workspace also serves backward.
+    let reader: RewardModelScorer
+    var pairsSeen = 0.0
+    var timeSpent = 0.0
+
+    public init(model: GPT, config: RewardModelConfig, train: [PairExample], valid: [PairExample], pad: Int32, seed: UInt64) {
+        precondition(model.config.scalarHead, "a reward model needs a scalar head: build it with RewardModelTrainer.initialize(from:seed:)")
+        precondition(config.problems().isEmpty, "invalid reward model config: \(config.problems().map { "\($0.key): \($0.message)" })")
+        for (i, p) in (train + valid).enumerated() {
+            precondition(p.prompt.count + min(p.chosen.count, p.rejected.count) > 0, "preference pair \(i) has an empty sequence")
+        }
+        self.model = model
+        self.config = config
+        self.train = train
+        self.valid = valid
+        self.pad = pad
+        self.seed = seed
+        maxLength = min(config.maxLength ?? model.config.context, model.config.context)
+        source = ShuffledEpochs(train.indices.map { SequenceExample(prompt: [Int32($0)], completion: []) },
+                                batchSize: config.batchSize, microPerStep: config.gradAccum, seed: seed)
+        model.enableGrads()
+        optimizer = AdamW(layout: model.layout, config: config.adam)
+        reader = RewardModelScorer(model: model, pad: pad, maxBatch: 2 * config.batchSize)
+    }
+
+    // MARK: - Model
+
+    /// The reward model to train: the SFT trunk (every tensor of `sft` with a matching name and
+    /// shape) under a fresh scalar head with weights N(0, 1/√(n_embd+1)) and bias 0 (Stiennon et al.).
+    public static func initialize(from sft: GPT, seed: UInt64) -> GPT {
+        var c = sft.config
+        c.scalarHead = true
+        let m = GPT(config: c, seed: seed)
+        m.copyMatchingTensors(from: sft)
+        m.resetScalarHead(seed: seed)
+        return m
+    }
+
+    /// Flat row b·T + len_b − 1 of each sequence's last real token: where `RewardModelScorer.rawScores`
+    /// reads the reward, and where the loss gradient enters the head.
+    static func lastTokenRows(_ batch: TokenBatch) -> [Int] {
+        (0..<batch.B).map { $0 * batch.T + batch.lengths[$0] - 1 }
+    }
+
+    /// Chosen sequences of `pairs`, then rejected ones, each cut by Core's `truncate` rule.
+    func sequences(_ pairs: [PairExample]) -> [SequenceExample] {
+        let cut = { (p: [Int32], c: [Int32]) in
+            truncate(SequenceExample(prompt: p, completion: c), maxLength: self.maxLength, maxCompletion: self.maxLength - 1)
+        }
+        return pairs.map { cut($0.prompt, $0.chosen) } + pairs.map { cut($0.prompt, $0.rejected) }
+    }
+
+    /// Raw rewards (no bias) of chosen and rejected of up to `config.batchSize` pairs, in one forward.
+    /// Leaves the activations in `reader.ws` for `backward`.
+    func forward(_ pairs: [PairExample]) -> (batch: TokenBatch, chosen: [Float], rejected: [Float]) {
+        let batch = TokenBatch(sequences(pairs), pad: pad)
+        let r = reader.rawScores(batch)
+        return (batch, Array(r[0..<pairs.count]), Array(r[pairs.count...]))
+    }
+
+    // MARK: - Training step
+
+    /// Forward, loss and backward of one microbatch; ADDS (1/`pairsInStep`)·∂ℓ/∂θ into the
+    /// gradients. The gradient enters the scalar head only at the last real token of each sequence.
+    func accumulate(_ pairs: [PairExample], pairsInStep: Int, stats: inout RewardPairStats) {
+        let (batch, rc, rr) = forward(pairs)
+        let l = RewardModelLoss.compute(chosen: rc, rejected: rr, margin: config.margin, centerCoef: config.centerRewardsCoef ?? 0)
+        stats.add(chosen: rc, rejected: rr, losses: l.losses)
+        let scale = 1 / Double(pairsInStep)
+        var dout = [Float](repeating: 0, count: batch.B * batch.T)
+        let rows = Self.lastTokenRows(batch)
+        for i in pairs.indices {
+            dout[rows[i]] = Float(l.dChosen[i] * scale)
+            dout[rows[pairs.count + i]] = Float(l.dRejected[i] * scale)
+        }
+        reader.ws.zeroHiddenGrad()
+        dout.withUnsafeBufferPointer { model.scalarHeadBackward(ws: reader.ws, dout: $0.baseAddress!) }
+        batch.tokens.withUnsafeBufferPointer { model.backward(tokens: $0.baseAddress!, ws: reader.ws) }
+    }
+
+    /// The training pairs of microbatch `micro` of step `step`.
+    func pairs(step: Int, micro: Int) -> [PairExample] {
+        source.examples(step: step, micro: micro).map { train[Int($0.prompt[0])] }
+    }
+
+    /// One optimizer step over `gradAccum` microbatches; returns its metrics.
+    @discardableResult
+    public func trainStep() -> [String: Double] {
+        let t0 = Clock.now()
+        let micro = (0..<config.gradAccum).map { pairs(step: step, micro: $0) }
+        let total = micro.reduce(0) { $0 + $1.count }
+        model.zeroGrad()
+        var stats = RewardPairStats()
+        for m in micro { accumulate(m, pairsInStep: total, stats: &stats) }
+        let lr = config.schedule.lr(peak: config.lr, step: step, total: config.steps)
+        let norm = optimizer.step(params: model.params, grads: model.grads!, lr: lr)
+        step += 1
+        let dt = max(Clock.now() - t0, 1e-9)
+        pairsSeen += Double(total)
+        timeSpent += dt
+        var out = stats.metrics()
+        out["grad_norm"] = norm
+        out["lr"] = lr
+        out["pairs_per_s"] = Double(total) / dt
+        return out
+    }
+
+    // MARK: - Evaluation
+
+    /// Metrics of `pairs` under the current model (raw rewards, no bias), in chunks of `batchSize`.
+    public func metrics(of pairs: [PairExample], prefix: String = "eval/") -> [String: Double] {
+        var stats = RewardPairStats()
+        var i = 0
+        while i < pairs.count {
+            let chunk = Array(pairs[i..<min(pairs.count, i + config.batchSize)])
+            let (_, rc, rr) = forward(chunk)
+            let l = RewardModelLoss.compute(chosen: rc, rejected: rr, margin: config.margin, centerCoef: config.centerRewardsCoef ?? 0)
+            stats.add(chosen: rc, rejected: rr, losses: l.losses)
+            i += config.batchSize
+        }
+        return stats.metrics(prefix: prefix)
+    }
+
+    /// Held-out metrics (`eval/loss`, `eval/accuracy`, `eval/margin`, `eval/reward/mean` ...);
+    /// empty without a validation split.
+    public func evaluate() -> [String: Double] { metrics(of: valid) }
+
+    // MARK: - Run
+
+    /// Trains until `config.steps`, evaluating every `evalEvery` steps and at the end; at the end
+    /// it normalizes the reward (`normalize()`, logged as `reward/bias`) before the last checkpoint.
+    /// Stopped early by `hooks.shouldStop`, it checkpoints first. Returns the last metrics.
+    @discardableResult
+    public func run() throws -> [String: Double] {
+        if config.normalizeOn == .policySamples && policySamples.isEmpty {
+            throw RewardModelError("reward model: normalize_on is \"policy_samples\" but no policy samples were given; sample completions from the SFT model for training prompts first, or set normalize_on to \"references\"")
+        }
+        var last: [String: Double] = [:]
+        while step < config.steps {
+            var m = trainStep()
+            let final = step == config.steps
+            if final || (config.evalEvery > 0 && step % config.evalEvery == 0) {
+                m.merge(evaluate()) { a, _ in a }
+            }
+            if final { m["reward/bias"] = Double(try normalize()) }
+            hooks.log(step, m)
+            last = m
+            var saved = false
+            if final || (config.checkpointEvery > 0 && step % config.checkpointEvery == 0) {
+                try hooks.checkpoint(step)
+                saved = true
+            }
+            if hooks.shouldStop() {
+                if !saved { try hooks.checkpoint(step) }
+                break
+            }
+        }
+        if step >= config.steps && !normalized {  // e.g. restored at or past `steps` (a shortened run) without a bias
+            last["reward/bias"] = Double(try normalize())
+            try hooks.checkpoint(step)
+        }
+        return last
+    }
+}
