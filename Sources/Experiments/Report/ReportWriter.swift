@@ -1,0 +1,112 @@
+import Foundation
+import GPT
+
+/// report.md: the table, the plots written by `Plots` next to it, and a section per run.
+enum ReportWriter {
+    static func write(_ runs: [Report.RunData], table: Table, to dir: URL) throws {
+        do { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true) } catch {
+            throw UserError("\(dir.path): cannot create the report directory (\(error.localizedDescription))")
+        }
+        let plots = try Plots.write(runs, to: dir)
+        var md = "# Comparison of \(runs.map(\.name).joined(separator: ", "))\n\n"
+        md += "Win rate: fraction of held-out prompts where the policy's summary beats the reference summary under the judge (ties count half), ±95% CI.\n"
+        md += "gold, rm, kl and length at T = 1 (the highest evaluated temperature ≤ 1): judge score, reward-model score, KL(π‖π_SFT) in nats per sequence, tokens.\n\n"
+        md += table.markdown + "\n"
+        md += plotsSection(plots, runs)
+        md += runsSection(runs)
+        try AtomicFile.write(md, to: dir.appendingPathComponent("report.md"))
+    }
+
+    /// The plots embedded with their captions, and a line for each plot that could not be drawn.
+    static func plotsSection(_ plots: [Plots.Output], _ runs: [Report.RunData]) -> String {
+        var md = "\n## Plots\n\n"
+        for p in plots {
+            md += "![\(p.title)](\(p.file))\n\n\(p.caption)\n\n"
+        }
+        let files = Set(plots.map(\.file))
+        if !files.contains(Plots.winRateFile) || !files.contains(Plots.frontierFile) {
+            let noEval = runs.allSatisfy { $0.eval == nil }
+            var missing: [String] = []
+            if !files.contains(Plots.winRateFile) { missing.append("win rate against temperature") }
+            if !files.contains(Plots.frontierFile) { missing.append("reward against KL") }
+            md += "No \(missing.joined(separator: " or ")) plot: "
+                + (noEval ? "no run has an eval.json (add the \"eval\" stage and `rlhf resume` the run).\n\n"
+                          : "no run's eval.json has the numbers it needs.\n\n")
+        }
+        if !files.contains(Plots.learningCurvesFile) {
+            md += "No learning curves: no run's metrics.jsonl has a plotted metric.\n\n"
+        }
+        return md
+    }
+
+    /// Per run: directory, judge, and wall time and throughput of each stage (summary.json).
+    static func runsSection(_ runs: [Report.RunData]) -> String {
+        let labels = Plots.runLabels(runs)
+        var md = "## Runs\n"
+        for (i, r) in runs.enumerated() {
+            md += "\n### \(escape(labels[i]))\n\n"
+            md += "Directory: `\(r.url.path)`"
+            if let finished = r.summary["finished"]?.arrayValue?.compactMap(\.stringValue), !finished.isEmpty {
+                md += "; finished stages: \(finished.joined(separator: ", "))"
+            }
+            md += ".\n"
+            if let eval = r.eval {
+                let judge = Plots.judgeName(r) ?? "unknown"
+                var line = "Evaluation: judge \(judge)"
+                if let n = Plots.number(eval, "prompts") { line += " on \(Int(n)) held-out prompts" }
+                if let g = Plots.number(eval, "reference_gold") { line += String(format: "; reference summaries score %.3f (gold)", g) }
+                let snaps = eval["frontier"]?.arrayValue?.count ?? 0
+                if snaps > 0 { line += "; \(snaps) training snapshot\(snaps == 1 ? "" : "s") evaluated" }
+                md += line + ".\n"
+            } else {
+                md += "No eval.json: this run was not evaluated.\n"
+            }
+            let stages = r.summary["stages"]?.objectValue ?? []
+            if stages.isEmpty {
+                md += "\nNo stage has finished.\n"
+            } else {
+                md += "\n| stage | wall time | tokens/s | final metrics |\n|---|---:|---:|---|\n"
+                var total = 0.0
+                for (name, s) in stages {
+                    let secs = Plots.number(s, "seconds")
+                    total += secs ?? 0
+                    md += "| \(escape(name)) | \(secs.map(duration) ?? "-") | \(Table.num(Plots.number(s, "tokens_per_s"), 0)) | \(escape(finalMetrics(s))) |\n"
+                }
+                md += "| total | \(duration(total)) | | |\n"
+            }
+            if let notes = r.summary["notes"]?.objectValue, !notes.isEmpty {
+                md += "\nNotes:\n"
+                for (k, v) in notes {
+                    let text = v.stringValue ?? v.serialized(pretty: false)
+                    md += "- \(escape(k)): \(escape(text))\n"
+                }
+            }
+        }
+        return md
+    }
+
+    /// A few of the stage's summary numbers besides time and throughput.
+    static func finalMetrics(_ s: JSONValue) -> String {
+        let skip: Set<String> = ["seconds", "tokens_per_s"]
+        let items = (s.objectValue ?? []).compactMap { k, v -> String? in
+            guard !skip.contains(k), let d = v.doubleValue, d.isFinite else { return nil }
+            let text = d == d.rounded() && abs(d) < 1e9 ? String(Int64(d)) : String(format: abs(d) >= 100 ? "%.1f" : "%.4g", d)
+            return "\(k) \(text)"
+        }
+        return items.prefix(5).joined(separator: ", ")
+    }
+
+    /// "45.2 s", "2 min 05 s", "1 h 02 min".
+    static func duration(_ s: Double) -> String {
+        guard s.isFinite, s >= 0 else { return "-" }
+        if s < 60 { return String(format: "%.1f s", s) }
+        let t = Int(s.rounded())
+        if t < 3600 { return String(format: "%ld min %02ld s", t / 60, t % 60) }
+        return String(format: "%ld h %02ld min", t / 3600, (t % 3600) / 60)
+    }
+
+    /// Text safe inside a markdown table cell or heading.
+    static func escape(_ s: String) -> String {
+        s.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ")
+    }
+}
