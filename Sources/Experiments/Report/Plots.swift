@@ -1,4 +1,5 @@
 import Foundation
+import GPT
 
 /// The plots of `rlhf compare`, built from the run directories' eval.json and metrics.jsonl.
 /// Every plot is written only when some run has data for it.

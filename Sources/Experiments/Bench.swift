@@ -1,0 +1,110 @@
+import Alignment
+import Engine
+import Foundation
+import GPT
+import Tokenizer
+import Data
+
+/// `rlhf bench`: throughput of the engine on fixed shapes, each as one JSON line, measured
+/// against this machine's own sgemm GFLOP/s in the same run.
+public enum Bench {
+    public struct Shape {
+        public let name: String
+        public let config: GPTConfig
+        public let batch: Int
+        public let genPrompt: Int, genNew: Int
+        public let dpoPairs: Int, dpoCompletion: Int
+    }
+
+    public static let tiny = Shape(name: "tiny", config: GPTConfig(vocabSize: 2048, context: 128, nLayer: 4, nHead: 4, nEmbd: 128),
+                                   batch: 16, genPrompt: 64, genNew: 32, dpoPairs: 16, dpoCompletion: 32)
+    public static let small = Shape(name: "small", config: GPTConfig(vocabSize: 8192, context: 256, nLayer: 6, nHead: 6, nEmbd: 384),
+                                    batch: 8, genPrompt: 128, genNew: 64, dpoPairs: 8, dpoCompletion: 64)
+
+    /// Training FLOPs per token (PaLM, appendix B; nanoGPT's MFU estimate): 6·N for the matmul
+    /// parameters N (blocks and the tied LM head) plus 12·n_layer·T·C for attention (QKᵀ and AV,
+    /// 2·2·T·C forward, twice that backward, counted without the causal halving).
+    public static func trainFlopsPerToken(_ c: GPTConfig, T: Int) -> Double {
+        let N = Double(ParameterLayout(c).matmulParameters)
+        return 6 * N + 12 * Double(c.nLayer * T * c.nEmbd)
+    }
+
+    /// Seconds per training step (forward + backward + AdamW), best of `steps` after a warm-up.
+    public static func trainStep(_ s: Shape, steps: Int) -> Double {
+        let c = s.config, T = c.context, B = s.batch
+        let model = GPT(config: c, seed: 1)
+        model.enableGrads()
+        let opt = AdamW(layout: model.layout, config: AdamWConfig())
+        let ws = GPTWorkspace(config: c, maxB: B, maxT: T)
+        var rng = RNG(seed: 2)
+        let tokens = (0..<(B * T)).map { _ in Int32(rng.int(c.vocabSize)) }
+        let rows = (0..<(B * T)).compactMap { i -> Int32? in i % T == T - 1 ? nil : Int32(i) }
+        let targets = rows.map { tokens[Int($0) + 1] }
+        let dl = [Float](repeating: -1 / Float(rows.count), count: rows.count)
+        var logp = [Float](repeating: 0, count: rows.count)
+        func step() {
+            model.zeroGrad()
+            tokens.withUnsafeBufferPointer { tk in
+                model.forward(tokens: tk.baseAddress!, B: B, T: T, ws: ws)
+                ws.zeroHiddenGrad()
+                model.tokenLogProbs(ws: ws, rows: rows, targets: targets, logp: &logp, dlogp: dl)
+                model.backward(tokens: tk.baseAddress!, ws: ws)
+            }
+            opt.step(params: model.params, grads: model.grads!, lr: 1e-4)
+        }
+        step()
+        var times: [Double] = []
+        for _ in 0..<steps {
+            let t0 = Clock.now()
+            step()
+            times.append(Clock.now() - t0)
+        }
+        return times.sorted()[times.count / 2]
+    }
+
+    /// New tokens per second of KV-cache sampling at batch 64 (temperature 1, no EOS).
+    public static func generate(_ s: Shape) -> Double {
+        let c = s.config
+        let model = GPT(config: c, seed: 1)
+        var rng = RNG(seed: 3)
+        let prompts = (0..<64).map { _ in (0..<s.genPrompt).map { _ in Int32(rng.int(c.vocabSize)) } }
+        let gen = Generator(model: model, maxBatch: 64)
+        var warm = [RNG(seed: 1)]
+        _ = gen.generate(prompts: [prompts[0]], options: SamplingOptions(maxNewTokens: 4), rngs: &warm)
+        var rngs = (0..<64).map { RNG(seed: 5).split("bench", $0) }
+        let t0 = Clock.now()
+        let out = gen.generate(prompts: prompts, options: SamplingOptions(temperature: 1, maxNewTokens: s.genNew), rngs: &rngs)
+        let dt = Clock.now() - t0
+        return Double(out.reduce(0) { $0 + $1.tokens.count }) / dt
+    }
+
+    public static func run(shapes: [Shape], steps: Int, emit: (String) -> Void) {
+        let sgemm = BLAS.measureSgemmGFLOPs(n: 2048, repeats: 5)
+        for s in shapes {
+            let dt = trainStep(s, steps: steps)
+            let tokens = Double(s.batch * s.config.context)
+            let gflops = trainFlopsPerToken(s.config, T: s.config.context) * tokens / dt / 1e9
+            let gen = generate(s)
+            let dpo = DPOTrainer.benchmarkStep(config: s.config, pairs: s.dpoPairs, length: s.config.context, completion: s.dpoCompletion, steps: max(3, steps / 2))
+            let obj: JSONValue = .object([
+                ("shape", .string(s.name)),
+                ("train_tokens_per_s", .number(tokens / dt, isInteger: false)),
+                ("train_step_s", .number(dt, isInteger: false)),
+                ("train_gflops", .number(gflops, isInteger: false)),
+                ("sgemm_gflops", .number(sgemm, isInteger: false)),
+                ("train_fraction_of_sgemm", .number(gflops / sgemm, isInteger: false)),
+                ("generate_new_tokens_per_s", .number(gen, isInteger: false)),
+                ("dpo_step_s", .number(dpo, isInteger: false)),
+                ("threads", .number(Double(Parallel.threads), isInteger: true)),
+            ])
+            emit(obj.serialized(pretty: false))
+        }
+        // Tokenizer encoding speed on the built-in task's text.
+        let corpus = TLDRSynth(seed: 1).corpus(posts: 2000)
+        let tok = BPETokenizer.train(corpus: Array(corpus.prefix(500)), vocabSize: 2048)
+        let text = corpus.joined(separator: "\n")
+        let mbps = BPETokenizer.measureEncodeMBps(tokenizer: tok, text: text)
+        emit(JSONValue.object([("tokenizer_encode_mb_per_s", .number(mbps, isInteger: false)),
+                               ("text_mb", .number(Double(text.utf8.count) / 1e6, isInteger: false))]).serialized(pretty: false))
+    }
+}

@@ -1,0 +1,284 @@
+import Foundation
+
+/// Reads one JSON object of a config with validation. Every accessor records the key as known
+/// and the value it returns (default included) into `resolved`; `finish()` rejects unknown keys
+/// with a suggestion. Error messages name the file and the JSON path.
+public final class ConfigSection {
+    public let file: String
+    public let path: String
+    let entries: [(String, JSONValue)]
+    var known: [String] = []
+    var resolved: [(String, JSONValue)] = []
+    var children: [String: ConfigSection] = [:]
+
+    init(file: String, path: String, value: JSONValue) throws {
+        self.file = file
+        self.path = path
+        guard case .object(let kv) = value else {
+            throw UserError("\(file): \(path.isEmpty ? "top level" : path): expected a JSON object, found \(value.describe)")
+        }
+        entries = kv
+    }
+
+    func keyPath(_ key: String) -> String { path.isEmpty ? key : path + "." + key }
+
+    func fail(_ key: String, _ message: String) -> UserError { UserError("\(file): \(keyPath(key)): \(message)") }
+
+    public func has(_ key: String) -> Bool { entries.contains { $0.0 == key } }
+
+    func raw(_ key: String) -> JSONValue? {
+        known.append(key)
+        guard let v = entries.last(where: { $0.0 == key })?.1 else { return nil }
+        if case .null = v { return nil }
+        return v
+    }
+
+    func record(_ key: String, _ v: JSONValue) {
+        resolved.removeAll { $0.0 == key }
+        resolved.append((key, v))
+    }
+
+    // MARK: - Scalars
+
+    public func int(_ key: String, _ def: Int, min lo: Int? = nil, max hi: Int? = nil) throws -> Int {
+        let v = try optionalInt(key, min: lo, max: hi) ?? def
+        record(key, .number(Double(v), isInteger: true))
+        return v
+    }
+
+    public func optionalInt(_ key: String, min lo: Int? = nil, max hi: Int? = nil) throws -> Int? {
+        guard let v = raw(key) else { return nil }
+        guard case .number(let d, _) = v, d == d.rounded(), abs(d) < 1e15 else {
+            throw fail(key, "expected an integer\(rangeText(lo, hi)), found \(v.describe)")
+        }
+        let i = Int(d)
+        if let lo, i < lo { throw fail(key, "expected an integer\(rangeText(lo, hi)), found \(i)") }
+        if let hi, i > hi { throw fail(key, "expected an integer\(rangeText(lo, hi)), found \(i)") }
+        record(key, .number(d, isInteger: true))
+        return i
+    }
+
+    public func double(_ key: String, _ def: Double, min lo: Double? = nil, max hi: Double? = nil, openMin: Bool = false) throws -> Double {
+        let v = try optionalDouble(key, min: lo, max: hi, openMin: openMin) ?? def
+        record(key, .number(v, isInteger: false))
+        return v
+    }
+
+    public func optionalDouble(_ key: String, min lo: Double? = nil, max hi: Double? = nil, openMin: Bool = false) throws -> Double? {
+        guard let v = raw(key) else { return nil }
+        let range = rangeText(lo, hi, openMin: openMin)
+        guard case .number(let d, _) = v, d.isFinite else { throw fail(key, "expected a number\(range), found \(v.describe)") }
+        if let lo, openMin ? d <= lo : d < lo { throw fail(key, "expected a number\(range), found \(fmt(d))") }
+        if let hi, d > hi { throw fail(key, "expected a number\(range), found \(fmt(d))") }
+        record(key, .number(d, isInteger: false))
+        return d
+    }
+
+    public func float(_ key: String, _ def: Float, min lo: Double? = nil, max hi: Double? = nil, openMin: Bool = false) throws -> Float {
+        Float(try double(key, Double(def), min: lo, max: hi, openMin: openMin))
+    }
+
+    public func bool(_ key: String, _ def: Bool) throws -> Bool {
+        var b = def
+        if let v = raw(key) {
+            guard case .bool(let x) = v else { throw fail(key, "expected true or false, found \(v.describe)") }
+            b = x
+        }
+        record(key, .bool(b))
+        return b
+    }
+
+    public func string(_ key: String, _ def: String) throws -> String {
+        let s = try optionalString(key) ?? def
+        record(key, .string(s))
+        return s
+    }
+
+    public func optionalString(_ key: String) throws -> String? {
+        guard let v = raw(key) else { return nil }
+        guard case .string(let s) = v else { throw fail(key, "expected a string, found \(v.describe)") }
+        record(key, .string(s))
+        return s
+    }
+
+    /// One of a fixed set of strings.
+    public func choice(_ key: String, _ def: String, _ allowed: [String]) throws -> String {
+        guard let v = raw(key) else { record(key, .string(def)); return def }
+        let list = allowed.map { "\"\($0)\"" }.joined(separator: ", ")
+        guard case .string(let s) = v else { throw fail(key, "expected one of \(list), found \(v.describe)") }
+        guard allowed.contains(s) else {
+            let hint = nearest(s, in: allowed).map { "; did you mean \"\($0)\"?" } ?? ""
+            throw fail(key, "expected one of \(list), found \"\(s)\"\(hint)")
+        }
+        record(key, .string(s))
+        return s
+    }
+
+    public func doubles(_ key: String, _ def: [Double], min lo: Double? = nil, max hi: Double? = nil, nonEmpty: Bool = true) throws -> [Double] {
+        var out = def
+        if let v = raw(key) {
+            guard case .array(let a) = v else { throw fail(key, "expected an array of numbers, found \(v.describe)") }
+            out = []
+            for (i, e) in a.enumerated() {
+                guard case .number(let d, _) = e, d.isFinite else { throw fail(key, "element \(i): expected a number\(rangeText(lo, hi)), found \(e.describe)") }
+                if let lo, d < lo { throw fail(key, "element \(i): expected a number\(rangeText(lo, hi)), found \(fmt(d))") }
+                if let hi, d > hi { throw fail(key, "element \(i): expected a number\(rangeText(lo, hi)), found \(fmt(d))") }
+                out.append(d)
+            }
+            if nonEmpty && out.isEmpty { throw fail(key, "expected at least one number, found an empty array") }
+        }
+        record(key, .array(out.map { .number($0, isInteger: false) }))
+        return out
+    }
+
+    public func strings(_ key: String, _ def: [String]) throws -> [String] {
+        var out = def
+        if let v = raw(key) {
+            guard case .array(let a) = v else { throw fail(key, "expected an array of strings, found \(v.describe)") }
+            out = try a.enumerated().map { i, e in
+                guard case .string(let s) = e else { throw fail(key, "element \(i): expected a string, found \(e.describe)") }
+                return s
+            }
+        }
+        record(key, .array(out.map { .string($0) }))
+        return out
+    }
+
+    /// A nested object; nil when absent (or null).
+    public func section(_ key: String) throws -> ConfigSection? {
+        guard let v = raw(key) else { return nil }
+        let s = try ConfigSection(file: file, path: keyPath(key), value: v)
+        children[key] = s
+        return s
+    }
+
+    /// A nested object, or an empty one when absent, so that its defaults are recorded.
+    public func sectionOrEmpty(_ key: String) throws -> ConfigSection {
+        if let s = try section(key) { return s }
+        let s = try ConfigSection(file: file, path: keyPath(key), value: .object([]))
+        children[key] = s
+        return s
+    }
+
+    /// Rejects keys that no accessor asked for, suggesting the nearest known one.
+    public func finish() throws {
+        for (k, _) in entries where !known.contains(k) {
+            if let n = nearest(k, in: known) {
+                throw fail(k, "unknown key; did you mean \"\(n)\"?")
+            }
+            throw fail(k, "unknown key; known keys here: \(known.uniqued().joined(separator: ", "))")
+        }
+        for c in children.values { try c.finish() }
+    }
+
+    /// Every value read, defaults included, in reading order.
+    public var resolvedJSON: JSONValue {
+        var kv = resolved.filter { children[$0.0] == nil }
+        for k in known.uniqued() where children[k] != nil { kv.append((k, children[k]!.resolvedJSON)) }
+        return .object(kv)
+    }
+
+    func rangeText(_ lo: Int?, _ hi: Int?) -> String {
+        switch (lo, hi) {
+        case let (l?, h?): return " in \(l)...\(h)"
+        case let (l?, nil): return " ≥ \(l)"
+        case let (nil, h?): return " ≤ \(h)"
+        default: return ""
+        }
+    }
+
+    func rangeText(_ lo: Double?, _ hi: Double?, openMin: Bool = false) -> String {
+        switch (lo, hi) {
+        case let (l?, h?): return openMin ? " in (\(fmt(l)), \(fmt(h))]" : " in [\(fmt(l)), \(fmt(h))]"
+        case let (l?, nil): return openMin ? " > \(fmt(l))" : " ≥ \(fmt(l))"
+        case let (nil, h?): return " ≤ \(fmt(h))"
+        default: return ""
+        }
+    }
+}
+
+func fmt(_ d: Double) -> String {
+    if d == d.rounded() && abs(d) < 1e12 { return String(Int64(d)) }
+    return "\(d)"
+}
+
+extension Array where Element: Hashable {
+    func uniqued() -> [Element] {
+        var seen = Set<Element>()
+        return filter { seen.insert($0).inserted }
+    }
+}
+
+// MARK: - Files, "extends" and --set
+
+public enum ConfigLoader {
+    /// Reads a config file, following `"extends": "base.json"` (relative to the file) with
+    /// key-by-key override of objects, and applies `--set a.b=value` overrides last.
+    public static func load(path: String, overrides: [String] = []) throws -> JSONValue {
+        var merged = try loadMerged(path: path, chain: [])
+        for o in overrides { merged = try applySet(o, to: merged) }
+        return merged
+    }
+
+    static func loadMerged(path: String, chain: [String]) throws -> JSONValue {
+        let url = URL(fileURLWithPath: path).standardizedFileURL
+        if chain.contains(url.path) {
+            throw UserError("\(path): \"extends\" forms a cycle (\((chain + [url.path]).joined(separator: " -> "))); remove one of the links")
+        }
+        guard let data = FileManager.default.contents(atPath: url.path) else {
+            throw UserError("\(path): config file not found; check the path (configs/quickstart.json is a ready one)")
+        }
+        let text = String(decoding: data, as: UTF8.self)
+        let value: JSONValue
+        do { value = try JSONParser.parse(text) } catch let e as JSONParseError {
+            throw UserError("\(path):\(e.line):\(e.column): invalid JSON: \(e.message)")
+        }
+        guard case .object(var kv) = value else { throw UserError("\(path): top level: expected a JSON object, found \(value.describe)") }
+        guard let ext = kv.first(where: { $0.0 == "extends" })?.1 else { return value }
+        guard case .string(let basePath) = ext else { throw UserError("\(path): extends: expected a file name (string), found \(ext.describe)") }
+        kv.removeAll { $0.0 == "extends" }
+        let baseURL = URL(fileURLWithPath: basePath, relativeTo: url.deletingLastPathComponent())
+        guard FileManager.default.fileExists(atPath: baseURL.path) else {
+            throw UserError("\(path): extends: file \(baseURL.path) not found; the path is relative to the file that extends it")
+        }
+        let base = try loadMerged(path: baseURL.path, chain: chain + [url.path])
+        return merge(base, .object(kv))
+    }
+
+    /// Objects merge key by key (recursively); anything else in `top` replaces `base`.
+    public static func merge(_ base: JSONValue, _ top: JSONValue) -> JSONValue {
+        guard case .object(let b) = base, case .object(let t) = top else { return top }
+        var out = b
+        for (k, v) in t {
+            if let i = out.firstIndex(where: { $0.0 == k }) { out[i].1 = merge(out[i].1, v) } else { out.append((k, v)) }
+        }
+        return .object(out)
+    }
+
+    /// `a.b.c=value`: value parsed as JSON when it is valid JSON, else taken as a string.
+    public static func applySet(_ assignment: String, to root: JSONValue) throws -> JSONValue {
+        guard let eq = assignment.firstIndex(of: "=") else {
+            throw UserError("--set \(assignment): expected KEY.PATH=VALUE, e.g. --set ppo.kl_coef=0.1")
+        }
+        let keyPath = String(assignment[..<eq]), text = String(assignment[assignment.index(after: eq)...])
+        let keys = keyPath.split(separator: ".").map(String.init)
+        guard !keys.isEmpty, !keys.contains(where: \.isEmpty) else {
+            throw UserError("--set \(assignment): empty key in \"\(keyPath)\"; expected KEY.PATH=VALUE, e.g. --set ppo.kl_coef=0.1")
+        }
+        let value = (try? JSONParser.parse(text)) ?? .string(text)
+        return try set(keys[...], value, in: root, full: keyPath)
+    }
+
+    static func set(_ keys: ArraySlice<String>, _ value: JSONValue, in node: JSONValue, full: String) throws -> JSONValue {
+        guard let k = keys.first else { return value }
+        guard case .object(var kv) = node else {
+            throw UserError("--set \(full): \(k) is inside a value that is not an object (\(node.describe))")
+        }
+        if let i = kv.firstIndex(where: { $0.0 == k }) {
+            kv[i].1 = try set(keys.dropFirst(), value, in: kv[i].1, full: full)
+        } else {
+            kv.append((k, try set(keys.dropFirst(), value, in: .object([]), full: full)))
+        }
+        return .object(kv)
+    }
+}

@@ -1,0 +1,257 @@
+import Alignment
+import Foundation
+import GPT
+
+/// The stages an experiment can run, in pipeline order.
+public enum Stage: String, CaseIterable, Codable, Sendable {
+    case tokenizer, pretrain, sft, preferences
+    case rewardModel = "reward_model"
+    case ppo, dpo, eval
+}
+
+/// Where the text comes from.
+public struct DataConfig: Equatable, Sendable {
+    public enum Task: String, Sendable { case tldrSynth = "tldr-synth", files }
+    public var task: Task = .tldrSynth
+    /// tldr-synth: number of posts per split and the task's own seed.
+    public var trainPosts = 4000, validPosts = 200, testPosts = 200
+    public var taskSeed: UInt64 = 1
+    /// files: paths (relative to the config file) of real data in the supported formats.
+    public var sftTrain: String?, sftValid: String?, preferencesTrain: String?, preferencesValid: String?, test: String?, corpus: String?
+    /// Prompt (query) budget in tokens; posts are cut at a line boundary to fit.
+    public var maxPromptTokens = 192
+    /// Completion budget in tokens (EOS included).
+    public var maxCompletionTokens = 48
+}
+
+public struct TokenizerStageConfig: Equatable, Sendable {
+    public var vocabSize = 2048
+    /// Number of training posts whose text trains the tokenizer.
+    public var corpusPosts = 2000
+    /// An existing tokenizer file to use instead of training one.
+    public var path: String?
+}
+
+public struct PreferencesConfig: Equatable, Sendable {
+    public enum Source: String, Sendable { case policySamples = "policy_samples", references }
+    public var source: Source = .policySamples
+    public var prompts = 2000
+    public var validPrompts = 200
+    public var temperature: Float = 1.0
+    /// Bradley–Terry temperature of the simulated labelers (nil: the task's calibrated default).
+    public var labelerTemperature: Double?
+}
+
+public struct EvalConfig: Equatable, Sendable {
+    public var temperatures: [Double] = [0, 0.25, 0.5, 0.75, 1.0]
+    public var prompts = 200
+    /// Which policies to evaluate (those the run has); default all of sft, ppo, dpo.
+    public var policies: [String] = ["sft", "ppo", "dpo"]
+    public var batchSize = 64
+}
+
+/// A validated experiment. Stage hyperparameters are the trainers' own config structs.
+public struct ExperimentConfig {
+    public var file: String
+    public var name: String
+    public var seed: UInt64
+    public var threads: Int
+    public var stages: [Stage]
+    public var initFrom: String?
+    public var model: GPTConfig
+    public var data = DataConfig()
+    public var tokenizer = TokenizerStageConfig()
+    public var pretrain: SFTConfig?
+    public var sft: SFTConfig?
+    public var preferences: PreferencesConfig?
+    public var rewardModel: RewardModelStage?
+    public var ppo: PPOStage?
+    public var dpo: DPOStage?
+    public var eval: EvalConfig?
+    /// The whole config as read, defaults included (written to the run directory).
+    public var resolved: JSONValue = .null
+    /// The merged input (after "extends" and --set), used by `rlhf resume`.
+    public var input: JSONValue = .null
+
+    /// Loads, merges and validates a config file; every problem is a `UserError` naming the file and JSON path.
+    public static func load(path: String, overrides: [String] = []) throws -> ExperimentConfig {
+        let merged = try ConfigLoader.load(path: path, overrides: overrides)
+        return try ExperimentConfig(json: merged, file: path)
+    }
+
+    public init(json: JSONValue, file: String) throws {
+        self.file = file
+        input = json
+        let root = try ConfigSection(file: file, path: "", value: json)
+        name = try root.string("name", URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent)
+        guard !name.isEmpty, !name.contains("/") else { throw root.fail("name", "expected a run name without '/', found \"\(name)\"") }
+        seed = UInt64(try root.int("seed", 1, min: 0))
+        threads = try root.int("threads", max(1, ProcessInfo.processInfo.activeProcessorCount), min: 1, max: 256)
+        initFrom = try root.optionalString("init_from")
+
+        // Stages: explicit list, or every section present in pipeline order.
+        let names = Stage.allCases.map(\.rawValue)
+        if root.has("stages") {
+            let list = try root.strings("stages", [])
+            stages = try list.enumerated().map { i, s in
+                guard let st = Stage(rawValue: s) else {
+                    let hint = nearest(s, in: names).map { "; did you mean \"\($0)\"?" } ?? ""
+                    throw root.fail("stages", "element \(i): unknown stage \"\(s)\"; expected one of \(names.joined(separator: ", "))\(hint)")
+                }
+                return st
+            }
+            for (i, s) in stages.enumerated() where stages[..<i].contains(s) {
+                throw root.fail("stages", "stage \"\(s.rawValue)\" is listed twice")
+            }
+            let order = stages.map { Stage.allCases.firstIndex(of: $0)! }
+            if order != order.sorted() {
+                throw root.fail("stages", "stages must follow the pipeline order \(names.joined(separator: " -> "))")
+            }
+        } else {
+            stages = Stage.allCases.filter { $0 == .tokenizer || root.has($0.rawValue) }
+            _ = try root.strings("stages", stages.map(\.rawValue))
+        }
+
+        data = try Self.readData(try root.sectionOrEmpty("data"))
+        let tok = try root.sectionOrEmpty("tokenizer")
+        tokenizer.vocabSize = try tok.int("vocab_size", 2048, min: 260, max: 65536)
+        tokenizer.corpusPosts = try tok.int("corpus_posts", 2000, min: 1)
+        tokenizer.path = try tok.optionalString("path")
+
+        let m = try root.sectionOrEmpty("model")
+        model = GPTConfig(vocabSize: tokenizer.vocabSize, context: try m.int("n_positions", 256, min: 8, max: 4096),
+                          nLayer: try m.int("n_layer", 4, min: 1, max: 64), nHead: try m.int("n_head", 4, min: 1, max: 64),
+                          nEmbd: try m.int("n_embd", 128, min: 8, max: 4096), dropout: try m.float("dropout", 0, min: 0, max: 0.9))
+        if model.nEmbd % model.nHead != 0 {
+            throw m.fail("n_embd", "n_embd (\(model.nEmbd)) must be divisible by n_head (\(model.nHead)); e.g. n_embd \(model.nEmbd / model.nHead * model.nHead) or n_head \(Self.divisor(model.nEmbd, near: model.nHead))")
+        }
+        if data.maxPromptTokens + data.maxCompletionTokens > model.context {
+            throw UserError("\(file): data.max_prompt_tokens + data.max_completion_tokens (\(data.maxPromptTokens) + \(data.maxCompletionTokens)) exceeds model.n_positions (\(model.context)); lower one of them or raise n_positions")
+        }
+
+        if let s = stages.contains(.pretrain) ? try root.sectionOrEmpty("pretrain") : try root.section("pretrain") {
+            var c = try Self.readSFT(s, defaults: Self.pretrainDefaults)
+            c.allTokens = true
+            pretrain = c
+        }
+        if let s = stages.contains(.sft) ? try root.sectionOrEmpty("sft") : try root.section("sft") {
+            sft = try Self.readSFT(s, defaults: SFTConfig())
+        }
+        if let s = stages.contains(.preferences) ? try root.sectionOrEmpty("preferences") : try root.section("preferences") {
+            var p = PreferencesConfig()
+            p.source = PreferencesConfig.Source(rawValue: try s.choice("source", "policy_samples", ["policy_samples", "references"]))!
+            p.prompts = try s.int("prompts", 2000, min: 1)
+            p.validPrompts = try s.int("valid_prompts", 200, min: 1)
+            p.temperature = try s.float("temperature", 1.0, min: 0, max: 5, openMin: true)
+            p.labelerTemperature = try s.optionalDouble("labeler_temperature", min: 0, openMin: true)
+            preferences = p
+        }
+        if let s = stages.contains(.rewardModel) ? try root.sectionOrEmpty("reward_model") : try root.section("reward_model") {
+            rewardModel = try RewardModelStage(s)
+        }
+        if let s = stages.contains(.ppo) ? try root.sectionOrEmpty("ppo") : try root.section("ppo") {
+            ppo = try PPOStage(s, responseLengthDefault: data.maxCompletionTokens)
+        }
+        if let s = stages.contains(.dpo) ? try root.sectionOrEmpty("dpo") : try root.section("dpo") {
+            dpo = try DPOStage(s)
+        }
+        if let s = stages.contains(.eval) ? try root.sectionOrEmpty("eval") : try root.section("eval") {
+            var e = EvalConfig()
+            e.temperatures = try s.doubles("temperatures", e.temperatures, min: 0, max: 5)
+            e.prompts = try s.int("prompts", 200, min: 1)
+            e.policies = try s.strings("policies", e.policies)
+            for (i, p) in e.policies.enumerated() where !["sft", "ppo", "dpo", "pretrain"].contains(p) {
+                throw s.fail("policies", "element \(i): expected one of \"sft\", \"ppo\", \"dpo\", \"pretrain\", found \"\(p)\"")
+            }
+            e.batchSize = try s.int("batch_size", 64, min: 1, max: 1024)
+            eval = e
+        }
+        try root.finish()
+        resolved = root.resolvedJSON
+        try checkDependencies(root)
+    }
+
+    static func divisor(_ n: Int, near h: Int) -> Int {
+        (1...n).filter { n % $0 == 0 }.min { abs($0 - h) < abs($1 - h) } ?? 1
+    }
+
+    /// Stages need artifacts of earlier stages, from this run or from `init_from`.
+    func checkDependencies(_ root: ConfigSection) throws {
+        guard initFrom == nil else { return }
+        func need(_ s: Stage, _ dep: Stage, _ why: String) throws {
+            if stages.contains(s) && !stages.contains(dep) {
+                throw UserError("\(file): stages: \"\(s.rawValue)\" needs \(why) but \"\(dep.rawValue)\" is not in this run; add it to \"stages\" or set \"init_from\" to a run that has it")
+            }
+        }
+        try need(.preferences, .sft, "the SFT policy")
+        try need(.rewardModel, .sft, "the SFT model")
+        try need(.ppo, .sft, "the SFT policy")
+        try need(.dpo, .sft, "the SFT policy")
+        if let ppo, ppo.reward == "reward_model" { try need(.ppo, .rewardModel, "a reward model (ppo.reward is \"reward_model\")") }
+        if data.task == .files, stages.contains(.dpo) || stages.contains(.rewardModel), data.preferencesTrain == nil, !stages.contains(.preferences) {
+            throw UserError("\(file): data.preferences_train: the reward_model/dpo stages need preference pairs; set data.preferences_train or add the \"preferences\" stage")
+        }
+    }
+
+    static var pretrainDefaults: SFTConfig {
+        var c = SFTConfig()
+        c.steps = 1000
+        c.batchSize = 16
+        c.lr = 1e-3
+        c.schedule = LRSchedule(kind: .cosine, warmupSteps: 50, minLRRatio: 0.1)
+        c.allTokens = true
+        return c
+    }
+
+    static func readData(_ s: ConfigSection) throws -> DataConfig {
+        var d = DataConfig()
+        d.task = DataConfig.Task(rawValue: try s.choice("task", "tldr-synth", ["tldr-synth", "files"]))!
+        d.trainPosts = try s.int("train_posts", d.trainPosts, min: 1)
+        d.validPosts = try s.int("valid_posts", d.validPosts, min: 1)
+        d.testPosts = try s.int("test_posts", d.testPosts, min: 1)
+        d.taskSeed = UInt64(try s.int("task_seed", 1, min: 0))
+        d.sftTrain = try s.optionalString("sft_train")
+        d.sftValid = try s.optionalString("sft_valid")
+        d.preferencesTrain = try s.optionalString("preferences_train")
+        d.preferencesValid = try s.optionalString("preferences_valid")
+        d.test = try s.optionalString("test")
+        d.corpus = try s.optionalString("corpus")
+        d.maxPromptTokens = try s.int("max_prompt_tokens", d.maxPromptTokens, min: 4)
+        d.maxCompletionTokens = try s.int("max_completion_tokens", d.maxCompletionTokens, min: 2)
+        if d.task == .files && d.sftTrain == nil {
+            throw s.fail("sft_train", "required when data.task is \"files\": a TL;DR JSONL or {\"prompt\",\"completion\"} JSONL file")
+        }
+        return d
+    }
+
+    /// Optimizer, schedule and loop settings shared by every trainer section.
+    static func readOptim(_ s: ConfigSection, lr: Double, steps: Int, batch: Int, warmup: Int) throws
+        -> (steps: Int, batch: Int, accum: Int, lr: Double, schedule: LRSchedule, adam: AdamWConfig, evalEvery: Int, checkpointEvery: Int) {
+        let steps = try s.int("steps", steps, min: 1)
+        let batch = try s.int("batch_size", batch, min: 1, max: 4096)
+        let accum = try s.int("grad_accum", 1, min: 1, max: 1024)
+        let lr = try s.double("lr", lr, min: 0, max: 1, openMin: true)
+        let kind = LRSchedule.Kind(rawValue: try s.choice("schedule", "cosine", LRSchedule.Kind.allCases.map(\.rawValue)))!
+        let schedule = LRSchedule(kind: kind, warmupSteps: try s.int("warmup_steps", warmup, min: 0),
+                                  minLRRatio: try s.double("min_lr_ratio", 0.1, min: 0, max: 1))
+        var adam = AdamWConfig()
+        adam.lr = lr
+        adam.beta1 = try s.double("beta1", 0.9, min: 0, max: 0.9999)
+        adam.beta2 = try s.double("beta2", 0.95, min: 0, max: 0.99999)
+        adam.eps = try s.double("eps", 1e-8, min: 0, openMin: true)
+        adam.weightDecay = try s.double("weight_decay", 0.0, min: 0, max: 1)
+        adam.decayEmbeddings = try s.bool("decay_embeddings", false)
+        adam.maxGradNorm = try s.double("max_grad_norm", 1.0, min: 0)
+        let evalEvery = try s.int("eval_every", 50, min: 0)
+        let ckpt = try s.int("checkpoint_every", 100, min: 0)
+        return (steps, batch, accum, lr, schedule, adam, evalEvery, ckpt)
+    }
+
+    static func readSFT(_ s: ConfigSection, defaults d: SFTConfig) throws -> SFTConfig {
+        let o = try readOptim(s, lr: d.lr, steps: d.steps, batch: d.batchSize, warmup: d.schedule.warmupSteps)
+        var c = d
+        c.steps = o.steps; c.batchSize = o.batch; c.gradAccum = o.accum; c.lr = o.lr
+        c.schedule = o.schedule; c.adam = o.adam; c.evalEvery = o.evalEvery; c.checkpointEvery = o.checkpointEvery
+        return c
+    }
+}

@@ -1,0 +1,263 @@
+import Foundation
+
+/// A JSON document that keeps what configuration errors need: key order, integer vs. fractional
+/// numbers, booleans as booleans, and the line of every value.
+public indirect enum JSONValue: Equatable, Sendable {
+    case null
+    case bool(Bool)
+    case number(Double, isInteger: Bool)
+    case string(String)
+    case array([JSONValue])
+    case object([(String, JSONValue)])
+
+    public static func == (a: JSONValue, b: JSONValue) -> Bool {
+        switch (a, b) {
+        case (.null, .null): return true
+        case let (.bool(x), .bool(y)): return x == y
+        case let (.number(x, _), .number(y, _)): return x == y
+        case let (.string(x), .string(y)): return x == y
+        case let (.array(x), .array(y)): return x == y
+        case let (.object(x), .object(y)): return x.count == y.count && zip(x, y).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
+        default: return false
+        }
+    }
+
+    public subscript(key: String) -> JSONValue? {
+        if case .object(let kv) = self { return kv.last { $0.0 == key }?.1 }
+        return nil
+    }
+
+    /// A short description of the value's type and content for error messages.
+    public var describe: String {
+        switch self {
+        case .null: return "null"
+        case .bool(let b): return "\(b)"
+        case .number(let d, let isInt): return isInt ? String(Int64(d)) : "\(d)"
+        case .string(let s): return "\"\(s.count > 40 ? String(s.prefix(40)) + "…" : s)\""
+        case .array(let a): return "an array of \(a.count)"
+        case .object: return "an object"
+        }
+    }
+
+    // MARK: - Serialization
+
+    public func serialized(pretty: Bool = true, indent: String = "") -> String {
+        let nl = pretty ? "\n" : "", step = pretty ? "  " : ""
+        switch self {
+        case .null: return "null"
+        case .bool(let b): return b ? "true" : "false"
+        case .number(let d, let isInt):
+            if isInt, abs(d) < 1e15 { return String(Int64(d)) }
+            if !d.isFinite { return "null" }
+            return JSONValue.formatDouble(d)
+        case .string(let s): return JSONValue.quote(s)
+        case .array(let a):
+            if a.isEmpty { return "[]" }
+            let simple = a.allSatisfy { if case .object = $0 { return false }; if case .array = $0 { return false }; return true }
+            if simple || !pretty { return "[" + a.map { $0.serialized(pretty: false) }.joined(separator: pretty ? ", " : ",") + "]" }
+            return "[" + nl + a.map { indent + step + $0.serialized(pretty: pretty, indent: indent + step) }.joined(separator: "," + nl) + nl + indent + "]"
+        case .object(let kv):
+            if kv.isEmpty { return "{}" }
+            let sep = pretty ? ": " : ":"
+            return "{" + nl + kv.map { indent + step + JSONValue.quote($0.0) + sep + $0.1.serialized(pretty: pretty, indent: indent + step) }
+                .joined(separator: "," + nl) + nl + indent + "}"
+        }
+    }
+
+    static func formatDouble(_ d: Double) -> String {
+        if d == d.rounded() && abs(d) < 1e15 { return String(format: "%.1f", d) }
+        var s = "\(d)"
+        if s.contains("e") { s = s.replacingOccurrences(of: "e-0", with: "e-").replacingOccurrences(of: "e+", with: "e") }
+        return s
+    }
+
+    static func quote(_ s: String) -> String {
+        var out = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
+            }
+        }
+        return out + "\""
+    }
+
+    /// Converts Foundation/Swift values (String, Bool, Int, Double, arrays, dictionaries with sorted keys).
+    public init(_ any: Any?) {
+        switch any {
+        case nil: self = .null
+        case let v as JSONValue: self = v
+        case let b as Bool: self = .bool(b)
+        case let i as Int: self = .number(Double(i), isInteger: true)
+        case let i as Int32: self = .number(Double(i), isInteger: true)
+        case let i as UInt64: self = .number(Double(i), isInteger: true)
+        case let d as Double: self = .number(d, isInteger: false)
+        case let f as Float: self = .number(Double(f), isInteger: false)
+        case let s as String: self = .string(s)
+        case let a as [Any?]: self = .array(a.map { JSONValue($0) })
+        case let a as [Any]: self = .array(a.map { JSONValue($0) })
+        case let d as [String: Any]: self = .object(d.keys.sorted().map { ($0, JSONValue(d[$0])) })
+        default: self = .string("\(any!)")
+        }
+    }
+
+    public var doubleValue: Double? { if case .number(let d, _) = self { return d }; return nil }
+    public var stringValue: String? { if case .string(let s) = self { return s }; return nil }
+    public var arrayValue: [JSONValue]? { if case .array(let a) = self { return a }; return nil }
+    public var objectValue: [(String, JSONValue)]? { if case .object(let o) = self { return o }; return nil }
+}
+
+// MARK: - Parsing
+
+public struct JSONParseError: Error, CustomStringConvertible {
+    public let line: Int, column: Int, message: String
+    public var description: String { "line \(line), column \(column): \(message)" }
+}
+
+public struct JSONParser {
+    let bytes: [UInt8]
+    var i = 0
+
+    public static func parse(_ text: String) throws -> JSONValue {
+        var p = JSONParser(bytes: Array(text.utf8))
+        p.skipSpace()
+        let v = try p.value()
+        p.skipSpace()
+        if p.i < p.bytes.count { throw p.error("unexpected text after the JSON value") }
+        return v
+    }
+
+    init(bytes: [UInt8]) { self.bytes = bytes }
+
+    func error(_ m: String) -> JSONParseError {
+        var line = 1, col = 1
+        for b in bytes[0..<min(i, bytes.count)] { if b == 10 { line += 1; col = 1 } else { col += 1 } }
+        return JSONParseError(line: line, column: col, message: m)
+    }
+
+    mutating func skipSpace() {
+        while i < bytes.count {
+            let b = bytes[i]
+            if b == 32 || b == 9 || b == 10 || b == 13 { i += 1 } else { break }
+        }
+    }
+
+    mutating func value() throws -> JSONValue {
+        guard i < bytes.count else { throw error("unexpected end of file, expected a value") }
+        switch bytes[i] {
+        case UInt8(ascii: "{"): return try object()
+        case UInt8(ascii: "["): return try array()
+        case UInt8(ascii: "\""): return .string(try string())
+        case UInt8(ascii: "t"): try literal("true"); return .bool(true)
+        case UInt8(ascii: "f"): try literal("false"); return .bool(false)
+        case UInt8(ascii: "n"): try literal("null"); return .null
+        default: return try number()
+        }
+    }
+
+    mutating func literal(_ s: String) throws {
+        let u = Array(s.utf8)
+        guard i + u.count <= bytes.count, Array(bytes[i..<(i + u.count)]) == u else { throw error("invalid literal, expected \(s)") }
+        i += u.count
+    }
+
+    mutating func number() throws -> JSONValue {
+        let start = i
+        var isInt = true
+        if i < bytes.count && bytes[i] == UInt8(ascii: "-") { i += 1 }
+        while i < bytes.count {
+            let b = bytes[i]
+            if b >= 48 && b <= 57 { i += 1 } else if b == UInt8(ascii: ".") || b == UInt8(ascii: "e") || b == UInt8(ascii: "E") || b == UInt8(ascii: "+") || b == UInt8(ascii: "-") {
+                isInt = false; i += 1
+            } else { break }
+        }
+        guard i > start, let d = Double(String(decoding: bytes[start..<i], as: UTF8.self)) else {
+            i = start
+            throw error("unexpected character '\(String(decoding: [bytes[start]], as: UTF8.self))', expected a value")
+        }
+        return .number(d, isInteger: isInt)
+    }
+
+    mutating func string() throws -> String {
+        i += 1
+        var out = [UInt8]()
+        while i < bytes.count {
+            let b = bytes[i]
+            if b == UInt8(ascii: "\"") { i += 1; return String(decoding: out, as: UTF8.self) }
+            if b == UInt8(ascii: "\\") {
+                i += 1
+                guard i < bytes.count else { break }
+                let e = bytes[i]
+                switch e {
+                case UInt8(ascii: "n"): out.append(10)
+                case UInt8(ascii: "t"): out.append(9)
+                case UInt8(ascii: "r"): out.append(13)
+                case UInt8(ascii: "b"): out.append(8)
+                case UInt8(ascii: "f"): out.append(12)
+                case UInt8(ascii: "u"):
+                    guard i + 4 < bytes.count, var code = UInt32(String(decoding: bytes[(i + 1)...(i + 4)], as: UTF8.self), radix: 16) else {
+                        throw error("invalid \\u escape")
+                    }
+                    i += 4
+                    if code >= 0xD800 && code < 0xDC00, i + 6 < bytes.count, bytes[i + 1] == UInt8(ascii: "\\"), bytes[i + 2] == UInt8(ascii: "u"),
+                       let low = UInt32(String(decoding: bytes[(i + 3)...(i + 6)], as: UTF8.self), radix: 16) {
+                        code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                        i += 6
+                    }
+                    out += Array(String(Character(Unicode.Scalar(code) ?? "\u{FFFD}")).utf8)
+                default: out.append(e)
+                }
+                i += 1
+                continue
+            }
+            out.append(b)
+            i += 1
+        }
+        throw error("unterminated string")
+    }
+
+    mutating func array() throws -> JSONValue {
+        i += 1
+        var items: [JSONValue] = []
+        skipSpace()
+        if i < bytes.count && bytes[i] == UInt8(ascii: "]") { i += 1; return .array(items) }
+        while true {
+            skipSpace()
+            items.append(try value())
+            skipSpace()
+            guard i < bytes.count else { throw error("unexpected end of file inside an array") }
+            if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
+            if bytes[i] == UInt8(ascii: "]") { i += 1; return .array(items) }
+            throw error("expected ',' or ']' in an array")
+        }
+    }
+
+    mutating func object() throws -> JSONValue {
+        i += 1
+        var kv: [(String, JSONValue)] = []
+        skipSpace()
+        if i < bytes.count && bytes[i] == UInt8(ascii: "}") { i += 1; return .object(kv) }
+        while true {
+            skipSpace()
+            guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { throw error("expected a key in double quotes") }
+            let k = try string()
+            skipSpace()
+            guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { throw error("expected ':' after key \"\(k)\"") }
+            i += 1
+            skipSpace()
+            let v = try value()
+            if kv.contains(where: { $0.0 == k }) { throw error("duplicate key \"\(k)\"") }
+            kv.append((k, v))
+            skipSpace()
+            guard i < bytes.count else { throw error("unexpected end of file inside an object") }
+            if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
+            if bytes[i] == UInt8(ascii: "}") { i += 1; return .object(kv) }
+            throw error("expected ',' or '}' in an object")
+        }
+    }
+}

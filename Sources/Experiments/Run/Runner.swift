@@ -1,0 +1,209 @@
+import Alignment
+import Data
+import Engine
+import Foundation
+import GPT
+import Tokenizer
+
+/// Set by SIGINT/SIGTERM; trainers poll it between steps, checkpoint and stop.
+nonisolated(unsafe) var stopRequested: Int32 = 0
+
+/// Raised when a run stops on a signal after checkpointing.
+public struct RunStopped: Error, CustomStringConvertible {
+    public let description: String
+}
+
+/// Runs the stages of one experiment in order, each reading the artifacts of earlier stages
+/// (from this run, or from the run named by `init_from`), writing its own into the run directory.
+public final class ExperimentRunner {
+    public let config: ExperimentConfig
+    public let run: RunDirectory
+    public let progress = Progress()
+    var state: RunDirectory.State
+    let configDir: URL
+    let initFrom: URL?
+    var _data: TaskData?
+    var _tokenizer: BPETokenizer?
+    let runStart = Clock.now()
+
+    public init(config: ExperimentConfig, runDir: URL) throws {
+        self.config = config
+        configDir = URL(fileURLWithPath: config.file).deletingLastPathComponent()
+        run = try RunDirectory(url: runDir)
+        state = run.loadState()
+        if let i = config.initFrom {
+            let u = URL(fileURLWithPath: i, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath)).standardizedFileURL
+            guard FileManager.default.fileExists(atPath: u.appendingPathComponent("models").path) ||
+                  FileManager.default.fileExists(atPath: u.appendingPathComponent("tokenizer.json").path) else {
+                throw UserError("\(config.file): init_from: \(u.path) is not a run directory (no models/ or tokenizer.json); run that experiment first")
+            }
+            initFrom = u
+        } else {
+            initFrom = nil
+        }
+        Parallel.threads = config.threads
+        BLAS.setThreads(config.threads)
+    }
+
+    public static func installSignalHandlers() {
+        signal(SIGINT) { _ in stopRequested = 1 }
+        signal(SIGTERM) { _ in stopRequested = 1 }
+    }
+
+    // MARK: - Artifacts
+
+    /// A file of this run, or else of the `init_from` run.
+    func artifact(_ relative: String) -> URL? {
+        let mine = run.path(relative)
+        if FileManager.default.fileExists(atPath: mine.path) { return mine }
+        if let i = initFrom {
+            let theirs = i.appendingPathComponent(relative)
+            if FileManager.default.fileExists(atPath: theirs.path) { return theirs }
+        }
+        return nil
+    }
+
+    func requireModel(_ stage: String, for user: Stage) throws -> GPT {
+        guard let u = artifact("models/\(stage).safetensors") else {
+            throw UserError("\(config.file): stage \"\(user.rawValue)\" needs models/\(stage).safetensors, which neither this run nor init_from has; add \"\(stage)\" to the stages or fix init_from")
+        }
+        return try GPT.load(from: u)
+    }
+
+    var data: TaskData {
+        get throws {
+            if let d = _data { return d }
+            let d = try TaskData(config.data, configDir: configDir, corpusPosts: config.tokenizer.corpusPosts)
+            _data = d
+            return d
+        }
+    }
+
+    var tokenizer: BPETokenizer {
+        get throws {
+            if let t = _tokenizer { return t }
+            guard let u = artifact("tokenizer.json") else {
+                throw UserError("\(config.file): no tokenizer.json in this run or init_from; add the \"tokenizer\" stage")
+            }
+            let t = try BPETokenizer.load(from: u)
+            guard t.vocabSize == config.model.vocabSize else {
+                throw UserError("\(u.path): tokenizer has \(t.vocabSize) tokens but tokenizer.vocab_size is \(config.model.vocabSize); set tokenizer.vocab_size to \(t.vocabSize)")
+            }
+            _tokenizer = t
+            return t
+        }
+    }
+
+    // MARK: - Running
+
+    public func execute() throws {
+        try run.writeJSON(config.input, "config.json")
+        try run.writeJSON(config.resolved, "config.resolved.json")
+        for stage in config.stages {
+            if state.finished.contains(stage.rawValue) {
+                progress.message("[\(stage.rawValue)] already finished, skipping")
+                continue
+            }
+            let t0 = Clock.now()
+            progress.message("[\(stage.rawValue)] starting")
+            let summary = try runStage(stage)
+            let dt = Clock.now() - t0 + (state.stageSeconds[stage.rawValue] ?? 0)
+            state.stageSeconds[stage.rawValue] = dt
+            var s = summary
+            s["seconds"] = dt
+            state.summaries[stage.rawValue] = s
+            state.finished.append(stage.rawValue)
+            try run.saveState(state)
+            try writeSummary()
+            progress.message("[\(stage.rawValue)] done in \(Progress.duration(dt))")
+        }
+        try writeSummary()
+    }
+
+    func runStage(_ stage: Stage) throws -> [String: Double] {
+        switch stage {
+        case .tokenizer: return try runTokenizer()
+        case .pretrain: return try runPretrain()
+        case .sft: return try runSFT()
+        case .preferences: return try runPreferences()
+        case .rewardModel: return try runRewardModel()
+        case .ppo: return try runPPO()
+        case .dpo: return try runDPO()
+        case .eval: return try runEval()
+        }
+    }
+
+    func writeSummary() throws {
+        var stages: [(String, JSONValue)] = []
+        for s in config.stages {
+            if let m = state.summaries[s.rawValue] {
+                stages.append((s.rawValue, .object(m.keys.sorted().map { ($0, .number(m[$0]!, isInteger: false)) })))
+            }
+        }
+        let obj: JSONValue = .object([
+            ("name", .string(config.name)),
+            ("seed", .number(Double(config.seed), isInteger: true)),
+            ("threads", .number(Double(config.threads), isInteger: true)),
+            ("model", .object([("n_layer", .number(Double(config.model.nLayer), isInteger: true)),
+                               ("n_head", .number(Double(config.model.nHead), isInteger: true)),
+                               ("n_embd", .number(Double(config.model.nEmbd), isInteger: true)),
+                               ("n_positions", .number(Double(config.model.context), isInteger: true)),
+                               ("vocab_size", .number(Double(config.model.vocabSize), isInteger: true))])),
+            ("finished", .array(state.finished.map { .string($0) })),
+            ("stages", .object(stages)),
+            ("notes", .object(state.notes.keys.sorted().map { ($0, .string(state.notes[$0]!)) })),
+        ])
+        try run.writeJSON(obj, "summary.json")
+    }
+
+    /// Hooks that log to metrics.jsonl and the progress line, checkpoint through `save`, and stop
+    /// (after a checkpoint) when a signal arrived.
+    func hooks(stage: Stage, total: Int, keys: [String], save: @escaping (Int) throws -> Void) -> TrainingHooks {
+        var h = TrainingHooks()
+        let t0 = Clock.now()
+        let name = stage.rawValue
+        h.log = { [run, progress] step, m in
+            run.logMetrics(stage: name, step: step, m, extra: ["elapsed": Clock.now() - t0])
+            progress.update(stage: name, step: step, total: total, metrics: m, keys: keys)
+        }
+        h.checkpoint = { step in try save(step) }
+        h.samples = { [run] step, items in
+            for it in items {
+                var d: [String: Any] = ["stage": name, "step": step]
+                for (k, v) in it { d[k] = v }
+                run.logSample(d)
+            }
+        }
+        h.shouldStop = { stopRequested != 0 }
+        progress.begin(step: 0)
+        return h
+    }
+
+    /// After a trainer returns: if a stop was requested, the last checkpoint is in place; tell the user.
+    func checkStopped(_ stage: Stage, step: Int) throws {
+        if stopRequested != 0 {
+            throw RunStopped(description: "stopped during \(stage.rawValue) at step \(step) after saving a checkpoint; continue with: rlhf resume \(run.url.path)")
+        }
+    }
+
+    // MARK: - Tokenization helpers
+
+    func tokenize(_ e: SFTExample) throws -> SequenceExample {
+        let tok = try tokenizer
+        let prompt = Datasets.truncateQuery(e.prompt, maxTokens: config.data.maxPromptTokens) { tok.encode($0).count }
+        let ex = SequenceExample(prompt: tok.encode(prompt), completion: tok.encode(e.completion) + [tok.eosId])
+        return truncate(ex, maxLength: config.model.context, maxCompletion: config.data.maxCompletionTokens)
+    }
+
+    func tokenizePrompt(_ p: String) throws -> [Int32] {
+        let tok = try tokenizer
+        let prompt = Datasets.truncateQuery(p, maxTokens: config.data.maxPromptTokens) { tok.encode($0).count }
+        return Array(tok.encode(prompt).suffix(config.data.maxPromptTokens))
+    }
+
+    /// Text of a response: EOS and padding dropped.
+    func text(_ ids: [Int32]) throws -> String {
+        let tok = try tokenizer
+        return tok.decode(ids.filter { $0 != tok.eosId && $0 != tok.padId })
+    }
+}

@@ -1,0 +1,148 @@
+import Alignment
+import Data
+import Engine
+import Foundation
+import GPT
+
+/// Mean and 95% confidence half-width (normal approximation).
+struct MeanCI {
+    var mean: Double, ci: Double, n: Int
+    init(_ xs: [Double]) {
+        n = xs.count
+        let m = xs.isEmpty ? .nan : xs.reduce(0, +) / Double(xs.count)
+        mean = m
+        if xs.count > 1 {
+            let v = xs.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(xs.count - 1)
+            ci = 1.96 * (v / Double(xs.count)).squareRoot()
+        } else {
+            ci = .nan
+        }
+    }
+}
+
+extension ExperimentRunner {
+    /// Samples each policy on held-out prompts at each temperature and judges the samples against
+    /// the reference summaries: win rate (ties count half), judge score, reward-model score,
+    /// KL(π‖π_SFT) estimated from the samples, length and EOS rate, with 95% CIs. Also evaluates
+    /// the snapshots saved during PPO/DPO at temperature 1 (the reward–KL frontier).
+    func runEval() throws -> [String: Double] {
+        guard let cfg = config.eval else { return [:] }
+        let d = try data
+        let tok = try tokenizer
+        let items = Array(d.test.prefix(cfg.prompts))
+        let prompts = try items.map { try tokenizePrompt($0.prompt) }
+        let reference = try requireModel("sft", for: .eval)
+        let scorer = try loadRewardScorer()
+        let judge = GoldJudge()
+        let gold = d.hasGoldJudge
+        // Reference summaries' scores (fixed across policies and temperatures).
+        let refTexts = items.map { $0.reference.trimmingCharacters(in: .whitespaces) }
+        let refGold: [Double] = gold ? zip(items, refTexts).map { judge.score(post: $0.post!, summary: $1) } : []
+        let refTokens = items.map { tok.encode($0.reference) + [tok.eosId] }
+        let refRM: [Float] = scorer.map { $0.scores(prompts: prompts, responses: refTokens) } ?? []
+        let refWS = GPTWorkspace(config: reference.config, maxB: 32, maxT: reference.config.context)
+
+        func evaluate(_ policy: GPT, temperature: Double, count: Int, seedTag: String) throws -> [(String, JSONValue)] {
+            let n = min(count, prompts.count)
+            let ps = Array(prompts.prefix(n))
+            let gen = Generator(model: policy, maxBatch: min(cfg.batchSize, n))
+            var rngs = (0..<n).map { RNG(seed: config.seed).split("eval-\(seedTag)-\(temperature)", $0) }
+            let outs = gen.generate(prompts: ps, options: SamplingOptions(temperature: Float(temperature), maxNewTokens: config.data.maxCompletionTokens, eosId: tok.eosId), rngs: &rngs)
+            let texts = try outs.map { try text($0.tokens).trimmingCharacters(in: .whitespaces) }
+            var obj: [(String, JSONValue)] = [("temperature", .number(temperature, isInteger: false)), ("n", .number(Double(n), isInteger: true))]
+            func put(_ k: String, _ m: MeanCI) {
+                obj.append((k, .number(m.mean, isInteger: false)))
+                obj.append((k + "_ci", m.ci.isFinite ? .number(m.ci, isInteger: false) : .null))
+            }
+            var rm: [Float] = []
+            if let scorer { rm = scorer.scores(prompts: ps, responses: outs.map(\.tokens)) }
+            if gold {
+                let g = (0..<n).map { judge.score(post: items[$0].post!, summary: texts[$0]) }
+                put("win_rate", MeanCI((0..<n).map { g[$0] > refGold[$0] ? 1 : (g[$0] == refGold[$0] ? 0.5 : 0) }))
+                put("gold", MeanCI(g))
+            } else if !rm.isEmpty {
+                put("win_rate", MeanCI((0..<n).map { rm[$0] > refRM[$0] ? 1 : (rm[$0] == refRM[$0] ? 0.5 : 0) }))
+            }
+            if !rm.isEmpty { put("rm_score", MeanCI(rm.map(Double.init))) }
+            // KL(π‖π_ref) per sample: Σ_t log π(y_t) − log π_ref(y_t) at temperature 1 over the sampled tokens.
+            let kl = try sequenceKL(policy: policy, reference: reference, refWS: refWS, prompts: ps, responses: outs.map(\.tokens))
+            put("kl", MeanCI(kl))
+            put("length", MeanCI(outs.map { Double($0.tokens.count) }))
+            obj.append(("eos_rate", .number(Double(outs.filter(\.endedWithEOS).count) / Double(max(n, 1)), isInteger: false)))
+            obj.append(("example", .string(texts.first ?? "")))
+            return obj
+        }
+
+        var policiesJSON: [JSONValue] = []
+        var summary: [String: Double] = [:]
+        let available = cfg.policies.filter { artifact("models/\($0).safetensors") != nil }
+        progress.message("[eval] \(available.joined(separator: ", ")) on \(items.count) prompts at temperatures \(cfg.temperatures.map { String($0) }.joined(separator: ", "))")
+        for name in available {
+            let policy = try requireModel(name, for: .eval)
+            var rows: [JSONValue] = []
+            for t in cfg.temperatures {
+                let row = try evaluate(policy, temperature: t, count: cfg.prompts, seedTag: name)
+                rows.append(.object(row))
+                let v = JSONValue.object(row)
+                if let w = v["win_rate"]?.doubleValue { summary["\(name)_win_rate_t\(t)"] = w }
+                if let g = v["gold"]?.doubleValue { summary["\(name)_gold_t\(t)"] = g }
+                progress.message(String(format: "[eval] %@ T=%.2f win %.3f gold %.3f kl %.2f len %.1f", name, t,
+                                        v["win_rate"]?.doubleValue ?? .nan, v["gold"]?.doubleValue ?? .nan,
+                                        v["kl"]?.doubleValue ?? .nan, v["length"]?.doubleValue ?? .nan))
+                if stopRequested != 0 { throw RunStopped(description: "stopped during eval (eval is redone on resume); continue with: rlhf resume \(run.url.path)") }
+            }
+            policiesJSON.append(.object([("policy", .string(name)), ("by_temperature", .array(rows))]))
+        }
+        // Reward–KL frontier: every snapshot of the PPO/DPO runs at temperature 1.
+        var frontier: [JSONValue] = []
+        let snapDir = run.path("models/snapshots")
+        let snaps = ((try? FileManager.default.contentsOfDirectory(atPath: snapDir.path)) ?? []).filter { $0.hasSuffix(".safetensors") }.sorted()
+        for s in snaps {
+            let parts = s.replacingOccurrences(of: ".safetensors", with: "").split(separator: "-")
+            guard parts.count == 2, let step = Int(parts[1]) else { continue }
+            let policy = try GPT.load(from: snapDir.appendingPathComponent(s))
+            let row = try evaluate(policy, temperature: 1.0, count: min(cfg.prompts, 100), seedTag: "snap")
+            frontier.append(.object([("policy", .string(String(parts[0]))), ("step", .number(Double(step), isInteger: true))] + row))
+        }
+        let out: JSONValue = .object([
+            ("judge", .string(gold ? "gold" : (scorer != nil ? "reward_model" : "none"))),
+            ("prompts", .number(Double(items.count), isInteger: true)),
+            ("reference_gold", gold ? .number(MeanCI(refGold).mean, isInteger: false) : .null),
+            ("policies", .array(policiesJSON)),
+            ("frontier", .array(frontier)),
+        ])
+        try run.writeJSON(out, "eval.json")
+        return summary
+    }
+
+    /// The trained reward model with its normalization bias, if this run (or init_from) has one.
+    func loadRewardScorer() throws -> RewardModelScorer? {
+        guard let u = artifact("models/reward_model.safetensors") else { return nil }
+        let (_, meta) = try SafeTensors.read(u)
+        let model = try GPT.load(from: u)
+        let bias = Float(meta["reward_bias"] ?? "0") ?? 0
+        return RewardModelScorer(model: model, bias: bias, pad: try tokenizer.padId, maxBatch: 32)
+    }
+
+    /// Σ_t log π(y_t|x,y_<t) − log π_ref(y_t|x,y_<t) per sequence, at temperature 1.
+    func sequenceKL(policy: GPT, reference: GPT, refWS: GPTWorkspace, prompts: [[Int32]], responses: [[Int32]]) throws -> [Double] {
+        let pad = try tokenizer.padId
+        let ws = GPTWorkspace(config: policy.config, maxB: 32, maxT: policy.config.context)
+        var out: [Double] = []
+        var i = 0
+        while i < prompts.count {
+            let j = min(prompts.count, i + 32)
+            let ex = (i..<j).map { SequenceExample(prompt: prompts[$0], completion: responses[$0]) }
+            let batch = TokenBatch(ex, pad: pad)
+            let lp = policy.batchLogProbs(batch, ws: ws)
+            let lr = reference.batchLogProbs(batch, ws: refWS)
+            for b in 0..<batch.B {
+                var s = 0.0
+                for r in batch.rowStart[b]..<batch.rowStart[b + 1] { s += Double(lp[r] - lr[r]) }
+                out.append(s)
+            }
+            i = j
+        }
+        return out
+    }
+}

@@ -1,0 +1,123 @@
+import Alignment
+import Data
+import Engine
+import Foundation
+import GPT
+import Tokenizer
+
+extension ExperimentRunner {
+    // MARK: - tokenizer
+
+    func runTokenizer() throws -> [String: Double] {
+        let out = run.path("tokenizer.json")
+        let t0 = Clock.now()
+        let tok: BPETokenizer
+        if let p = config.tokenizer.path {
+            let u = URL(fileURLWithPath: p, relativeTo: configDir).standardizedFileURL
+            tok = try BPETokenizer.load(from: u)
+        } else {
+            let corpus = try data.corpus
+            progress.message("[tokenizer] training a \(config.tokenizer.vocabSize)-token byte-level BPE on \(corpus.count) texts")
+            tok = BPETokenizer.train(corpus: corpus, vocabSize: config.tokenizer.vocabSize)
+        }
+        guard tok.vocabSize == config.model.vocabSize else {
+            throw UserError("\(config.file): tokenizer.vocab_size: the tokenizer has \(tok.vocabSize) tokens, the config says \(config.model.vocabSize); set tokenizer.vocab_size to \(tok.vocabSize)")
+        }
+        try tok.save(to: out)
+        _tokenizer = tok
+        // Compression on the SFT texts: bytes per token.
+        let sample = try data.sftTrain.prefix(200).map { $0.prompt + $0.completion }
+        let bytes = sample.reduce(0) { $0 + $1.utf8.count }
+        let tokens = sample.reduce(0) { $0 + tok.encode($1).count }
+        return ["vocab_size": Double(tok.vocabSize), "bytes_per_token": Double(bytes) / Double(max(tokens, 1)), "train_seconds": Clock.now() - t0]
+    }
+
+    // MARK: - pretrain
+
+    func runPretrain() throws -> [String: Double] {
+        guard let cfg = config.pretrain else { return [:] }
+        let tok = try tokenizer
+        var stream: [Int32] = []
+        for text in try data.corpus { stream += tok.encode(text) + [tok.eosId] }
+        let T = config.model.context
+        guard stream.count > T + 1 else {
+            throw UserError("\(config.file): pretrain: the corpus has only \(stream.count) tokens, fewer than one window of n_positions (\(T)); use a larger corpus or smaller n_positions")
+        }
+        let model = GPT(config: config.model, seed: config.seed)
+        let source = RandomWindows(stream: stream, length: T, batchSize: cfg.batchSize, microPerStep: cfg.gradAccum, seed: config.seed)
+        // Validation: fixed windows from the validation texts.
+        var validStream: [Int32] = []
+        for e in try data.sftValid.prefix(64) { validStream += tok.encode(e.prompt + e.completion) + [tok.eosId] }
+        var valid: [SequenceExample] = []
+        var i = 0
+        while i + T <= validStream.count && valid.count < 32 {
+            valid.append(SequenceExample(prompt: [], completion: Array(validStream[i..<(i + T)])))
+            i += T
+        }
+        let trainer = SFTTrainer(model: model, config: cfg, source: source, valid: valid, pad: tok.padId, maxLength: T, seed: config.seed)
+        return try trainLM(trainer, stage: .pretrain, tokens: stream.count)
+    }
+
+    // MARK: - sft
+
+    func runSFT() throws -> [String: Double] {
+        guard let cfg = config.sft else { return [:] }
+        let tok = try tokenizer
+        let model: GPT
+        if let u = artifact("models/pretrain.safetensors") {
+            model = try GPT.load(from: u)
+            progress.message("[sft] starting from \(u.path)")
+        } else {
+            model = GPT(config: config.model, seed: config.seed)
+            progress.message("[sft] starting from a fresh GPT-2 initialization (no pretrain stage)")
+        }
+        let train = try data.sftTrain.map(tokenize)
+        let valid = try data.sftValid.prefix(256).map(tokenize)
+        let source = ShuffledEpochs(train, batchSize: cfg.batchSize, microPerStep: cfg.gradAccum, seed: config.seed)
+        let trainer = SFTTrainer(model: model, config: cfg, source: source, valid: Array(valid), pad: tok.padId, maxLength: config.model.context, seed: config.seed)
+        var summary = try trainLM(trainer, stage: .sft, tokens: train.reduce(0) { $0 + $1.count })
+        // A few samples from the SFT policy, with gold scores when the task has a judge.
+        let d = try data
+        let items = Array(d.test.prefix(4))
+        let prompts = try items.map { try tokenizePrompt($0.prompt) }
+        let gen = Generator(model: model, maxBatch: max(1, prompts.count))
+        var rngs = prompts.indices.map { RNG(seed: config.seed).split("sft-samples", $0) }
+        let outs = gen.generate(prompts: prompts, options: SamplingOptions(temperature: 0, maxNewTokens: config.data.maxCompletionTokens, eosId: tok.eosId), rngs: &rngs)
+        var gold = 0.0
+        for (k, o) in outs.enumerated() {
+            let summaryText = try text(o.tokens)
+            var item: [String: Any] = ["stage": "sft", "step": cfg.steps, "prompt": items[k].prompt, "completion": summaryText, "reference": items[k].reference]
+            if let post = items[k].post {
+                let g = GoldJudge().score(post: post, summary: summaryText)
+                item["gold"] = g
+                gold += g
+            }
+            run.logSample(item)
+        }
+        if d.hasGoldJudge { summary["sample_gold_greedy"] = gold / Double(max(outs.count, 1)) }
+        return summary
+    }
+
+    /// Runs an LM trainer with resume, writes models/STAGE.safetensors, returns the stage summary.
+    func trainLM(_ trainer: SFTTrainer, stage: Stage, tokens: Int) throws -> [String: Double] {
+        let ckRoot = run.checkpoints(stage.rawValue)
+        if let latest = CheckpointStore.latest(root: ckRoot) {
+            try trainer.restore(from: latest)
+            try run.truncateMetrics(stage: stage.rawValue, after: trainer.step)
+            progress.message("[\(stage.rawValue)] resumed from \(latest.lastPathComponent)")
+        }
+        trainer.hooks = hooks(stage: stage, total: trainer.config.steps, keys: ["loss", "eval/loss", "tokens_per_s"]) { step in
+            try CheckpointStore.save(root: ckRoot, step: step) { try trainer.save(to: $0) }
+        }
+        let t0 = Clock.now()
+        let startStep = trainer.step
+        let last = try trainer.run()
+        try checkStopped(stage, step: trainer.step)
+        try trainer.model.save(to: run.model(stage.rawValue))
+        let dt = Clock.now() - t0
+        var s: [String: Double] = ["final_loss": last["loss"] ?? .nan, "steps": Double(trainer.step), "corpus_tokens": Double(tokens)]
+        if let e = last["eval/loss"] { s["eval_loss"] = e }
+        if trainer.step > startStep, let tps = last["tokens_per_s"] { s["tokens_per_s"] = tps; s["train_seconds"] = dt }
+        return s
+    }
+}

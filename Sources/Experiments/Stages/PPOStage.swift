@@ -1,0 +1,84 @@
+import Alignment
+import Data
+import Engine
+import Foundation
+import GPT
+
+extension ExperimentRunner {
+    /// RLHF with PPO from the SFT policy against the trained reward model (or the gold judge).
+    func runPPO() throws -> [String: Double] {
+        guard let stage = config.ppo else { return [:] }
+        let tok = try tokenizer
+        let sft = try requireModel("sft", for: .ppo)
+        let d = try data
+        var cfg = stage.trainer
+        cfg.stopToken = tok.eosId
+        cfg.responseLength = min(cfg.responseLength, config.model.context - config.data.maxPromptTokens)
+        // Prompts: the train split's queries.
+        let texts = d.trainPosts.isEmpty ? d.sftTrain.map(\.prompt) : d.trainPosts.map(\.query)
+        let prompts = try texts.map(tokenizePrompt)
+        let reward: RewardFunction
+        var value: GPT? = nil
+        switch stage.reward {
+        case "gold":
+            guard d.hasGoldJudge else {
+                throw UserError("\(config.file): ppo.reward: \"gold\" needs the built-in task's judge (data.task \"tldr-synth\"); use \"reward_model\"")
+            }
+            var map: [[Int32]: Post] = [:]
+            for (p, post) in zip(prompts, d.trainPosts) { map[p] = post }
+            reward = GoldReward(posts: map) { [tok] ids in tok.decode(ids.filter { $0 != tok.eosId && $0 != tok.padId }) }
+            if cfg.valueModel == .separate {
+                // No reward model to start the value function from: start it from the SFT trunk.
+                value = RewardModelTrainer.initialize(from: sft, seed: config.seed ^ 0x5EED)
+            }
+        default:
+            guard let scorer = try loadRewardScorer() else {
+                throw UserError("\(config.file): ppo.reward is \"reward_model\" but no models/reward_model.safetensors exists; add the reward_model stage or init_from a run that has it")
+            }
+            reward = scorer
+            if cfg.valueModel == .separate { value = GPT(copying: scorer.model) }
+        }
+        let policy: GPT
+        if cfg.valueModel == .shared {
+            var c = sft.config
+            c.scalarHead = true
+            policy = GPT(config: c, seed: config.seed)
+            policy.copyMatchingTensors(from: sft)
+        } else {
+            policy = GPT(copying: sft)
+        }
+        let trainer = PPOTrainer(policy: policy, reference: sft, value: value, reward: reward, prompts: prompts, config: cfg, pad: tok.padId, seed: config.seed)
+        trainer.decode = { [tok] ids in tok.decode(ids.filter { $0 != tok.padId }) }
+        let ckRoot = run.checkpoints("ppo")
+        if let latest = CheckpointStore.latest(root: ckRoot) {
+            try trainer.restore(from: latest)
+            try run.truncateMetrics(stage: "ppo", after: trainer.iteration)
+            progress.message("[ppo] resumed from \(latest.lastPathComponent)")
+        }
+        progress.message(String(format: "[ppo] reward %@, value model %@, memory %.0f MB", reward.name, cfg.valueModel.rawValue, Double(trainer.memoryBytes) / 1e6))
+        var h = hooks(stage: .ppo, total: cfg.iterations, keys: ["objective/scores", "objective/kl", "policy/clipfrac"]) { step in
+            try CheckpointStore.save(root: ckRoot, step: step) { try trainer.save(to: $0) }
+        }
+        let log = h.log
+        let snapEvery = stage.snapshotEvery
+        let snapDir = run.path("models/snapshots")
+        h.log = { step, m in
+            log(step, m)
+            if snapEvery > 0 && step % snapEvery == 0 {
+                try? trainer.policy.save(to: snapDir.appendingPathComponent("ppo-\(String(format: "%06d", step)).safetensors"))
+            }
+        }
+        trainer.hooks = h
+        let t0 = Clock.now()
+        let last = try trainer.run()
+        try checkStopped(.ppo, step: trainer.iteration)
+        // The saved policy is an LM without the value head (the head, when shared, is dropped).
+        let out = GPT(config: sft.config, seed: 0)
+        out.copyMatchingTensors(from: trainer.policy)
+        try out.save(to: run.model("ppo"))
+        var s: [String: Double] = ["iterations": Double(trainer.iteration), "train_seconds": Clock.now() - t0,
+                                   "memory_bytes": Double(trainer.memoryBytes)]
+        for k in ["objective/scores", "objective/kl", "objective/rlhf_reward", "tokens_per_s", "response_length"] { if let v = last[k] { s[k] = v } }
+        return s
+    }
+}

@@ -1,0 +1,128 @@
+import Alignment
+import Data
+import Engine
+import Foundation
+import GPT
+
+extension ExperimentRunner {
+    /// Builds preference pairs: (a) two samples of the SFT policy per prompt, labeled by the
+    /// simulated labelers (the DPO paper's setup), or (b) references against degraded references.
+    func runPreferences() throws -> [String: Double] {
+        guard let cfg = config.preferences else { return [:] }
+        let d = try data
+        guard !d.trainPosts.isEmpty else {
+            throw UserError("\(config.file): preferences: the simulated labelers need the posts of the built-in task (data.task \"tldr-synth\") or a TL;DR file; with other data set data.preferences_train instead")
+        }
+        let labeler = SimulatedLabeler(temperature: cfg.labelerTemperature ?? SimulatedLabeler.defaultTemperature)
+        var rng = RNG(seed: config.seed).split("preferences")
+        var summary: [String: Double] = ["labeler_temperature": labeler.temperature]
+        func build(_ posts: [Post], split: String) throws -> [PreferencePair] {
+            var pairs: [PreferencePair] = []
+            var judged: [JudgedPair] = []
+            switch cfg.source {
+            case .references:
+                pairs = referencePairs(posts: posts, rng: &rng)
+                // Agreement of the labels with the gold ordering.
+                var agree = 0, n = 0
+                for (p, post) in zip(pairs, posts) {
+                    let gc = GoldJudge().score(post: post, summary: p.chosen), gr = GoldJudge().score(post: post, summary: p.rejected)
+                    if gc != gr { n += 1; if gc > gr { agree += 1 } }
+                }
+                summary["\(split)_gold_agreement"] = Double(agree) / Double(max(n, 1))
+            case .policySamples:
+                let tok = try tokenizer
+                let policy = try requireModel("sft", for: .preferences)
+                let gen = Generator(model: policy, maxBatch: 64)
+                let prompts = try posts.map { try tokenizePrompt($0.query) }
+                var doubled: [[Int32]] = []
+                for p in prompts { doubled.append(p); doubled.append(p) }
+                var rngs = doubled.indices.map { RNG(seed: config.seed).split("pref-\(split)", $0) }
+                progress.message("[preferences] sampling \(doubled.count) \(split) completions from the SFT policy at temperature \(cfg.temperature)")
+                let opts = SamplingOptions(temperature: cfg.temperature, maxNewTokens: config.data.maxCompletionTokens, eosId: tok.eosId)
+                var outs: [GeneratedSequence] = []
+                var k = 0
+                while k < doubled.count {
+                    let j = min(doubled.count, k + 256)
+                    var sub = Array(rngs[k..<j])
+                    outs += gen.generate(prompts: Array(doubled[k..<j]), options: opts, rngs: &sub)
+                    rngs.replaceSubrange(k..<j, with: sub)
+                    k = j
+                    if stopRequested != 0 { throw RunStopped(description: "stopped during preferences (nothing saved for this stage); run rlhf resume \(run.url.path) to redo it") }
+                }
+                var same = 0
+                for (i, post) in posts.enumerated() {
+                    let a = " " + (try text(outs[2 * i].tokens)).trimmingCharacters(in: .whitespaces)
+                    let b = " " + (try text(outs[2 * i + 1].tokens)).trimmingCharacters(in: .whitespaces)
+                    if a == b { same += 1; continue }
+                    judged.append(JudgedPair(post: post, a: a, b: b))
+                    let first = labeler.prefersFirst(post: post, a, b, rng: &rng)
+                    pairs.append(PreferencePair(prompt: post.query, chosen: first ? a : b, rejected: first ? b : a))
+                }
+                summary["\(split)_identical_dropped"] = Double(same)
+                var r2 = rng.split("agreement-\(split)")
+                summary["\(split)_labeler_agreement"] = labeler.agreementRate(pairs: judged, rng: &r2)
+            }
+            summary["\(split)_pairs"] = Double(pairs.count)
+            return pairs
+        }
+        let train = try build(Array(d.trainPosts.prefix(cfg.prompts)), split: "train")
+        let validPosts = d.validPosts.isEmpty ? Array(d.trainPosts.suffix(cfg.validPrompts)) : Array(d.validPosts.prefix(cfg.validPrompts))
+        let valid = try build(validPosts, split: "valid")
+        guard !train.isEmpty, !valid.isEmpty else {
+            throw UserError("\(config.file): preferences: no usable pairs (all sampled completions were identical); raise preferences.temperature")
+        }
+        try Datasets.writeJSONL(train, to: run.path("data/preferences_train.jsonl"))
+        try Datasets.writeJSONL(valid, to: run.path("data/preferences_valid.jsonl"))
+        if let a = summary["train_labeler_agreement"] ?? summary["train_gold_agreement"] {
+            progress.message(String(format: "[preferences] %d train / %d valid pairs; simulated labelers agree with the gold judge on %.1f%% of pairs",
+                                    train.count, valid.count, 100 * a))
+        }
+        return summary
+    }
+
+    /// Preference pairs (text) for the reward model and DPO: the user's files, else this run's
+    /// (or init_from's) preferences stage output.
+    func preferencePairs() throws -> (train: [PreferencePair], valid: [PreferencePair]) {
+        let d = try data
+        if let t = d.preferenceTrain {
+            let v = d.preferenceValid ?? Array(t.suffix(max(1, t.count / 20)))
+            return (t, v)
+        }
+        guard let tu = artifact("data/preferences_train.jsonl"), let vu = artifact("data/preferences_valid.jsonl") else {
+            throw UserError("\(config.file): no preference pairs: add the \"preferences\" stage, set data.preferences_train, or init_from a run that has data/preferences_train.jsonl")
+        }
+        return (try Datasets.loadPreferencePairs(from: tu), try Datasets.loadPreferencePairs(from: vu))
+    }
+
+    /// Tokenizes a pair with the shared truncation rule (prompt keep-end, completions capped).
+    func tokenizePair(_ p: PreferencePair) throws -> (prompt: [Int32], chosen: [Int32], rejected: [Int32]) {
+        let tok = try tokenizer
+        let prompt = try tokenizePrompt(p.prompt)
+        let cap = config.data.maxCompletionTokens
+        let c = Array((tok.encode(p.chosen) + [tok.eosId]).prefix(cap))
+        let r = Array((tok.encode(p.rejected) + [tok.eosId]).prefix(cap))
+        let room = config.model.context - max(c.count, r.count)
+        return (Array(prompt.suffix(max(1, room))), c, r)
+    }
+}
+
+/// The gold judge of the built-in task as a reward function (the DPO paper's PPO-GT baseline):
+/// prompts are matched to their posts, responses decoded to text.
+final class GoldReward: RewardFunction {
+    let posts: [[Int32]: Post]
+    let decode: ([Int32]) -> String
+    let judge = GoldJudge()
+    let name = "gold"
+
+    init(posts: [[Int32]: Post], decode: @escaping ([Int32]) -> String) {
+        self.posts = posts
+        self.decode = decode
+    }
+
+    func scores(prompts: [[Int32]], responses: [[Int32]]) -> [Float] {
+        zip(prompts, responses).map { p, r in
+            guard let post = posts[p] else { return 0 }
+            return Float(judge.score(post: post, summary: decode(r)))
+        }
+    }
+}

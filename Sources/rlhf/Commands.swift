@@ -1,0 +1,154 @@
+import ArgumentParser
+import Experiments
+import Foundation
+
+struct RLHF: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rlhf",
+        abstract: "RLHF (PPO) and DPO for small GPT models, on a CPU.",
+        discussion: """
+        Quickstart: rlhf run configs/quickstart.json   (then: rlhf compare runs/quickstart)
+        """,
+        subcommands: [Run.self, Resume.self, Eval.self, Compare.self, Sample.self, DataCommand.self, Bench.self]
+    )
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run an experiment from a JSON config file.")
+
+    @Argument(help: "The experiment file, e.g. configs/quickstart.json.")
+    var config: String
+
+    @Option(name: .customLong("set"), help: "Override a config value: --set ppo.kl_coef=0.1 (repeatable).")
+    var overrides: [String] = []
+
+    @Option(help: "Run directory (default: runs/NAME).")
+    var out: String?
+
+    @Flag(help: "Validate the config, print the resolved config, and stop.")
+    var dryRun = false
+
+    func run() throws {
+        let cfg = try ExperimentConfig.load(path: config, overrides: overrides)
+        if dryRun {
+            print(cfg.resolved.serialized())
+            return
+        }
+        let dir = URL(fileURLWithPath: out ?? "runs/\(cfg.name)")
+        if FileManager.default.fileExists(atPath: dir.appendingPathComponent("state.json").path) {
+            throw UserError("\(dir.path) already holds a run; continue it with: rlhf resume \(dir.path), or choose another --out")
+        }
+        try Lab.runExperiment(cfg, dir: dir)
+    }
+}
+
+struct Resume: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Continue a stopped run from its last checkpoint.")
+
+    @Argument(help: "The run directory, e.g. runs/quickstart.")
+    var runDirectory: String
+
+    func run() throws {
+        try Lab.resumeExperiment(URL(fileURLWithPath: runDirectory))
+    }
+}
+
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "(Re-)evaluate the policies of a run; writes eval.json.")
+
+    @Argument(help: "The run directory.")
+    var runDirectory: String
+
+    @Option(name: .customLong("set"), help: "Override an eval setting: --set eval.prompts=100 (repeatable).")
+    var overrides: [String] = []
+
+    func run() throws {
+        try Lab.evaluateRun(URL(fileURLWithPath: runDirectory), overrides: overrides)
+    }
+}
+
+struct Compare: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Compare runs: a table on stdout, report.md and SVG plots.")
+
+    @Argument(help: "Run directories.")
+    var runs: [String]
+
+    @Option(help: "Report directory (default: the first run's report/).")
+    var out: String?
+
+    func run() throws {
+        guard !runs.isEmpty else { throw UserError("compare: name at least one run directory, e.g. rlhf compare runs/quickstart") }
+        let table = try Report.compare(runs: runs.map { URL(fileURLWithPath: $0) }, out: out.map { URL(fileURLWithPath: $0) })
+        print(table)
+    }
+}
+
+struct Sample: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Sample from a run's policy or a checkpoint file.")
+
+    @Argument(help: "A run directory (uses its best policy: ppo, dpo, sft) or a .safetensors checkpoint.")
+    var source: String
+
+    @Option(help: "The prompt text (for TL;DR models, a formatted query ending in 'TL;DR:').")
+    var prompt: String
+
+    @Option(help: "Which policy of a run: sft, ppo, dpo, pretrain.")
+    var policy: String?
+
+    @Option(help: "Tokenizer file (default: the run's tokenizer.json).")
+    var tokenizer: String?
+
+    @Option(help: "Sampling temperature (0 = greedy).") var temperature: Float = 0.7
+    @Option(help: "Top-k filter (0 = off).") var topK: Int = 0
+    @Option(help: "Top-p (nucleus) filter (1 = off).") var topP: Float = 1
+    @Option(help: "Maximum new tokens.") var maxNewTokens: Int = 64
+    @Option(help: "Random seed.") var seed: Int = 0
+    @Option(help: "Number of samples.") var n: Int = 1
+
+    func validate() throws {
+        guard temperature >= 0 else { throw ValidationError("--temperature must be ≥ 0, found \(temperature)") }
+        guard topK >= 0 else { throw ValidationError("--top-k must be ≥ 0, found \(topK)") }
+        guard topP > 0 && topP <= 1 else { throw ValidationError("--top-p must be in (0, 1], found \(topP)") }
+        guard maxNewTokens >= 1 else { throw ValidationError("--max-new-tokens must be ≥ 1, found \(maxNewTokens)") }
+        guard n >= 1 && n <= 1024 else { throw ValidationError("-n must be in 1...1024, found \(n)") }
+        guard seed >= 0 else { throw ValidationError("--seed must be ≥ 0, found \(seed)") }
+    }
+
+    func run() throws {
+        let outs = try Sampling.sample(source: source, policy: policy, tokenizerPath: tokenizer, prompt: prompt,
+                                       temperature: temperature, topK: topK, topP: topP, maxNewTokens: maxNewTokens, seed: UInt64(seed), n: n)
+        for o in outs { print(o) }
+    }
+}
+
+struct DataCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "data", abstract: "Write data sets as files.", subcommands: [TLDRSynthData.self])
+}
+
+struct TLDRSynthData: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "tldr-synth",
+        abstract: "Write the built-in summarization task in the real data formats (TL;DR filtered + comparisons JSONL).")
+    @Option(help: "Output directory.") var out: String
+    @Option(help: "Posts per train split (valid and test get a tenth).") var posts: Int = 2000
+    @Option(help: "Task seed.") var seed: Int = 1
+
+    func validate() throws {
+        guard posts >= 1 else { throw ValidationError("--posts must be ≥ 1, found \(posts)") }
+        guard seed >= 0 else { throw ValidationError("--seed must be ≥ 0, found \(seed)") }
+    }
+
+    func run() throws {
+        try Lab.writeTLDRSynth(to: URL(fileURLWithPath: out), posts: posts, seed: UInt64(seed))
+    }
+}
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Measure training, generation and DPO throughput (build with -c release).")
+    @Option(help: "Comma-separated shapes: tiny, small.") var shapes: String = "tiny,small"
+    @Option(help: "Timed training steps per shape.") var steps: Int = 6
+    @Option(help: "Threads (default: all cores).") var threads: Int?
+
+    func run() throws {
+        try Lab.bench(shapes: shapes, steps: steps, threads: threads)
+    }
+}

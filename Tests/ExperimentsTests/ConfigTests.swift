@@ -1,0 +1,116 @@
+import XCTest
+@testable import Experiments
+
+/// Bad configs end with one line naming the file and JSON path, what was expected and how to fix it.
+final class ConfigTests: XCTestCase {
+    var dir: URL!
+
+    override func setUp() {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("cfg-\(UUID().uuidString)")
+        try! FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    }
+
+    override func tearDown() { try? FileManager.default.removeItem(at: dir) }
+
+    func write(_ name: String, _ text: String) -> String {
+        let u = dir.appendingPathComponent(name)
+        try! text.write(to: u, atomically: true, encoding: .utf8)
+        return u.path
+    }
+
+    func message(_ text: String, overrides: [String] = [], file: StaticString = #filePath, line: UInt = #line) -> String {
+        let p = write("c.json", text)
+        do {
+            _ = try ExperimentConfig.load(path: p, overrides: overrides)
+            XCTFail("no error for \(text)", file: file, line: line)
+            return ""
+        } catch let e as UserError {
+            return e.description.replacingOccurrences(of: p, with: "c.json")
+        } catch {
+            XCTFail("unexpected error type \(error)", file: file, line: line)
+            return ""
+        }
+    }
+
+    func testUnknownKeySuggestsTheNearestOne() {
+        XCTAssertEqual(message(#"{"sft": {}, "ppo": {"kl_cof": 0.1}}"#), #"c.json: ppo.kl_cof: unknown key; did you mean "kl_coef"?"#)
+        XCTAssertEqual(message(#"{"modle": {}}"#), #"c.json: modle: unknown key; did you mean "model"?"#)
+    }
+
+    func testWrongTypeAndRange() {
+        XCTAssertEqual(message(#"{"sft": {"lr": "fast"}}"#), #"c.json: sft.lr: expected a number in (0, 1], found "fast""#)
+        XCTAssertEqual(message(#"{"sft": {}, "dpo": {"beta": -1}}"#), "c.json: dpo.beta: expected a number > 0, found -1")
+        XCTAssertEqual(message(#"{"sft": {"steps": 2.5}}"#), "c.json: sft.steps: expected an integer ≥ 1, found 2.5")
+        XCTAssertEqual(message(#"{"sft": {}, "dpo": {"loss_type": "sigmod"}}"#),
+                       #"c.json: dpo.loss_type: expected one of "sigmoid", "robust", "ipo", "hinge", found "sigmod"; did you mean "sigmoid"?"#)
+        XCTAssertEqual(message(#"{"model": {"dropout": true}}"#), "c.json: model.dropout: expected a number in [0, 0.9], found true")
+    }
+
+    func testInconsistentValues() {
+        XCTAssertEqual(message(#"{"model": {"n_embd": 100, "n_head": 3}}"#),
+                       "c.json: model.n_embd: n_embd (100) must be divisible by n_head (3); e.g. n_embd 99 or n_head 4")
+        XCTAssertEqual(message(#"{"sft": {}, "ppo": {"batch_size": 30, "num_mini_batches": 4}}"#),
+                       "c.json: ppo.num_mini_batches: batch_size (30) must be divisible by num_mini_batches (4)")
+        XCTAssertEqual(message(#"{"model": {"n_positions": 64}}"#),
+                       "c.json: data.max_prompt_tokens + data.max_completion_tokens (192 + 48) exceeds model.n_positions (64); lower one of them or raise n_positions")
+    }
+
+    func testStagesAreCheckedAgainstThePipeline() {
+        XCTAssertEqual(message(#"{"stages": ["tokenizer", "sft", "dpo", "evall"]}"#),
+                       #"c.json: stages: element 3: unknown stage "evall"; expected one of tokenizer, pretrain, sft, preferences, reward_model, ppo, dpo, eval; did you mean "eval"?"#)
+        XCTAssertEqual(message(#"{"stages": ["tokenizer", "ppo"]}"#),
+                       #"c.json: stages: "ppo" needs the SFT policy but "sft" is not in this run; add it to "stages" or set "init_from" to a run that has it"#)
+        XCTAssertEqual(message(#"{"stages": ["sft", "tokenizer"]}"#),
+                       "c.json: stages: stages must follow the pipeline order tokenizer -> pretrain -> sft -> preferences -> reward_model -> ppo -> dpo -> eval")
+    }
+
+    func testFileAndJSONErrors() {
+        do {
+            _ = try ExperimentConfig.load(path: dir.appendingPathComponent("nope.json").path)
+            XCTFail("no error")
+        } catch {
+            XCTAssertEqual("\(error)".replacingOccurrences(of: dir.path + "/", with: ""),
+                           "nope.json: config file not found; check the path (configs/quickstart.json is a ready one)")
+        }
+        XCTAssertEqual(message("{\n  \"sft\": {\"steps\": 10,}\n}"), "c.json:2:24: invalid JSON: expected a key in double quotes")
+        XCTAssertEqual(message("[1, 2]"), "c.json: top level: expected a JSON object, found an array of 2")
+    }
+
+    func testExtendsMergesKeyByKeyAndSetOverrides() throws {
+        _ = write("base.json", #"{"seed": 3, "sft": {"steps": 10, "lr": 0.001}, "model": {"n_layer": 2}}"#)
+        let p = write("child.json", #"{"extends": "base.json", "name": "child", "sft": {"steps": 20}}"#)
+        let c = try ExperimentConfig.load(path: p, overrides: ["sft.batch_size=4", "model.n_embd=64"])
+        XCTAssertEqual(c.name, "child")
+        XCTAssertEqual(c.seed, 3)
+        XCTAssertEqual(c.sft?.steps, 20)
+        XCTAssertEqual(c.sft?.lr, 0.001)
+        XCTAssertEqual(c.sft?.batchSize, 4)
+        XCTAssertEqual(c.model.nLayer, 2)
+        XCTAssertEqual(c.model.nEmbd, 64)
+        // The resolved config spells out defaults.
+        XCTAssertEqual(c.resolved["sft"]?["warmup_steps"]?.doubleValue, 20)
+        XCTAssertEqual(message(#"{"sft": {}}"#, overrides: ["sft.steps"]),
+                       "--set sft.steps: expected KEY.PATH=VALUE, e.g. --set ppo.kl_coef=0.1")
+        XCTAssertEqual(message(#"{"seed": 1}"#, overrides: ["seed.x=1"]), "--set seed.x: x is inside a value that is not an object (1)")
+    }
+
+    func testExtendsCycleAndMissingBase() {
+        let a = write("a.json", #"{"extends": "b.json"}"#)
+        _ = write("b.json", #"{"extends": "a.json"}"#)
+        do { _ = try ExperimentConfig.load(path: a); XCTFail("no error") } catch {
+            XCTAssertTrue("\(error)".contains("\"extends\" forms a cycle"), "\(error)")
+        }
+        XCTAssertEqual(message(#"{"extends": "missing.json"}"#).replacingOccurrences(of: dir.path + "/", with: ""),
+                       "c.json: extends: file missing.json not found; the path is relative to the file that extends it")
+    }
+
+    func testShippedConfigsAreValid() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let configs = root.appendingPathComponent("configs")
+        let files = try FileManager.default.subpathsOfDirectory(atPath: configs.path).filter { $0.hasSuffix(".json") }
+        XCTAssertFalse(files.isEmpty)
+        for f in files {
+            XCTAssertNoThrow(try ExperimentConfig.load(path: configs.appendingPathComponent(f).path), f)
+        }
+    }
+}

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs what the build needs when it is missing: OpenBLAS, LAPACKE and pkg-config (Debian/Ubuntu).
+set -euo pipefail
+missing=()
+for p in libopenblas-dev liblapacke-dev pkg-config; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}" >&2
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+command -v swift >/dev/null 2>&1 || { echo "error: the Swift toolchain (swift) is not on PATH; install Swift 6 first" >&2; exit 2; }
