@@ -1,0 +1,240 @@
+import Engine
+import Foundation
+import GPT
+
+/// Direct Preference Optimization (Rafailov et al. 2023): the policy is trained as a classifier of
+/// preference pairs under the Bradley–Terry model whose reward is implicit,
+///   r(x, y) = β log(π(y|x) / π_ref(y|x)),   loss = −log σ(r(x, y_w) − r(x, y_l))
+/// (or one of the variants of `DPOLossType`), averaged over the pairs of a step. No reward model,
+/// no sampling: one forward of the policy over chosen and rejected completions together, one
+/// backward. The reference log-probs are computed once before training (`precomputeReference`)
+/// or by a frozen reference forward every step.
+public final class DPOTrainer {
+    public let policy: GPT
+    /// The frozen reference π_ref (nil when `referenceFree`).
+    public let reference: GPT?
+    public let config: DPOConfig
+    public let optimizer: AdamW
+    public internal(set) var step = 0
+    public var hooks = TrainingHooks()
+    /// Training and held-out pairs after truncation to `maxLength` / `maxCompletionLength`.
+    public let train: [PreferenceExample]
+    public let valid: [PreferenceExample]
+    let pad: Int32
+    let seed: UInt64
+    let source: PairEpochs
+    let ws: GPTWorkspace
+    /// Cached reference sequence log-probs (sums over completion tokens), by pair index.
+    var refTrain: ReferenceLogProbs?
+    var refValid: ReferenceLogProbs?
+    let logpScratch = Scratch(), dlogpScratch = Scratch()
+    var pairsSeen = 0.0, tokensSeen = 0.0, timeSpent = 0.0
+    /// Number of reference precomputation passes run by this trainer (a restored run makes none).
+    public internal(set) var referencePasses = 0
+
+    /// `reference`: the frozen π_ref, usually `GPT(copying: sft)`, of the policy's config; when nil
+    /// (and not reference-free) a frozen copy of `policy` is taken now, before any update. `pad`
+    /// fills the right padding. Pairs are truncated with `truncate(_:maxLength:maxCompletion:)`.
+    /// Preconditions (check them before, to report a user's mistake): `config.problems()` is
+    /// empty and `train` is not.
+    public init(policy: GPT, reference: GPT?, config: DPOConfig, train: [PreferenceExample], valid: [PreferenceExample],
+                pad: Int32, seed: UInt64) {
+        precondition(config.problems().isEmpty, "invalid DPO config: \(config.problems().map { "\($0.key): \($0.message)" })")
+        self.policy = policy
+        self.config = config
+        if config.referenceFree {
+            self.reference = nil
+        } else {
+            let ref = reference ?? GPT(copying: policy)
+            precondition(ref.config == policy.config, "the reference model's config differs from the policy's")
+            self.reference = ref
+        }
+        let maxLen = min(config.maxLength, policy.config.context)
+        let maxCompletion = config.maxCompletionLength ?? maxLen
+        self.train = train.map { truncate($0, maxLength: maxLen, maxCompletion: maxCompletion) }
+        self.valid = valid.map { truncate($0, maxLength: maxLen, maxCompletion: maxCompletion) }
+        self.pad = pad
+        self.seed = seed
+        source = PairEpochs(count: train.count, batchSize: config.batchSize, microPerStep: config.gradAccum, seed: seed)
+        let longest = (self.train + self.valid).map { $0.prompt.count + max($0.chosen.count, $0.rejected.count) }.max() ?? 1
+        ws = GPTWorkspace(config: policy.config, maxB: 2 * config.batchSize, maxT: max(1, longest))
+        policy.enableGrads()
+        optimizer = AdamW(layout: policy.layout, config: config.adam)
+    }
+
+    /// Whether the reference log-probs the steps need are available without a reference forward.
+    var referenceReady: Bool { config.referenceFree || !config.precomputeRefLogProbs || (refTrain != nil && refValid != nil) }
+
+    // MARK: - One batch of pairs
+
+    /// Forward over the pairs (chosen and rejected in one batch of 2·B sequences), the loss of each
+    /// pair, and — when `gradScale` is given — backward of gradScale·Σ_pairs loss into the policy's
+    /// gradients. `cached` are the reference log-probs of `pairs` if precomputed.
+    func process(_ pairs: [PreferenceExample], cached: [(Double, Double)]?, gradScale: Double?, dropoutStream: Int,
+                 each: (DPOLossTerms) -> Void) -> Int {
+        let pb = PreferenceBatch(pairs, pad: pad)
+        let batch = pb.batch, B = pairs.count
+        // Reference: cached, constant 0 (reference-free), or one forward of the frozen model.
+        var refSeq: [Double]
+        if config.referenceFree {
+            refSeq = [Double](repeating: 0, count: 2 * B)
+        } else if let cached {
+            refSeq = cached.map(\.0) + cached.map(\.1)
+        } else {
+            refSeq = pb.sequenceLogProbs(model: reference!, ws: ws, logp: logpScratch)
+        }
+        // Policy forward; per-row log-probs of the completion tokens.
+        let n = batch.rows.count
+        let logp = logpScratch.pointer(max(1, n))
+        batch.tokens.withUnsafeBufferPointer { tk in
+            if !config.disableDropout && policy.config.dropout > 0 && gradScale != nil {
+                var rng = RNG(seed: seed).split("dropout", dropoutStream)
+                policy.forward(tokens: tk.baseAddress!, B: batch.B, T: batch.T, ws: ws, dropout: &rng)
+            } else {
+                policy.forward(tokens: tk.baseAddress!, B: batch.B, T: batch.T, ws: ws)
+            }
+        }
+        if n > 0 { policy.tokenLogProbs(ws: ws, rows: batch.rows, targets: batch.targets, logp: logp) }
+        let seq = pb.sequenceSums(logp)
+        // Loss of each pair; its derivative w.r.t. each sequence log-prob.
+        var dseq = [Double](repeating: 0, count: 2 * B)
+        for i in 0..<B {
+            let t = dpoLoss(policyChosen: seq[i], policyRejected: seq[B + i], refChosen: refSeq[i], refRejected: refSeq[B + i],
+                            chosenLength: pb.tokenCount(i), rejectedLength: pb.tokenCount(B + i), config: config)
+            each(t)
+            dseq[i] = t.dPolicyChosen
+            dseq[B + i] = t.dPolicyRejected
+        }
+        // Backward: log π(y) = Σ_t log π(y_t|·), so every completion token of sequence s receives
+        // dL/dlogp_t = dL/d log π(y_s); prompt and padding rows receive nothing.
+        if let gradScale, n > 0 {
+            let dl = dlogpScratch.pointer(n)
+            for s in 0..<(2 * B) {
+                let g = Float(dseq[s] * gradScale)
+                for r in batch.rowStart[s]..<batch.rowStart[s + 1] { dl[r] = g }
+            }
+            ws.zeroHiddenGrad()
+            policy.tokenLogProbs(ws: ws, rows: batch.rows, targets: batch.targets, logp: nil, dlogp: dl)
+            batch.tokens.withUnsafeBufferPointer { policy.backward(tokens: $0.baseAddress!, ws: ws) }
+        }
+        return batch.lengths.reduce(0, +)
+    }
+
+    // MARK: - Training step
+
+    /// One optimizer update over `gradAccum` microbatches of `batchSize` pairs. Returns TRL's
+    /// metrics, means over the step's pairs: `loss`, `rewards/chosen`, `rewards/rejected`,
+    /// `rewards/margins`, `rewards/accuracies`, `logps/chosen`, `logps/rejected` (`nll_loss` with
+    /// RPO), and `grad_norm` (before clipping), `lr`, `pairs_per_s`, `tokens_per_s`.
+    @discardableResult
+    public func trainStep() -> [String: Double] {
+        if !referenceReady { precomputeReference() }
+        let t0 = Clock.now()
+        policy.zeroGrad()
+        var stats = PairStats()
+        var tokens = 0
+        let scale = 1 / Double(config.batchSize * config.gradAccum)
+        for micro in 0..<config.gradAccum {
+            let idx = source.indices(step: step, micro: micro)
+            let cached = refTrain.map { r in idx.map { (r.chosen[$0], r.rejected[$0]) } }
+            tokens += process(idx.map { train[$0] }, cached: cached, gradScale: scale,
+                              dropoutStream: step * config.gradAccum + micro) { stats.add($0) }
+        }
+        let lr = config.schedule.lr(peak: config.lr, step: step, total: config.steps)
+        let norm = optimizer.step(params: policy.params, grads: policy.grads!, lr: lr)
+        step += 1
+        let dt = Clock.now() - t0
+        pairsSeen += Double(stats.pairs)
+        tokensSeen += Double(tokens)
+        timeSpent += dt
+        var m = stats.metrics(prefix: "", rpo: (config.rpoAlpha ?? 0) > 0)
+        m["grad_norm"] = norm
+        m["lr"] = lr
+        m["pairs_per_s"] = Double(stats.pairs) / dt
+        m["tokens_per_s"] = Double(tokens) / dt
+        return m
+    }
+
+    // MARK: - Evaluation
+
+    /// The loss terms (implicit rewards, margin, loss) of every held-out pair, in order, under the
+    /// current policy; batches of `batchSize` pairs, no dropout, no gradient.
+    public func evaluatePairs() -> [DPOLossTerms] {
+        if !referenceReady { precomputeReference() }
+        var out: [DPOLossTerms] = []
+        out.reserveCapacity(valid.count)
+        var i = 0
+        while i < valid.count {
+            let j = min(valid.count, i + config.batchSize)
+            let cached = refValid.map { r in (i..<j).map { (r.chosen[$0], r.rejected[$0]) } }
+            _ = process(Array(valid[i..<j]), cached: cached, gradScale: nil, dropoutStream: 0) { out.append($0) }
+            i = j
+        }
+        return out
+    }
+
+    /// Held-out metrics under TRL's names with the `eval/` prefix (empty without held-out pairs).
+    public func evaluate() -> [String: Double] {
+        var stats = PairStats()
+        for t in evaluatePairs() { stats.add(t) }
+        return stats.pairs == 0 ? [:] : stats.metrics(prefix: "eval/", rpo: (config.rpoAlpha ?? 0) > 0)
+    }
+
+    // MARK: - Loop
+
+    /// Trains until `config.steps` (computing the reference log-probs first when they are to be
+    /// precomputed and are not cached), logging, evaluating and checkpointing through `hooks`.
+    /// Returns the last metrics.
+    @discardableResult
+    public func run() throws -> [String: Double] {
+        var last: [String: Double] = [:]
+        if step < config.steps && !referenceReady { precomputeReference() }
+        while step < config.steps {
+            var m = trainStep()
+            if config.evalEvery > 0 && (step % config.evalEvery == 0 || step == config.steps) {
+                m.merge(evaluate()) { a, _ in a }
+            }
+            hooks.log(step, m)
+            last = m
+            if step == config.steps || (config.checkpointEvery > 0 && step % config.checkpointEvery == 0) {
+                try hooks.checkpoint(step)
+            }
+            if hooks.shouldStop() { break }
+        }
+        return last
+    }
+}
+
+// MARK: - Metrics
+
+/// Sums over pairs of the quantities TRL logs; `metrics` turns them into batch means.
+struct PairStats {
+    var pairs = 0
+    var loss = 0.0, chosen = 0.0, rejected = 0.0, correct = 0.0, logpChosen = 0.0, logpRejected = 0.0, nll = 0.0
+
+    mutating func add(_ t: DPOLossTerms) {
+        pairs += 1
+        loss += t.loss
+        chosen += t.chosenReward
+        rejected += t.rejectedReward
+        correct += t.chosenReward > t.rejectedReward ? 1 : 0
+        logpChosen += t.chosenLogp
+        logpRejected += t.rejectedLogp
+        nll += t.chosenNLL
+    }
+
+    func metrics(prefix: String, rpo: Bool) -> [String: Double] {
+        let n = Double(max(pairs, 1))
+        var m: [String: Double] = [
+            "loss": loss / n,
+            "rewards/chosen": chosen / n,
+            "rewards/rejected": rejected / n,
+            "rewards/margins": (chosen - rejected) / n,
+            "rewards/accuracies": correct / n,
+            "logps/chosen": logpChosen / n,
+            "logps/rejected": logpRejected / n,
+        ]
+        if rpo { m["nll_loss"] = nll / n }
+        return Dictionary(uniqueKeysWithValues: m.map { (prefix + $0.key, $0.value) })
+    }
+}
