@@ -41,7 +41,7 @@ let package = Package(
         .testTarget(name: "GPTTests", dependencies: ["GPT", "Engine"], resources: [.copy("Fixtures")], swiftSettings: settings),
         .testTarget(name: "DataTests", dependencies: ["Data", "Engine"], swiftSettings: settings),
         .testTarget(name: "AlignmentTests", dependencies: ["Alignment", "GPT", "Engine"], swiftSettings: settings),
-        .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "Alignment", "Data"], swiftSettings: settings),
+        .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "Alignment", "Data", "GPT", "rlhf"], swiftSettings: settings),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -16,7 +16,8 @@ public struct RunStopped: Error, CustomStringConvertible {
 /// Runs the stages of one experiment in order, each reading the artifacts of earlier stages
 /// (from this run, or from the run named by `init_from`), writing its own into the run directory.
 public final class ExperimentRunner {
-    public let config: ExperimentConfig
+    /// The experiment; `model.vocab_size` follows the trained tokenizer (at most tokenizer.vocab_size).
+    public internal(set) var config: ExperimentConfig
     public let run: RunDirectory
     public let progress = Progress()
     var state: RunDirectory.State
@@ -86,9 +87,10 @@ public final class ExperimentRunner {
                 throw UserError("\(config.file): no tokenizer.json in this run or init_from; add the \"tokenizer\" stage")
             }
             let t = try BPETokenizer.load(from: u)
-            guard t.vocabSize == config.model.vocabSize else {
-                throw UserError("\(u.path): tokenizer has \(t.vocabSize) tokens but tokenizer.vocab_size is \(config.model.vocabSize); set tokenizer.vocab_size to \(t.vocabSize)")
+            guard t.vocabSize <= config.tokenizer.vocabSize || config.tokenizer.path != nil || initFrom != nil else {
+                throw UserError("\(u.path): tokenizer has \(t.vocabSize) tokens, more than tokenizer.vocab_size (\(config.tokenizer.vocabSize)); set tokenizer.vocab_size to \(t.vocabSize) or retrain it")
             }
+            config.model.vocabSize = t.vocabSize
             _tokenizer = t
             return t
         }
@@ -162,11 +164,18 @@ public final class ExperimentRunner {
         var h = TrainingHooks()
         let t0 = Clock.now()
         let name = stage.rawValue
+        // The last logged and the last checkpointed step, so that a stop checkpoints exactly once.
+        final class Steps { var logged = -1, saved = -1 }
+        let steps = Steps()
         h.log = { [run, progress] step, m in
+            steps.logged = step
             run.logMetrics(stage: name, step: step, m, extra: ["elapsed": Clock.now() - t0])
             progress.update(stage: name, step: step, total: total, metrics: m, keys: keys)
         }
-        h.checkpoint = { step in try save(step) }
+        h.checkpoint = { step in
+            try save(step)
+            steps.saved = step
+        }
         h.samples = { [run] step, items in
             for it in items {
                 var d: [String: Any] = ["stage": name, "step": step]
@@ -174,7 +183,18 @@ public final class ExperimentRunner {
                 run.logSample(d)
             }
         }
-        h.shouldStop = { stopRequested != 0 }
+        h.shouldStop = { [progress] in
+            guard stopRequested != 0 else { return false }
+            if steps.logged >= 0 && steps.saved != steps.logged {
+                do {
+                    try save(steps.logged)
+                    steps.saved = steps.logged
+                } catch {
+                    progress.message("[\(name)] could not save a checkpoint at step \(steps.logged): \(error)")
+                }
+            }
+            return true
+        }
         progress.begin(step: 0)
         return h
     }

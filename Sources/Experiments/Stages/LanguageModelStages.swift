@@ -20,10 +20,11 @@ extension ExperimentRunner {
             progress.message("[tokenizer] training a \(config.tokenizer.vocabSize)-token byte-level BPE on \(corpus.count) texts")
             tok = BPETokenizer.train(corpus: corpus, vocabSize: config.tokenizer.vocabSize)
         }
-        guard tok.vocabSize == config.model.vocabSize else {
-            throw UserError("\(config.file): tokenizer.vocab_size: the tokenizer has \(tok.vocabSize) tokens, the config says \(config.model.vocabSize); set tokenizer.vocab_size to \(tok.vocabSize)")
+        if tok.vocabSize < config.tokenizer.vocabSize && config.tokenizer.path == nil {
+            progress.message("[tokenizer] the corpus supports only \(tok.vocabSize) tokens (every frequent word is one token); the model uses that vocabulary")
         }
         try tok.save(to: out)
+        config.model.vocabSize = tok.vocabSize
         _tokenizer = tok
         // Compression on the SFT texts: bytes per token.
         let sample = try data.sftTrain.prefix(200).map { $0.prompt + $0.completion }

@@ -1,0 +1,124 @@
+import Engine
+import Foundation
+import GPT
+
+/// Running sums over the real tokens of one minibatch.
+struct PPOSums {
+    var tokens = 0.0
+    var policyLoss = 0.0, valueLoss = 0.0
+    var policyClipped = 0.0, valueClipped = 0.0
+    var approxKL = 0.0, entropy = 0.0, ratio = 0.0
+}
+
+extension PPOTrainer {
+    // MARK: - 6. PPO epochs
+
+    /// `numPPOEpochs` passes over the rollout, each in a fresh order from (seed, iteration, epoch),
+    /// one optimizer step per minibatch. Returns the minibatch metrics averaged.
+    func optimize(iteration: Int, lr: Double, valueLR: Double) -> [String: Double] {
+        var acc = MetricAccumulator()
+        minibatchStats = []
+        for epoch in 0..<config.numPPOEpochs {
+            for minibatch in microBatches(iteration: iteration, epoch: epoch) {
+                let stats = trainMinibatch(minibatch, lr: lr, valueLR: valueLR)
+                minibatchStats.append(stats)
+                for (k, v) in stats { acc.add(k, v) }
+            }
+        }
+        return acc.means
+    }
+
+    /// The minibatches of PPO epoch `epoch`, each as its microbatches of sequence indices: the
+    /// rollout in the order of `permutation(iteration:epoch:)`, cut into `miniBatchSize` pieces,
+    /// each cut into `microBatchSize` pieces.
+    func microBatches(iteration: Int, epoch: Int) -> [[[Int]]] {
+        let perm = permutation(iteration: iteration, epoch: epoch)
+        return stride(from: 0, to: perm.count, by: config.miniBatchSize).map { m in
+            let mini = Array(perm[m..<min(perm.count, m + config.miniBatchSize)])
+            return stride(from: 0, to: mini.count, by: config.microBatchSize).map { Array(mini[$0..<min(mini.count, $0 + config.microBatchSize)]) }
+        }
+    }
+
+    /// One optimizer step on the sequences of `micro` (its microbatches): the losses are means
+    /// over all their real tokens (whatever the split), gradients accumulate over the microbatches.
+    ///   loss = mean_t max(−A_t·ρ_t, −A_t·clip(ρ_t, 1±ε))  +  vfCoef · ½·mean_t max((V−R)², (V_c−R)²)
+    func trainMinibatch(_ micro: [[Int]], lr: Double, valueLR: Double) -> [String: Double] {
+        let tokens = micro.joined().reduce(0) { $0 + rollout.length($1) }
+        let scale = 1 / Float(max(tokens, 1))
+        policy.zeroGrad()
+        value?.zeroGrad()
+        var s = PPOSums()
+        for indices in micro { trainMicrobatch(microBatch(indices), scale: scale, sums: &s) }
+        policyOptimizer.step(params: policy.params, grads: policy.grads!, lr: lr)
+        if let value, let valueOptimizer { valueOptimizer.step(params: value.params, grads: value.grads!, lr: valueLR) }
+        let N = max(s.tokens, 1)
+        return [
+            "loss/policy": s.policyLoss / N,
+            "loss/value": s.valueLoss / N,
+            "policy/clipfrac": s.policyClipped / N,
+            "policy/approxkl": 0.5 * s.approxKL / N,
+            "policy/entropy": s.entropy / N,
+            "val/clipfrac": s.valueClipped / N,
+            "val/ratio": s.ratio / N,
+        ]
+    }
+
+    /// Forward, losses and backward of one microbatch; `scale` = 1 / (real tokens of the minibatch).
+    func trainMicrobatch(_ batch: PPOMicroBatch, scale: Float, sums s: inout PPOSums) {
+        let R = batch.rows.count
+        var newLogp = [Float](repeating: 0, count: R), entropy = newLogp, dlogp = newLogp
+        batch.tokens.withUnsafeBufferPointer { tk in
+            let tokens = tk.baseAddress!
+            // Policy: new log-probs, clipped surrogate, d loss / d log π.
+            policy.forward(tokens: tokens, B: batch.n, T: batch.T, ws: ws)
+            policy.tokenLogProbs(ws: ws, rows: batch.rows, targets: batch.targets, temperature: config.temperature,
+                                 logp: &newLogp, entropy: &entropy)
+            for k in 0..<R {
+                let i = batch.slots[k]
+                let old = rollout.logprobs[i]
+                let term = PPOMath.policyLoss(newLogp: newLogp[k], oldLogp: old, advantage: rollout.advantages[i], cliprange: config.cliprange)
+                dlogp[k] = term.dLogp * scale
+                let d = Double(newLogp[k]) - Double(old)
+                s.tokens += 1
+                s.policyLoss += Double(term.loss)
+                s.policyClipped += term.clipped ? 1 : 0
+                s.approxKL += d * d
+                s.ratio += Double(term.ratio)
+                s.entropy += Double(entropy[k])
+            }
+            ws.zeroHiddenGrad()
+            policy.tokenLogProbs(ws: ws, rows: batch.rows, targets: batch.targets, temperature: config.temperature,
+                                 logp: nil, dlogp: dlogp)
+            if value == nil {
+                // Shared trunk: the value head's gradient joins the LM head's before one backward.
+                let dv = valueLossGradient(model: policy, ws: ws, batch: batch, scale: scale, sums: &s)
+                policy.scalarHeadBackward(ws: ws, dout: dv)
+            }
+            policy.backward(tokens: tokens, ws: ws)
+            if let value, let valueWS {
+                value.forward(tokens: tokens, B: batch.n, T: batch.T, ws: valueWS)
+                let dv = valueLossGradient(model: value, ws: valueWS, batch: batch, scale: scale, sums: &s)
+                valueWS.zeroHiddenGrad()
+                value.scalarHeadBackward(ws: valueWS, dout: dv)
+                value.backward(tokens: tokens, ws: valueWS)
+            }
+        }
+    }
+
+    /// Value predictions of the last forward of `model` at the response rows, the clipped value
+    /// loss, and d(vfCoef · loss)/dV as a (n·T) array (zero off the response rows).
+    func valueLossGradient(model: GPT, ws: GPTWorkspace, batch: PPOMicroBatch, scale: Float, sums s: inout PPOSums) -> [Float] {
+        var v = [Float](repeating: 0, count: batch.n * batch.T)
+        var dv = v
+        model.scalarHead(ws: ws, out: &v)
+        let coef = Float(config.vfCoef) * scale
+        for k in 0..<batch.rows.count {
+            let row = Int(batch.rows[k]), i = batch.slots[k]
+            let term = PPOMath.valueLoss(value: v[row], oldValue: rollout.values[i], ret: rollout.returns[i], cliprange: config.cliprangeValue)
+            dv[row] = coef * term.dValue
+            s.valueLoss += Double(term.loss)
+            s.valueClipped += term.clipped ? 1 : 0
+        }
+        return dv
+    }
+}

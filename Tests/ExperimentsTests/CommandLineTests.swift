@@ -1,0 +1,73 @@
+import XCTest
+import Foundation
+
+/// The `rlhf` binary turns bad input into one line on stderr and exit code 2.
+final class CommandLineTests: XCTestCase {
+    var binary: URL {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("rlhf")
+    }
+
+    func run(_ args: [String]) throws -> (code: Int32, stdout: String, stderr: String) {
+        guard FileManager.default.isExecutableFile(atPath: binary.path) else {
+            XCTFail("rlhf binary not found at \(binary.path): build with --build-tests")
+            return (-1, "", "")
+        }
+        let p = Process()
+        p.executableURL = binary
+        p.arguments = args
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+
+    func expectUsageError(_ args: [String], _ message: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let r = try run(args)
+        XCTAssertEqual(r.code, 2, "exit code for \(args): \(r.stderr)", file: file, line: line)
+        XCTAssertEqual(r.stderr, "error: " + message + "\n", file: file, line: line)
+    }
+
+    func testMissingConfigFile() throws {
+        try expectUsageError(["run", "/nonexistent/x.json"], "/nonexistent/x.json: config file not found; check the path (configs/quickstart.json is a ready one)")
+    }
+
+    func testBadValueThroughSet() throws {
+        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("cli-\(UUID().uuidString).json")
+        try #"{"sft": {}}"#.write(to: tmp, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: tmp) }
+        try expectUsageError(["run", tmp.path, "--set", "sft.lr=fast", "--dry-run"], "\(tmp.path): sft.lr: expected a number in (0, 1], found \"fast\"")
+        let ok = try run(["run", tmp.path, "--set", "sft.lr=0.01", "--dry-run"])
+        XCTAssertEqual(ok.code, 0, ok.stderr)
+        XCTAssertTrue(ok.stdout.contains("\"lr\": 0.01"), ok.stdout)
+    }
+
+    func testResumeOfSomethingThatIsNotARun() throws {
+        try expectUsageError(["resume", "/tmp"], "/tmp: not a run directory (no state.json); start one with: rlhf run CONFIG.json")
+    }
+
+    func testBadFlags() throws {
+        try expectUsageError(["bench", "--shapes", "huge"], "--shapes: unknown shape \"huge\"; expected tiny, small or both (tiny,small)")
+        let r = try run(["frobnicate"])
+        XCTAssertEqual(r.code, 2)
+        XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
+        XCTAssertTrue(r.stderr.hasPrefix("error: "), r.stderr)
+        let s = try run(["sample", "/tmp", "--prompt", "x", "--temperature", "-1"])
+        XCTAssertEqual(s.code, 2)
+        XCTAssertTrue(s.stderr.contains("--temperature must be ≥ 0, found -1.0"), s.stderr)
+    }
+
+    func testCorruptCheckpoint() throws {
+        let d = FileManager.default.temporaryDirectory.appendingPathComponent("ck-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: d) }
+        let ck = d.appendingPathComponent("model.safetensors")
+        try Data([1, 2, 3]).write(to: ck)
+        let tok = d.appendingPathComponent("tokenizer.json")
+        try "{}".write(to: tok, atomically: true, encoding: .utf8)
+        try expectUsageError(["sample", ck.path, "--prompt", "hi", "--tokenizer", tok.path],
+                             "checkpoint \(ck.path): not a safetensors file (3 bytes)")
+    }
+}

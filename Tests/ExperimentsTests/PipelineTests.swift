@@ -1,0 +1,109 @@
+import XCTest
+@testable import Experiments
+import GPT
+
+/// The whole pipeline on a micro configuration: every stage runs, writes its artifacts, and a
+/// run stopped by a signal resumes to exactly the weights of an uninterrupted run.
+final class PipelineTests: XCTestCase {
+    var dir: URL!
+
+    override func setUp() {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("pipe-\(UUID().uuidString)")
+        try! FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        stopRequested = 0
+    }
+
+    override func tearDown() {
+        stopRequested = 0
+        try? FileManager.default.removeItem(at: dir)
+    }
+
+    static let micro = """
+    {
+      "name": "micro", "seed": 3, "threads": 2,
+      "data": {"task": "tldr-synth", "train_posts": 120, "valid_posts": 16, "test_posts": 12, "max_prompt_tokens": 150, "max_completion_tokens": 24},
+      "tokenizer": {"vocab_size": 400, "corpus_posts": 120},
+      "model": {"n_layer": 1, "n_head": 2, "n_embd": 16, "n_positions": 176},
+      "pretrain": {"steps": 6, "batch_size": 4, "eval_every": 3, "checkpoint_every": 3},
+      "sft": {"steps": 6, "batch_size": 4, "eval_every": 3, "checkpoint_every": 3},
+      "preferences": {"prompts": 24, "valid_prompts": 8},
+      "reward_model": {"steps": 4, "batch_size": 4, "eval_every": 2, "checkpoint_every": 2},
+      "ppo": {"steps": 2, "batch_size": 8, "num_mini_batches": 2, "num_ppo_epochs": 1, "response_length": 12, "checkpoint_every": 1, "snapshot_every": 1},
+      "dpo": {"steps": 3, "batch_size": 4, "eval_every": 3, "checkpoint_every": 3, "snapshot_every": 3},
+      "eval": {"temperatures": [0, 1.0], "prompts": 6}
+    }
+    """
+
+    func writeConfig(_ text: String, _ name: String = "micro.json") -> String {
+        let p = dir.appendingPathComponent(name).path
+        try! text.write(toFile: p, atomically: true, encoding: .utf8)
+        return p
+    }
+
+    func testEveryStageWritesItsArtifacts() throws {
+        let cfg = try ExperimentConfig.load(path: writeConfig(Self.micro))
+        let runDir = dir.appendingPathComponent("runs/micro")
+        try Lab.runExperiment(cfg, dir: runDir)
+        let fm = FileManager.default
+        for f in ["config.json", "config.resolved.json", "tokenizer.json", "metrics.jsonl", "samples.jsonl", "summary.json", "eval.json",
+                  "models/pretrain.safetensors", "models/sft.safetensors", "models/reward_model.safetensors",
+                  "models/ppo.safetensors", "models/dpo.safetensors", "data/preferences_train.jsonl",
+                  "report/report.md", "report/winrate_vs_temperature.svg", "report/learning_curves.svg"] {
+            XCTAssertTrue(fm.fileExists(atPath: runDir.appendingPathComponent(f).path), "missing \(f)")
+        }
+        let summary = try JSONParser.parse(String(contentsOf: runDir.appendingPathComponent("summary.json"), encoding: .utf8))
+        XCTAssertEqual(summary["finished"]?.arrayValue?.compactMap(\.stringValue),
+                       ["tokenizer", "pretrain", "sft", "preferences", "reward_model", "ppo", "dpo", "eval"])
+        let eval = try JSONParser.parse(String(contentsOf: runDir.appendingPathComponent("eval.json"), encoding: .utf8))
+        XCTAssertEqual(eval["policies"]?.arrayValue?.compactMap { $0["policy"]?.stringValue }, ["sft", "ppo", "dpo"])
+        XCTAssertEqual(eval["judge"]?.stringValue, "gold")
+        let rows = eval["policies"]?.arrayValue?.first?["by_temperature"]?.arrayValue ?? []
+        XCTAssertEqual(rows.count, 2)
+        for r in rows {
+            let w = r["win_rate"]?.doubleValue ?? -1
+            XCTAssertTrue(w >= 0 && w <= 1, "win rate \(w)")
+        }
+        XCTAssertFalse(eval["frontier"]?.arrayValue?.isEmpty ?? true, "snapshots were not evaluated")
+        // Every stage logged metrics under its name.
+        let metrics = try String(contentsOf: runDir.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+        for s in ["pretrain", "sft", "reward_model", "ppo", "dpo"] {
+            XCTAssertTrue(metrics.contains("\"stage\":\"\(s)\""), "no metrics for \(s)")
+        }
+        XCTAssertTrue(metrics.contains("objective/kl") && metrics.contains("rewards/margins"))
+        // A finished run cannot be started again over itself.
+        let again = try ExperimentConfig.load(path: writeConfig(Self.micro))
+        XCTAssertNoThrow(try Lab.resumeExperiment(runDir))  // resuming a finished run only reports
+        _ = again
+    }
+
+    func testStoppedRunResumesToTheUninterruptedWeights() throws {
+        let short = Self.micro.replacingOccurrences(of: "\"name\": \"micro\"", with: "\"name\": \"short\", \"stages\": [\"tokenizer\", \"pretrain\", \"sft\"]")
+        let cfg = try ExperimentConfig.load(path: writeConfig(short, "short.json"))
+        let a = dir.appendingPathComponent("runs/a"), b = dir.appendingPathComponent("runs/b")
+        try Lab.runExperiment(cfg, dir: a)
+        // Run b receives a "signal" before it starts: it checkpoints after the first pretrain step and stops.
+        stopRequested = 1
+        XCTAssertThrowsError(try Lab.runExperiment(cfg, dir: b)) { e in
+            XCTAssertTrue(e is RunStopped, "\(e)")
+            XCTAssertTrue("\(e)".contains("stopped during pretrain at step 1"), "\(e)")
+        }
+        XCTAssertNotNil(CheckpointLatest.at(b.appendingPathComponent("checkpoints/pretrain")))
+        stopRequested = 0
+        try Lab.resumeExperiment(b)
+        for m in ["pretrain", "sft"] {
+            let wa = try GPT.load(from: a.appendingPathComponent("models/\(m).safetensors")).params.array
+            let wb = try GPT.load(from: b.appendingPathComponent("models/\(m).safetensors")).params.array
+            XCTAssertEqual(wa, wb, "\(m) weights of the resumed run differ")
+        }
+        // The resumed run's metrics have one line per step (the stop's lines were not duplicated).
+        let lines = try String(contentsOf: b.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(lines.filter { $0.contains("\"stage\":\"pretrain\"") }.count, 6)
+    }
+}
+
+enum CheckpointLatest {
+    static func at(_ root: URL) -> URL? {
+        guard let s = try? String(contentsOf: root.appendingPathComponent("latest"), encoding: .utf8) else { return nil }
+        return root.appendingPathComponent(s.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+}
