@@ -1,29 +1,46 @@
 import COpenBLAS
+import Dispatch
 import Foundation
 
 /// The BLAS/LAPACK facade: the only file that talks to OpenBLAS. Every matrix is row-major.
 public enum BLAS {
     // MARK: - Threads
 
-    /// Sets the number of OpenBLAS threads (the environment's OPENBLAS_NUM_THREADS otherwise).
-    public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(max(1, n))) }
-
-    public static var threads: Int { Int(openblas_get_num_threads()) }
-
-    /// Runs `body` with OpenBLAS in single-threaded mode, so that several of our own workers can
-    /// each issue small independent matmuls at once (attention heads, chunks of the LM head).
-    public static func singleThreaded<R>(_ body: () throws -> R) rethrows -> R {
-        let saved = openblas_get_num_threads()
-        if saved == 1 { return try body() }
+    /// OpenBLAS runs single-threaded; `sgemm` splits large products across our own workers
+    /// instead. OpenBLAS's pthread workers spin (sched_yield) between calls and fought our
+    /// kernels' threads for the two cores: a quarter of a training step went to the scheduler.
+    nonisolated(unsafe) static var configured: Bool = {
         openblas_set_num_threads(1)
-        defer { openblas_set_num_threads(saved) }
+        return true
+    }()
+
+    /// Sets the number of threads the engine uses (BLAS splits and kernels alike).
+    public static func setThreads(_ n: Int) {
+        _ = configured
+        Parallel.threads = max(1, n)
+    }
+
+    public static var threads: Int { Parallel.threads }
+
+    /// Runs `body` with each sgemm call on a single thread, so that several of our own workers
+    /// can each issue small independent matmuls at once (attention heads, decode steps).
+    public static func singleThreaded<R>(_ body: () throws -> R) rethrows -> R {
+        _ = configured
+        let saved = splitDisabled
+        splitDisabled = true
+        defer { splitDisabled = saved }
         return try body()
     }
+
+    /// Set by `singleThreaded` around a parallel region (read by its workers); one compute thread sets it at a time.
+    nonisolated(unsafe) static var splitDisabled = false
 
     // MARK: - Level 3
 
     /// C(m,n) = alpha * op(A)(m,k) * op(B)(k,n) + beta * C, row-major with leading dimensions.
     /// op(A) = A when `transA` is false (A is m×k, lda ≥ k), Aᵀ when true (A is k×m, lda ≥ m).
+    /// Products above ~2 MFLOP are split into row (or column) blocks of C, one per worker; each
+    /// element of C is still computed by one single-threaded OpenBLAS call over the whole k.
     @inline(__always)
     public static func sgemm(
         transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
@@ -37,6 +54,34 @@ public enum BLAS {
             else if beta != 1 { for i in 0..<m { for j in 0..<n { c[i * ldc + j] *= beta } } }
             return
         }
+        _ = configured
+        let workers = Parallel.threads
+        if workers > 1 && !splitDisabled && m * n * k >= 1 << 20 && max(m, n) >= 2 * 16 {
+            // Split the longer side of C into blocks that are multiples of 16 (the kernels' tile).
+            let splitRows = m >= n
+            let len = splitRows ? m : n
+            let parts = min(workers, len / 16)
+            let block = ((len + parts - 1) / parts + 15) / 16 * 16
+            let pieces = (len + block - 1) / block
+            DispatchQueue.concurrentPerform(iterations: pieces) { p in
+                let start = p * block, size = min(block, len - start)
+                if splitRows {
+                    let ap = transA ? a + start : a + start * lda
+                    rawSgemm(transA, transB, size, n, k, alpha, ap, lda, b, ldb, beta, c + start * ldc, ldc)
+                } else {
+                    let bp = transB ? b + start * ldb : b + start
+                    rawSgemm(transA, transB, m, size, k, alpha, a, lda, bp, ldb, beta, c + start, ldc)
+                }
+            }
+            return
+        }
+        rawSgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+    }
+
+    @inline(__always)
+    static func rawSgemm(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+                         _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+                         _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
         cblas_sgemm(
             CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
             Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
@@ -69,6 +114,7 @@ public enum BLAS {
         x: UnsafePointer<Float>, incx: Int = 1, beta: Float = 0, y: UnsafeMutablePointer<Float>, incy: Int = 1
     ) {
         if m == 0 || n == 0 { return }
+        _ = configured
         cblas_sgemv(CblasRowMajor, trans ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), alpha, a, Int32(lda),
                     x, Int32(incx), beta, y, Int32(incy))
     }

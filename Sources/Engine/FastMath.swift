@@ -4,10 +4,16 @@
 public enum FastMath {
     public typealias V = SIMD8<Float>
 
+    /// 1.5·2²³: adding it to |y| < 2²² rounds y to the nearest integer, which then sits in the
+    /// low mantissa bits (the branch-free rounding trick; Swift's generic SIMD rounding and
+    /// conversions are scalarized, this is not).
+    static let magic: Float = 12_582_912
+
     @inline(__always)
     public static func exp(_ x0: V) -> V {
-        let x = x0.clamped(lowerBound: V(repeating: -87.0), upperBound: V(repeating: 88.0))
-        let n = (x * 1.442_695_04).rounded(.toNearestOrEven)
+        let x = pointwiseMax(pointwiseMin(x0, V(repeating: 88.0)), V(repeating: -87.0))
+        let t = x * 1.442_695_04 + magic
+        let n = t - magic
         var r = x - n * 0.693_359_375
         r = r + n * 2.121_944_4e-4
         var y = V(repeating: 1.987_569_15e-4)
@@ -17,7 +23,9 @@ public enum FastMath {
         y = y * r + 1.666_666_545_9e-1
         y = y * r + 5.000_000_120_1e-1
         y = y * (r * r) + r + 1
-        let bits = (SIMD8<Int32>(n, rounding: .towardZero) &+ 127) &<< 23
+        // 2^n from the integer left in t's mantissa: (n + 127) << 23.
+        let ni = unsafeBitCast(t, to: SIMD8<Int32>.self) &- unsafeBitCast(V(repeating: magic), to: SIMD8<Int32>.self)
+        let bits = (ni &+ 127) &<< 23
         return y * unsafeBitCast(bits, to: V.self)
     }
 
