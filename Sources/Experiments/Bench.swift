@@ -78,6 +78,35 @@ public enum Bench {
         return Double(out.reduce(0) { $0 + $1.tokens.count }) / dt
     }
 
+    /// Seconds per PPO iteration (rollout of 32 prompts, `genNew` response tokens, reward model,
+    /// separate value model, 2 epochs × 4 minibatches), the second of two iterations.
+    public static func ppoIteration(_ s: Shape) -> Double {
+        var rc = s.config
+        rc.scalarHead = true
+        let sft = GPT(config: s.config, seed: 1), rm = GPT(config: rc, seed: 2)
+        var c = PPOConfig()
+        c.rolloutBatchSize = 32
+        c.responseLength = s.genNew
+        c.numPPOEpochs = 2
+        c.numMiniBatches = 4
+        c.stopToken = 1
+        c.iterations = 2
+        let m = PPOTrainer.makeModels(sft: sft, rewardModel: rm, valueModel: .separate, seed: 3)
+        var rng = RNG(seed: 5)
+        let prompts = (0..<32).map { _ in (0..<s.genPrompt).map { _ in Int32(2 + rng.int(s.config.vocabSize - 2)) } }
+        let t = PPOTrainer(policy: m.policy, reference: m.reference, value: m.value,
+                           reward: RewardModelScorer(model: rm, pad: 0, maxBatch: 32), prompts: prompts, config: c, pad: 0, seed: 1)
+        var times: [Double] = []
+        var last = Clock.now()
+        t.hooks.log = { _, _ in
+            let now = Clock.now()
+            times.append(now - last)
+            last = now
+        }
+        _ = try? t.run()
+        return times.last ?? .nan
+    }
+
     public static func run(shapes: [Shape], steps: Int, emit: (String) -> Void) {
         let sgemm = BLAS.measureSgemmGFLOPs(n: 2048, repeats: 5)
         for s in shapes {
@@ -85,6 +114,7 @@ public enum Bench {
             let tokens = Double(s.batch * s.config.context)
             let gflops = trainFlopsPerToken(s.config, T: s.config.context) * tokens / dt / 1e9
             let gen = generate(s)
+            let ppo = ppoIteration(s)
             let dpo = DPOTrainer.benchmarkStep(config: s.config, pairs: s.dpoPairs, length: s.config.context, completion: s.dpoCompletion, steps: max(3, steps / 2))
             let obj: JSONValue = .object([
                 ("shape", .string(s.name)),
@@ -95,6 +125,7 @@ public enum Bench {
                 ("train_fraction_of_sgemm", .number(gflops / sgemm, isInteger: false)),
                 ("generate_new_tokens_per_s", .number(gen, isInteger: false)),
                 ("dpo_step_s", .number(dpo, isInteger: false)),
+                ("ppo_iteration_s", .number(ppo, isInteger: false)),
                 ("threads", .number(Double(Parallel.threads), isInteger: true)),
             ])
             emit(obj.serialized(pretty: false))

@@ -54,7 +54,7 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(r.code, 2)
         XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
         XCTAssertTrue(r.stderr.hasPrefix("error: "), r.stderr)
-        let s = try run(["sample", "/tmp", "--prompt", "x", "--temperature", "-1"])
+        let s = try run(["sample", "/tmp", "--prompt", "x", "--temperature=-1"])
         XCTAssertEqual(s.code, 2)
         XCTAssertTrue(s.stderr.contains("--temperature must be ≥ 0, found -1.0"), s.stderr)
     }

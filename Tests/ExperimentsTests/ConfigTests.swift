@@ -72,7 +72,7 @@ final class ConfigTests: XCTestCase {
             XCTAssertEqual("\(error)".replacingOccurrences(of: dir.path + "/", with: ""),
                            "nope.json: config file not found; check the path (configs/quickstart.json is a ready one)")
         }
-        XCTAssertEqual(message("{\n  \"sft\": {\"steps\": 10,}\n}"), "c.json:2:24: invalid JSON: expected a key in double quotes")
+        XCTAssertEqual(message("{\n  \"sft\": {\"steps\": 10,}\n}"), "c.json:2:23: invalid JSON: expected a key in double quotes")
         XCTAssertEqual(message("[1, 2]"), "c.json: top level: expected a JSON object, found an array of 2")
     }
 

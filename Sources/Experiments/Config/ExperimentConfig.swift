@@ -172,7 +172,7 @@ public struct ExperimentConfig {
     }
 
     static func divisor(_ n: Int, near h: Int) -> Int {
-        (1...n).filter { n % $0 == 0 }.min { abs($0 - h) < abs($1 - h) } ?? 1
+        (1...n).filter { n % $0 == 0 }.min { abs($0 - h) < abs($1 - h) || (abs($0 - h) == abs($1 - h) && $0 > $1) } ?? 1
     }
 
     /// Stages need artifacts of earlier stages, from this run or from `init_from`.

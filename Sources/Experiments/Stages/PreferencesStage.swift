@@ -49,16 +49,20 @@ extension ExperimentRunner {
                     k = j
                     if stopRequested != 0 { throw RunStopped(description: "stopped during preferences (nothing saved for this stage); run rlhf resume \(run.url.path) to redo it") }
                 }
-                var same = 0
+                var same = 0, empty = 0
                 for (i, post) in posts.enumerated() {
-                    let a = " " + (try text(outs[2 * i].tokens)).trimmingCharacters(in: .whitespaces)
-                    let b = " " + (try text(outs[2 * i + 1].tokens)).trimmingCharacters(in: .whitespaces)
+                    let ta = try text(outs[2 * i].tokens).trimmingCharacters(in: .whitespacesAndNewlines)
+                    let tb = try text(outs[2 * i + 1].tokens).trimmingCharacters(in: .whitespacesAndNewlines)
+                    // A pair needs two different, non-empty summaries to say anything.
+                    if ta.isEmpty || tb.isEmpty { empty += 1; continue }
+                    let a = " " + ta, b = " " + tb
                     if a == b { same += 1; continue }
                     judged.append(JudgedPair(post: post, a: a, b: b))
                     let first = labeler.prefersFirst(post: post, a, b, rng: &rng)
                     pairs.append(PreferencePair(prompt: post.query, chosen: first ? a : b, rejected: first ? b : a))
                 }
                 summary["\(split)_identical_dropped"] = Double(same)
+                summary["\(split)_empty_dropped"] = Double(empty)
                 var r2 = rng.split("agreement-\(split)")
                 summary["\(split)_labeler_agreement"] = labeler.agreementRate(pairs: judged, rng: &r2)
             }
