@@ -224,31 +224,34 @@ public struct ExperimentConfig {
         return d
     }
 
-    /// Optimizer, schedule and loop settings shared by every trainer section.
-    static func readOptim(_ s: ConfigSection, lr: Double, steps: Int, batch: Int, warmup: Int) throws
+    /// Optimizer, schedule and loop settings shared by every trainer section; the defaults are
+    /// the trainer's own (e.g. PPO's Adam β₂ 0.999 and ε 1e-5 after Huang et al.).
+    static func readOptim(_ s: ConfigSection, lr: Double, steps: Int, batch: Int, schedule: LRSchedule, adam defaults: AdamWConfig,
+                          evalEvery: Int? = 50, checkpointEvery: Int = 100) throws
         -> (steps: Int, batch: Int, accum: Int, lr: Double, schedule: LRSchedule, adam: AdamWConfig, evalEvery: Int, checkpointEvery: Int) {
         let steps = try s.int("steps", steps, min: 1)
         let batch = try s.int("batch_size", batch, min: 1, max: 4096)
         let accum = try s.int("grad_accum", 1, min: 1, max: 1024)
         let lr = try s.double("lr", lr, min: 0, max: 1, openMin: true)
-        let kind = LRSchedule.Kind(rawValue: try s.choice("schedule", "cosine", LRSchedule.Kind.allCases.map(\.rawValue)))!
-        let schedule = LRSchedule(kind: kind, warmupSteps: try s.int("warmup_steps", warmup, min: 0),
-                                  minLRRatio: try s.double("min_lr_ratio", 0.1, min: 0, max: 1))
-        var adam = AdamWConfig()
+        let kind = LRSchedule.Kind(rawValue: try s.choice("schedule", schedule.kind.rawValue, LRSchedule.Kind.allCases.map(\.rawValue)))!
+        let sched = LRSchedule(kind: kind, warmupSteps: try s.int("warmup_steps", schedule.warmupSteps, min: 0),
+                               minLRRatio: try s.double("min_lr_ratio", schedule.minLRRatio, min: 0, max: 1))
+        var adam = defaults
         adam.lr = lr
-        adam.beta1 = try s.double("beta1", 0.9, min: 0, max: 0.9999)
-        adam.beta2 = try s.double("beta2", 0.95, min: 0, max: 0.99999)
-        adam.eps = try s.double("eps", 1e-8, min: 0, openMin: true)
-        adam.weightDecay = try s.double("weight_decay", 0.0, min: 0, max: 1)
-        adam.decayEmbeddings = try s.bool("decay_embeddings", false)
-        adam.maxGradNorm = try s.double("max_grad_norm", 1.0, min: 0)
-        let evalEvery = try s.int("eval_every", 50, min: 0)
-        let ckpt = try s.int("checkpoint_every", 100, min: 0)
-        return (steps, batch, accum, lr, schedule, adam, evalEvery, ckpt)
+        adam.beta1 = try s.double("beta1", defaults.beta1, min: 0, max: 0.9999)
+        adam.beta2 = try s.double("beta2", defaults.beta2, min: 0, max: 0.99999)
+        adam.eps = try s.double("eps", defaults.eps, min: 0, openMin: true)
+        adam.weightDecay = try s.double("weight_decay", defaults.weightDecay, min: 0, max: 1)
+        adam.decayEmbeddings = try s.bool("decay_embeddings", defaults.decayEmbeddings)
+        adam.maxGradNorm = try s.double("max_grad_norm", defaults.maxGradNorm, min: 0)
+        let ev = try evalEvery.map { try s.int("eval_every", $0, min: 0) } ?? 0
+        let ckpt = try s.int("checkpoint_every", checkpointEvery, min: 0)
+        return (steps, batch, accum, lr, sched, adam, ev, ckpt)
     }
 
     static func readSFT(_ s: ConfigSection, defaults d: SFTConfig) throws -> SFTConfig {
-        let o = try readOptim(s, lr: d.lr, steps: d.steps, batch: d.batchSize, warmup: d.schedule.warmupSteps)
+        let o = try readOptim(s, lr: d.lr, steps: d.steps, batch: d.batchSize, schedule: d.schedule, adam: d.adam,
+                              evalEvery: d.evalEvery, checkpointEvery: d.checkpointEvery)
         var c = d
         c.steps = o.steps; c.batchSize = o.batch; c.gradAccum = o.accum; c.lr = o.lr
         c.schedule = o.schedule; c.adam = o.adam; c.evalEvery = o.evalEvery; c.checkpointEvery = o.checkpointEvery

@@ -6,7 +6,9 @@ public struct RewardModelStage {
     public var trainer = RewardModelConfig()
 
     init(_ s: ConfigSection) throws {
-        let o = try ExperimentConfig.readOptim(s, lr: 3e-4, steps: 300, batch: 16, warmup: 20)
+        let d = RewardModelConfig()
+        let o = try ExperimentConfig.readOptim(s, lr: d.lr, steps: d.steps, batch: d.batchSize, schedule: d.schedule, adam: d.adam,
+                                               evalEvery: d.evalEvery, checkpointEvery: d.checkpointEvery)
         trainer.steps = o.steps; trainer.batchSize = o.batch; trainer.gradAccum = o.accum; trainer.lr = o.lr
         trainer.schedule = o.schedule; trainer.adam = o.adam; trainer.evalEvery = o.evalEvery; trainer.checkpointEvery = o.checkpointEvery
         trainer.margin = try s.double("margin", 0, min: 0)
@@ -22,7 +24,9 @@ public struct DPOStage {
     public var snapshotEvery = 0
 
     init(_ s: ConfigSection) throws {
-        let o = try ExperimentConfig.readOptim(s, lr: 1e-4, steps: 200, batch: 8, warmup: 10)
+        let d = DPOConfig()
+        let o = try ExperimentConfig.readOptim(s, lr: d.lr, steps: d.steps, batch: d.batchSize, schedule: d.schedule, adam: d.adam,
+                                               evalEvery: d.evalEvery, checkpointEvery: d.checkpointEvery)
         trainer.steps = o.steps; trainer.batchSize = o.batch; trainer.gradAccum = o.accum; trainer.lr = o.lr
         trainer.schedule = o.schedule; trainer.adam = o.adam; trainer.evalEvery = o.evalEvery; trainer.checkpointEvery = o.checkpointEvery
         trainer.beta = try s.double("beta", 0.1, min: 0, openMin: true)
@@ -45,10 +49,11 @@ public struct PPOStage {
 
     init(_ s: ConfigSection, responseLengthDefault: Int) throws {
         var t = PPOConfig()
-        let o = try ExperimentConfig.readOptim(s, lr: t.lr, steps: t.iterations, batch: t.rolloutBatchSize, warmup: 0)
+        let o = try ExperimentConfig.readOptim(s, lr: t.lr, steps: t.iterations, batch: t.rolloutBatchSize, schedule: t.schedule, adam: t.adam,
+                                               evalEvery: nil, checkpointEvery: t.checkpointEvery)
         t.iterations = o.steps; t.rolloutBatchSize = o.batch; t.gradAccum = o.accum; t.lr = o.lr
         t.schedule = o.schedule; t.adam = o.adam; t.checkpointEvery = o.checkpointEvery
-        t.samplesEvery = max(1, o.evalEvery)
+        t.samplesEvery = try s.int("samples_every", t.samplesEvery, min: 1)
         t.numMiniBatches = try s.int("num_mini_batches", t.numMiniBatches, min: 1)
         t.numPPOEpochs = try s.int("num_ppo_epochs", t.numPPOEpochs, min: 1, max: 100)
         t.responseLength = try s.int("response_length", responseLengthDefault, min: 1)
