@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 swift build -c release --build-tests -Xswiftc -enable-testing
-swift test -c release --skip-build -Xswiftc -enable-testing "$@"
+swift test -c release --skip-build --disable-swift-testing -Xswiftc -enable-testing "$@"

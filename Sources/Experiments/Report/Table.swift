@@ -69,7 +69,7 @@ struct Table {
         guard let c = r.config?[policy] else { return "" }
         let keys: [String]
         switch policy {
-        case "ppo": keys = ["reward", "kl_coef", "target_kl", "iterations", "lr"]
+        case "ppo": keys = ["reward", "kl_coef"] + (c["adaptive_kl"] == .bool(true) ? ["target_kl"] : []) + ["steps", "lr"]
         case "dpo": keys = ["loss_type", "beta", "steps", "lr"]
         case "sft", "pretrain": keys = ["steps", "lr"]
         default: keys = []
