@@ -53,13 +53,21 @@ public final class ExperimentRunner {
 
     // MARK: - Artifacts
 
-    /// A file of this run, or else of the `init_from` run.
+    /// A file of this run, or else of the `init_from` run, or of the run that one was
+    /// initialized from (a chain of at most 8 runs).
     func artifact(_ relative: String) -> URL? {
         let mine = run.path(relative)
         if FileManager.default.fileExists(atPath: mine.path) { return mine }
-        if let i = initFrom {
-            let theirs = i.appendingPathComponent(relative)
+        var next = initFrom
+        var depth = 0
+        while let dir = next, depth < 8 {
+            let theirs = dir.appendingPathComponent(relative)
             if FileManager.default.fileExists(atPath: theirs.path) { return theirs }
+            // The run's own init_from, as written in its config.json (relative to the working directory it ran in).
+            guard let text = try? String(contentsOf: dir.appendingPathComponent("config.json"), encoding: .utf8),
+                  let parent = (try? JSONParser.parse(text))?["init_from"]?.stringValue else { break }
+            next = URL(fileURLWithPath: parent, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath)).standardizedFileURL
+            depth += 1
         }
         return nil
     }
