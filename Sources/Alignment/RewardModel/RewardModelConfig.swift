@@ -3,17 +3,8 @@ import Foundation
 // MARK: - Data
 
 /// One human (or programmatic) comparison: for `prompt`, `chosen` was preferred over `rejected`.
-/// Token ids; completions carry their EOS when the text ended.
-public struct PairExample: Codable, Equatable, Sendable {
-    public var prompt: [Int32]
-    public var chosen: [Int32]
-    public var rejected: [Int32]
-    public init(prompt: [Int32], chosen: [Int32], rejected: [Int32]) {
-        self.prompt = prompt
-        self.chosen = chosen
-        self.rejected = rejected
-    }
-}
+/// The same token-id pair DPO trains on (completions carry their EOS when the text ended).
+public typealias PairExample = PreferenceExample
 
 /// The set over which the trained reward is shifted to mean 0 (Stiennon et al. 2020:
 /// "we normalize the reward model outputs such that the reference summaries from our dataset

@@ -207,6 +207,23 @@ public final class ExperimentRunner {
         return h
     }
 
+    /// `hooks` that also save the policy every `every` steps to models/snapshots/NAME-STEP.safetensors
+    /// (the eval stage places each snapshot on the reward–KL frontier).
+    func snapshotting(_ h: TrainingHooks, every: Int, name: String, policy: @escaping () -> GPT) -> TrainingHooks {
+        guard every > 0 else { return h }
+        var out = h
+        let log = h.log
+        let dir = run.path("models/snapshots")
+        out.log = { [progress] step, m in
+            log(step, m)
+            if step % every == 0 {
+                let file = dir.appendingPathComponent("\(name)-\(String(format: "%06d", step)).safetensors")
+                do { try policy().save(to: file) } catch { progress.message("[\(name)] snapshot \(file.path) not written: \(error)") }
+            }
+        }
+        return out
+    }
+
     /// After a trainer returns: if a stop was requested, the last checkpoint is in place; tell the user.
     func checkStopped(_ stage: Stage, step: Int) throws {
         if stopRequested != 0 {

@@ -56,19 +56,10 @@ extension ExperimentRunner {
             progress.message("[ppo] resumed from \(latest.lastPathComponent)")
         }
         progress.message(String(format: "[ppo] reward %@, value model %@, memory %.0f MB", reward.name, cfg.valueModel.rawValue, Double(trainer.memoryBytes) / 1e6))
-        var h = hooks(stage: .ppo, total: cfg.iterations, keys: ["objective/scores", "objective/kl", "policy/clipfrac"]) { step in
+        let h = hooks(stage: .ppo, total: cfg.iterations, keys: ["objective/scores", "objective/kl", "policy/clipfrac"]) { step in
             try CheckpointStore.save(root: ckRoot, step: step) { try trainer.save(to: $0) }
         }
-        let log = h.log
-        let snapEvery = stage.snapshotEvery
-        let snapDir = run.path("models/snapshots")
-        h.log = { step, m in
-            log(step, m)
-            if snapEvery > 0 && step % snapEvery == 0 {
-                try? trainer.policy.save(to: snapDir.appendingPathComponent("ppo-\(String(format: "%06d", step)).safetensors"))
-            }
-        }
-        trainer.hooks = h
+        trainer.hooks = snapshotting(h, every: stage.snapshotEvery, name: "ppo") { trainer.policy }
         let t0 = Clock.now()
         let last = try trainer.run()
         try checkStopped(.ppo, step: trainer.iteration)

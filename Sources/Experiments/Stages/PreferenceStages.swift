@@ -68,19 +68,10 @@ extension ExperimentRunner {
             progress.message("[dpo] precomputing reference log-probs of \(train.count + valid.count) pairs")
             trainer.precomputeReference()
         }
-        var h = hooks(stage: .dpo, total: cfg.steps, keys: ["loss", "rewards/accuracies", "rewards/margins"]) { step in
+        let h = hooks(stage: .dpo, total: cfg.steps, keys: ["loss", "rewards/accuracies", "rewards/margins"]) { step in
             try CheckpointStore.save(root: ckRoot, step: step) { try trainer.save(to: $0) }
         }
-        let log = h.log
-        let snapEvery = stage.snapshotEvery
-        let snapDir = run.path("models/snapshots")
-        h.log = { step, m in
-            log(step, m)
-            if snapEvery > 0 && step % snapEvery == 0 {
-                try? trainer.policy.save(to: snapDir.appendingPathComponent("dpo-\(String(format: "%06d", step)).safetensors"))
-            }
-        }
-        trainer.hooks = h
+        trainer.hooks = snapshotting(h, every: stage.snapshotEvery, name: "dpo") { trainer.policy }
         let t0 = Clock.now()
         let last = try trainer.run()
         try checkStopped(.dpo, step: trainer.step)
