@@ -103,14 +103,14 @@ struct Sample: ParsableCommand {
     @Option(help: "Top-p (nucleus) filter (1 = off).") var topP: Float = 1
     @Option(help: "Maximum new tokens.") var maxNewTokens: Int = 64
     @Option(help: "Random seed.") var seed: Int = 0
-    @Option(help: "Number of samples.") var n: Int = 1
+    @Option(name: [.customShort("n"), .customLong("num-samples")], help: "Number of samples.") var n: Int = 1
 
     func validate() throws {
         guard temperature >= 0 else { throw ValidationError("--temperature must be ≥ 0, found \(temperature)") }
         guard topK >= 0 else { throw ValidationError("--top-k must be ≥ 0, found \(topK)") }
         guard topP > 0 && topP <= 1 else { throw ValidationError("--top-p must be in (0, 1], found \(topP)") }
         guard maxNewTokens >= 1 else { throw ValidationError("--max-new-tokens must be ≥ 1, found \(maxNewTokens)") }
-        guard n >= 1 && n <= 1024 else { throw ValidationError("-n must be in 1...1024, found \(n)") }
+        guard n >= 1 && n <= 1024 else { throw ValidationError("-n/--num-samples must be in 1...1024, found \(n)") }
         guard seed >= 0 else { throw ValidationError("--seed must be ≥ 0, found \(seed)") }
     }
 
