@@ -207,6 +207,16 @@ public final class ExperimentRunner {
         return h
     }
 
+    /// Restores `stage`'s newest checkpoint, if there is one, and drops the metrics lines logged
+    /// after it (a stopped run may have logged steps it never checkpointed). Returns whether it resumed.
+    func resumeFromCheckpoint(_ stage: Stage, restore: (URL) throws -> Void, step: () -> Int) throws -> Bool {
+        guard let latest = CheckpointStore.latest(root: run.checkpoints(stage.rawValue)) else { return false }
+        try restore(latest)
+        try run.truncateMetrics(stage: stage.rawValue, after: step())
+        progress.message("[\(stage.rawValue)] resumed from \(latest.lastPathComponent)")
+        return true
+    }
+
     /// `hooks` that also save the policy every `every` steps to models/snapshots/NAME-STEP.safetensors
     /// (the eval stage places each snapshot on the reward–KL frontier).
     func snapshotting(_ h: TrainingHooks, every: Int, name: String, policy: @escaping () -> GPT) -> TrainingHooks {

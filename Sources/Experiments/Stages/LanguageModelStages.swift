@@ -102,11 +102,7 @@ extension ExperimentRunner {
     /// Runs an LM trainer with resume, writes models/STAGE.safetensors, returns the stage summary.
     func trainLM(_ trainer: SFTTrainer, stage: Stage, tokens: Int) throws -> [String: Double] {
         let ckRoot = run.checkpoints(stage.rawValue)
-        if let latest = CheckpointStore.latest(root: ckRoot) {
-            try trainer.restore(from: latest)
-            try run.truncateMetrics(stage: stage.rawValue, after: trainer.step)
-            progress.message("[\(stage.rawValue)] resumed from \(latest.lastPathComponent)")
-        }
+        _ = try resumeFromCheckpoint(stage, restore: trainer.restore(from:)) { trainer.step }
         trainer.hooks = hooks(stage: stage, total: trainer.config.steps, keys: ["loss", "eval/loss", "tokens_per_s"]) { step in
             try CheckpointStore.save(root: ckRoot, step: step) { try trainer.save(to: $0) }
         }

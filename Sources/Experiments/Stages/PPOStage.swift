@@ -50,11 +50,7 @@ extension ExperimentRunner {
         let trainer = PPOTrainer(policy: policy, reference: sft, value: value, reward: reward, prompts: prompts, config: cfg, pad: tok.padId, seed: config.seed)
         trainer.decode = { [tok] ids in tok.decode(ids.filter { $0 != tok.padId }) }
         let ckRoot = run.checkpoints("ppo")
-        if let latest = CheckpointStore.latest(root: ckRoot) {
-            try trainer.restore(from: latest)
-            try run.truncateMetrics(stage: "ppo", after: trainer.iteration)
-            progress.message("[ppo] resumed from \(latest.lastPathComponent)")
-        }
+        _ = try resumeFromCheckpoint(.ppo, restore: trainer.restore(from:)) { trainer.iteration }
         progress.message(String(format: "[ppo] reward %@, value model %@, memory %.0f MB", reward.name, cfg.valueModel.rawValue, Double(trainer.memoryBytes) / 1e6))
         let h = hooks(stage: .ppo, total: cfg.iterations, keys: ["objective/scores", "objective/kl", "policy/clipfrac"]) { step in
             try CheckpointStore.save(root: ckRoot, step: step) { try trainer.save(to: $0) }

@@ -24,11 +24,7 @@ extension ExperimentRunner {
             trainer.policySamples = zip(prompts, outs).map { SequenceExample(prompt: $0, completion: $1.tokens) }
         }
         let ckRoot = run.checkpoints("reward_model")
-        if let latest = CheckpointStore.latest(root: ckRoot) {
-            try trainer.restore(from: latest)
-            try run.truncateMetrics(stage: "reward_model", after: trainer.step)
-            progress.message("[reward_model] resumed from \(latest.lastPathComponent)")
-        }
+        _ = try resumeFromCheckpoint(.rewardModel, restore: trainer.restore(from:)) { trainer.step }
         trainer.hooks = hooks(stage: .rewardModel, total: stage.trainer.steps, keys: ["loss", "accuracy", "eval/accuracy"]) { step in
             try CheckpointStore.save(root: ckRoot, step: step) { try trainer.save(to: $0) }
         }
@@ -60,10 +56,8 @@ extension ExperimentRunner {
         cfg.maxCompletionLength = config.data.maxCompletionTokens
         let trainer = DPOTrainer(policy: policy, reference: sft, config: cfg, train: train, valid: valid, pad: tok.padId, seed: config.seed)
         let ckRoot = run.checkpoints("dpo")
-        if let latest = CheckpointStore.latest(root: ckRoot) {
-            try trainer.restore(from: latest)
-            try run.truncateMetrics(stage: "dpo", after: trainer.step)
-            progress.message("[dpo] resumed from \(latest.lastPathComponent)")
+        if try resumeFromCheckpoint(.dpo, restore: trainer.restore(from:), step: { trainer.step }) {
+            // The reference log-probs come back with the checkpoint.
         } else if cfg.precomputeRefLogProbs && !cfg.referenceFree {
             progress.message("[dpo] precomputing reference log-probs of \(train.count + valid.count) pairs")
             trainer.precomputeReference()
