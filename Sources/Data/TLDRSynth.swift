@@ -3,7 +3,7 @@ import Foundation
 
 /// The built-in `tldr-synth` task: short Reddit-style advice posts whose key facts (who, what
 /// happened, the problem, the question) are scattered among filler sentences, each with a human-like
-/// "TL;DR" reference of varied quality (about 70% good, 15% missing a fact, 15% wordy).
+/// "TL;DR" reference of varied quality (40% good, 40% missing a fact, 20% wordy).
 ///
 /// Everything is a pure function of the seed: the post at (split, index) depends only on
 /// (seed, split, index); the splits use separate random streams.
@@ -106,11 +106,13 @@ public func composeSummary(_ post: Post, quality: SummaryQuality, rng: inout RNG
     return s
 }
 
-/// A plausible human-written summary: the reference distribution (70% good, 15% missing a fact,
-/// 15% wordy).
+/// A plausible human-written summary: the reference distribution (40% good, 40% missing a fact,
+/// 20% wordy). Real TL;DR references are uneven; a policy that imitates them (SFT) inherits their
+/// flaws, and preference learning can go beyond them, which is what makes RLHF policies beat the
+/// references in Stiennon et al. (2020). With mostly flawless references there is nothing to gain.
 public func plausibleSummary(_ post: Post, rng: inout RNG) -> String {
     let u = rng.uniformDouble()
-    let q: SummaryQuality = u < 0.70 ? .good : (u < 0.85 ? .missingFact : .wordy)
+    let q: SummaryQuality = u < 0.40 ? .good : (u < 0.80 ? .missingFact : .wordy)
     return composeSummary(post, quality: q, rng: &rng)
 }
 

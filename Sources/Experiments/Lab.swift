@@ -75,6 +75,14 @@ public enum Lab {
             throw UserError("\(dir.path): cannot write the data set (\(error.localizedDescription)); choose another --out")
         }
         print("wrote tldr-synth (\(posts) train posts, seed \(seed)) to \(dir.path)")
+        // How noisy the written labels are, and the labeler temperature that would give the
+        // papers' ~75% agreement on typical pairs of these posts.
+        let trainPosts = TLDRSynth(seed: seed).posts(split: .train, count: posts)
+        var rng = RNG(seed: seed).split("calibration")
+        let pairs = SimulatedLabeler.typicalPairs(posts: trainPosts, rng: &rng)
+        let labeler = SimulatedLabeler()
+        print(String(format: "simulated labelers: Bradley–Terry temperature %.3f, expected agreement with the gold ordering %.3f on typical pairs of these posts (%.3f would give 75%%)",
+                     labeler.temperature, labeler.expectedAgreement(pairs: pairs), SimulatedLabeler.calibratedTemperature(pairs: pairs)))
     }
 
     public static func bench(shapes: String, steps: Int, threads: Int?) throws {

@@ -1,5 +1,6 @@
 import XCTest
 @testable import Experiments
+import Data
 import GPT
 
 /// The whole pipeline on a micro configuration: every stage runs, writes its artifacts, and a
@@ -21,7 +22,7 @@ final class PipelineTests: XCTestCase {
     static let micro = """
     {
       "name": "micro", "seed": 3, "threads": 2,
-      "data": {"task": "tldr-synth", "train_posts": 120, "valid_posts": 16, "test_posts": 12, "max_prompt_tokens": 150, "max_completion_tokens": 24},
+      "data": {"task": "tldr-synth", "train_posts": 120, "valid_posts": 16, "test_posts": 12, "corpus_posts": 150, "max_prompt_tokens": 150, "max_completion_tokens": 24},
       "tokenizer": {"vocab_size": 400, "corpus_posts": 120},
       "model": {"n_layer": 1, "n_head": 2, "n_embd": 16, "n_positions": 176},
       "pretrain": {"steps": 6, "batch_size": 4, "eval_every": 3, "checkpoint_every": 3},
@@ -64,6 +65,18 @@ final class PipelineTests: XCTestCase {
             XCTAssertTrue(w >= 0 && w <= 1, "win rate \(w)")
         }
         XCTAssertFalse(eval["frontier"]?.arrayValue?.isEmpty ?? true, "snapshots were not evaluated")
+        // eval_samples.jsonl: one judged sample per policy, temperature and prompt, then the snapshots'.
+        let sampleLines = try String(contentsOf: runDir.appendingPathComponent("eval_samples.jsonl"), encoding: .utf8)
+            .split(separator: "\n").map { try JSONParser.parse(String($0)) }
+        let frontierCount = eval["frontier"]?.arrayValue?.count ?? 0
+        XCTAssertEqual(sampleLines.count, 3 * 2 * 6 + frontierCount * 6)
+        XCTAssertEqual(sampleLines.filter { $0["policy"]?.stringValue == "dpo" && $0["temperature"]?.doubleValue == 1 }.count, 6)
+        for l in sampleLines {
+            XCTAssertNotNil(l["gold"]?.doubleValue)
+            XCTAssertNotNil(l["reference_gold"]?.doubleValue)
+            XCTAssertNotNil(l["summary"]?.stringValue)
+            XCTAssertNotNil(l["facts"]?.arrayValue)
+        }
         // Every stage logged metrics under its name.
         let metrics = try String(contentsOf: runDir.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
         for s in ["pretrain", "sft", "reward_model", "ppo", "dpo"] {
@@ -74,6 +87,24 @@ final class PipelineTests: XCTestCase {
         let again = try ExperimentConfig.load(path: writeConfig(Self.micro))
         XCTAssertNoThrow(try Lab.resumeExperiment(runDir))  // resuming a finished run only reports
         _ = again
+    }
+
+    func testReferenceFractionPairsReferencesWithSamplesInTrainOnly() throws {
+        let text = Self.micro.replacingOccurrences(of: "\"name\": \"micro\"", with: "\"name\": \"refs\", \"stages\": [\"tokenizer\", \"pretrain\", \"sft\", \"preferences\"]")
+            .replacingOccurrences(of: "\"preferences\": {\"prompts\": 24", with: "\"preferences\": {\"reference_fraction\": 1, \"prompts\": 24")
+        let cfg = try ExperimentConfig.load(path: writeConfig(text, "refs.json"))
+        XCTAssertEqual(cfg.preferences?.referenceFraction, 1)
+        let runDir = dir.appendingPathComponent("runs/refs")
+        try Lab.runExperiment(cfg, dir: runDir)
+        let references = Set(TLDRSynth(seed: cfg.data.taskSeed).posts(split: .train, count: 24).map { " " + $0.reference.trimmingCharacters(in: .whitespacesAndNewlines) })
+        let train = try Datasets.loadPreferencePairs(from: runDir.appendingPathComponent("data/preferences_train.jsonl"))
+        let valid = try Datasets.loadPreferencePairs(from: runDir.appendingPathComponent("data/preferences_valid.jsonl"))
+        XCTAssertFalse(train.isEmpty)
+        for p in train { XCTAssertTrue(references.contains(p.chosen) != references.contains(p.rejected), "\(p)") }
+        let summary = try JSONParser.parse(String(contentsOf: runDir.appendingPathComponent("summary.json"), encoding: .utf8))
+        XCTAssertEqual(summary["stages"]?["preferences"]?["train_reference_pairs"]?.doubleValue, Double(train.count))
+        XCTAssertEqual(summary["stages"]?["preferences"]?["valid_reference_pairs"]?.doubleValue, 0)
+        XCTAssertEqual(summary["stages"]?["preferences"]?["valid_pairs"]?.doubleValue, Double(valid.count))
     }
 
     func testStoppedRunResumesToTheUninterruptedWeights() throws {

@@ -82,4 +82,12 @@ final class ReportTests: XCTestCase {
         XCTAssertEqual(ReportWriter.duration(3725), "1 h 02 min")
         XCTAssertEqual(ReportWriter.duration(.nan), "-")
     }
+
+    func testWinScoreCountsNearTiesAsHalf() {
+        XCTAssertEqual(winScore(3.6, 3.5, tie: 0.1), 0.5)      // within the margin (inclusive)
+        XCTAssertEqual(winScore(3.62, 3.5, tie: 0.1), 1)
+        XCTAssertEqual(winScore(3.38, 3.5, tie: 0.1), 0)
+        XCTAssertEqual(winScore(3.5, 3.5, tie: 0), 0.5)        // strict comparison: only exact ties
+        XCTAssertEqual(winScore(3.5001, 3.5, tie: 0), 1)
+    }
 }

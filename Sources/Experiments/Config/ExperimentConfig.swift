@@ -16,6 +16,9 @@ public struct DataConfig: Equatable, Sendable {
     /// tldr-synth: number of posts per split and the task's own seed.
     public var trainPosts = 4000, validPosts = 200, testPosts = 200
     public var taskSeed: UInt64 = 1
+    /// tldr-synth: posts in the pretraining corpus (a stream disjoint from the splits). Enough that
+    /// pretraining sees each post about once: repeated posts get memorized instead of read.
+    public var corpusPosts = 10_000
     /// files: paths (relative to the config file) of real data in the supported formats.
     public var sftTrain: String?, sftValid: String?, preferencesTrain: String?, preferencesValid: String?, test: String?, corpus: String?
     /// Prompt (query) budget in tokens; posts are cut at a line boundary to fit.
@@ -26,7 +29,7 @@ public struct DataConfig: Equatable, Sendable {
 
 public struct TokenizerStageConfig: Equatable, Sendable {
     public var vocabSize = 2048
-    /// Number of training posts whose text trains the tokenizer.
+    /// tldr-synth: number of corpus posts (the first ones of the pretraining corpus) that train the tokenizer.
     public var corpusPosts = 2000
     /// An existing tokenizer file to use instead of training one.
     public var path: String?
@@ -38,6 +41,10 @@ public struct PreferencesConfig: Equatable, Sendable {
     public var prompts = 2000
     public var validPrompts = 200
     public var temperature: Float = 1.0
+    /// policy_samples: fraction of train prompts whose pair is (reference summary, one SFT sample)
+    /// instead of two SFT samples, as the TL;DR comparisons include the references among the
+    /// compared "policies" (Stiennon et al. 2020). Validation pairs are always two SFT samples.
+    public var referenceFraction = 0.0
     /// Bradley–Terry temperature of the simulated labelers (nil: the task's calibrated default).
     public var labelerTemperature: Double?
 }
@@ -48,6 +55,10 @@ public struct EvalConfig: Equatable, Sendable {
     /// Which policies to evaluate (those the run has); default all of sft, ppo, dpo.
     public var policies: [String] = ["sft", "ppo", "dpo"]
     public var batchSize = 64
+    /// Judge-score differences up to this size count as ties (half a win). The gold judge's
+    /// −0.02 per word decides between two summaries with the same content by a word or two;
+    /// 0.1 (five words) keeps such wording coin flips out of the win rate.
+    public var tieMargin = 0.1
 }
 
 /// A validated experiment. Stage hyperparameters are the trainers' own config structs.
@@ -144,6 +155,7 @@ public struct ExperimentConfig {
             p.validPrompts = try s.int("valid_prompts", 200, min: 1)
             p.temperature = try s.float("temperature", 1.0, min: 0, max: 5, openMin: true)
             p.labelerTemperature = try s.optionalDouble("labeler_temperature", min: 0, openMin: true)
+            p.referenceFraction = try s.double("reference_fraction", 0, min: 0, max: 1)
             preferences = p
         }
         if let s = stages.contains(.rewardModel) ? try root.sectionOrEmpty("reward_model") : try root.section("reward_model") {
@@ -164,6 +176,7 @@ public struct ExperimentConfig {
                 throw s.fail("policies", "element \(i): expected one of \"sft\", \"ppo\", \"dpo\", \"pretrain\", found \"\(p)\"")
             }
             e.batchSize = try s.int("batch_size", 64, min: 1, max: 1024)
+            e.tieMargin = try s.double("tie_margin", e.tieMargin, min: 0)
             eval = e
         }
         try root.finish()
@@ -210,6 +223,7 @@ public struct ExperimentConfig {
         d.validPosts = try s.int("valid_posts", d.validPosts, min: 1)
         d.testPosts = try s.int("test_posts", d.testPosts, min: 1)
         d.taskSeed = UInt64(try s.int("task_seed", 1, min: 0))
+        d.corpusPosts = try s.int("corpus_posts", d.corpusPosts, min: 1)
         d.sftTrain = try s.optionalString("sft_train")
         d.sftValid = try s.optionalString("sft_valid")
         d.preferencesTrain = try s.optionalString("preferences_train")

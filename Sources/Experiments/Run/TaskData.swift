@@ -20,7 +20,10 @@ public final class TaskData {
     public let test: [HeldOut]
     public let preferenceTrain: [PreferencePair]?
     public let preferenceValid: [PreferencePair]?
+    /// Pretraining text.
     public let corpus: [String]
+    /// Tokenizer training text (tldr-synth: a prefix of the corpus; files: the corpus).
+    public let tokenizerCorpus: [String]
     public var hasGoldJudge: Bool { test.first?.post != nil }
 
     public init(_ d: DataConfig, configDir: URL, corpusPosts: Int) throws {
@@ -35,7 +38,8 @@ public final class TaskData {
             test = testPosts.map { HeldOut(prompt: $0.query, reference: " " + $0.reference, post: $0) }
             preferenceTrain = nil
             preferenceValid = nil
-            corpus = task.corpus(posts: min(corpusPosts, d.trainPosts))
+            corpus = task.corpus(posts: d.corpusPosts)
+            tokenizerCorpus = task.corpus(posts: min(corpusPosts, d.corpusPosts))
         case .files:
             func url(_ p: String) -> URL { URL(fileURLWithPath: p, relativeTo: configDir).standardizedFileURL }
             func sft(_ p: String) throws -> ([SFTExample], [Post]) {
@@ -87,6 +91,7 @@ public final class TaskData {
             } else {
                 corpus = sftTrain.map { $0.prompt + $0.completion }
             }
+            tokenizerCorpus = corpus
         }
         if sftTrain.isEmpty { throw UserError("data: the SFT train split is empty; provide at least one example") }
     }

@@ -20,6 +20,11 @@ struct MeanCI {
     }
 }
 
+/// 1 when `score` beats `reference` by more than `tie`, 0.5 within it, else 0.
+func winScore(_ score: Double, _ reference: Double, tie: Double) -> Double {
+    abs(score - reference) <= tie ? 0.5 : (score > reference ? 1 : 0)
+}
+
 extension ExperimentRunner {
     /// Samples each policy on held-out prompts at each temperature and judges the samples against
     /// the reference summaries: win rate (ties count half), judge score, reward-model score,
@@ -41,8 +46,10 @@ extension ExperimentRunner {
         let refTokens = items.map { tok.encode($0.reference) + [tok.eosId] }
         let refRM: [Float] = scorer.map { $0.scores(prompts: prompts, responses: refTokens) } ?? []
         let refWS = GPTWorkspace(config: reference.config, maxB: 32, maxT: reference.config.context)
+        // One line per judged sample (eval_samples.jsonl), so a reader can see what the numbers are made of.
+        var sampleLines: [String] = []
 
-        func evaluate(_ policy: GPT, temperature: Double, count: Int, seedTag: String) throws -> [(String, JSONValue)] {
+        func evaluate(_ policy: GPT, temperature: Double, count: Int, seedTag: String, label: String) throws -> [(String, JSONValue)] {
             let n = min(count, prompts.count)
             let ps = Array(prompts.prefix(n))
             let gen = Generator(model: policy, maxBatch: min(cfg.batchSize, n))
@@ -56,17 +63,35 @@ extension ExperimentRunner {
             }
             var rm: [Float] = []
             if let scorer { rm = scorer.scores(prompts: ps, responses: outs.map(\.tokens)) }
+            var g: [Double] = []
             if gold {
-                let g = (0..<n).map { judge.score(post: items[$0].post!, summary: texts[$0]) }
-                put("win_rate", MeanCI((0..<n).map { g[$0] > refGold[$0] ? 1 : (g[$0] == refGold[$0] ? 0.5 : 0) }))
+                g = (0..<n).map { judge.score(post: items[$0].post!, summary: texts[$0]) }
+                put("win_rate", MeanCI((0..<n).map { winScore(g[$0], refGold[$0], tie: cfg.tieMargin) }))
                 put("gold", MeanCI(g))
             } else if !rm.isEmpty {
-                put("win_rate", MeanCI((0..<n).map { rm[$0] > refRM[$0] ? 1 : (rm[$0] == refRM[$0] ? 0.5 : 0) }))
+                put("win_rate", MeanCI((0..<n).map { winScore(Double(rm[$0]), Double(refRM[$0]), tie: cfg.tieMargin) }))
             }
             if !rm.isEmpty { put("rm_score", MeanCI(rm.map(Double.init))) }
             // KL(π‖π_ref) per sample: Σ_t log π(y_t) − log π_ref(y_t) at temperature 1 over the sampled tokens.
             let kl = try sequenceKL(policy: policy, reference: reference, refWS: refWS, prompts: ps, responses: outs.map(\.tokens))
             put("kl", MeanCI(kl))
+            for i in 0..<n {
+                var line: [(String, JSONValue)] = [("policy", .string(label)), ("temperature", .number(temperature, isInteger: false)),
+                                                   ("prompt_index", .number(Double(i), isInteger: true)), ("summary", .string(texts[i])),
+                                                   ("reference", .string(refTexts[i]))]
+                if gold {
+                    let b = judge.breakdown(post: items[i].post!, summary: texts[i])
+                    line += [("gold", .number(g[i], isInteger: false)), ("reference_gold", .number(refGold[i], isInteger: false)),
+                             ("facts", .array(b.factsExpressed.map { .string($0.rawValue) })),
+                             ("unsupported", .array((b.unsupportedEntities + b.unsupportedWords).map { .string($0) })),
+                             ("repeated_trigrams", .number(Double(b.repeatedTrigrams), isInteger: true)),
+                             ("ends_mid_sentence", .bool(b.endsMidSentence))]
+                }
+                if !rm.isEmpty { line += [("rm_score", .number(Double(rm[i]), isInteger: false)), ("reference_rm_score", .number(Double(refRM[i]), isInteger: false))] }
+                line += [("kl", .number(kl[i], isInteger: false)), ("tokens", .number(Double(outs[i].tokens.count), isInteger: true)),
+                         ("eos", .bool(outs[i].endedWithEOS))]
+                sampleLines.append(JSONValue.object(line).serialized(pretty: false))
+            }
             put("length", MeanCI(outs.map { Double($0.tokens.count) }))
             obj.append(("eos_rate", .number(Double(outs.filter(\.endedWithEOS).count) / Double(max(n, 1)), isInteger: false)))
             obj.append(("example", .string(texts.first ?? "")))
@@ -81,7 +106,7 @@ extension ExperimentRunner {
             let policy = try requireModel(name, for: .eval)
             var rows: [JSONValue] = []
             for t in cfg.temperatures {
-                let row = try evaluate(policy, temperature: t, count: cfg.prompts, seedTag: name)
+                let row = try evaluate(policy, temperature: t, count: cfg.prompts, seedTag: name, label: name)
                 rows.append(.object(row))
                 let v = JSONValue.object(row)
                 if let w = v["win_rate"]?.doubleValue { summary["\(name)_win_rate_t\(t)"] = w }
@@ -101,17 +126,19 @@ extension ExperimentRunner {
             let parts = s.replacingOccurrences(of: ".safetensors", with: "").split(separator: "-")
             guard parts.count == 2, let step = Int(parts[1]) else { continue }
             let policy = try GPT.load(from: snapDir.appendingPathComponent(s))
-            let row = try evaluate(policy, temperature: 1.0, count: min(cfg.prompts, 100), seedTag: "snap")
+            let row = try evaluate(policy, temperature: 1.0, count: min(cfg.prompts, 100), seedTag: "snap", label: String(s.dropLast(".safetensors".count)))
             frontier.append(.object([("policy", .string(String(parts[0]))), ("step", .number(Double(step), isInteger: true))] + row))
         }
         let out: JSONValue = .object([
             ("judge", .string(gold ? "gold" : (scorer != nil ? "reward_model" : "none"))),
             ("prompts", .number(Double(items.count), isInteger: true)),
             ("reference_gold", gold ? .number(MeanCI(refGold).mean, isInteger: false) : .null),
+            ("tie_margin", .number(cfg.tieMargin, isInteger: false)),
             ("policies", .array(policiesJSON)),
             ("frontier", .array(frontier)),
         ])
         try run.writeJSON(out, "eval.json")
+        try AtomicFile.write(sampleLines.joined(separator: "\n") + "\n", to: run.path("eval_samples.jsonl"))
         return summary
     }
 

@@ -16,7 +16,7 @@ extension ExperimentRunner {
             let u = URL(fileURLWithPath: p, relativeTo: configDir).standardizedFileURL
             tok = try BPETokenizer.load(from: u)
         } else {
-            let corpus = try data.corpus
+            let corpus = try data.tokenizerCorpus
             progress.message("[tokenizer] training a \(config.tokenizer.vocabSize)-token byte-level BPE on \(corpus.count) texts")
             tok = BPETokenizer.train(corpus: corpus, vocabSize: config.tokenizer.vocabSize)
         }

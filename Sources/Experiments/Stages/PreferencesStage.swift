@@ -6,7 +6,9 @@ import GPT
 
 extension ExperimentRunner {
     /// Builds preference pairs: (a) two samples of the SFT policy per prompt, labeled by the
-    /// simulated labelers (the DPO paper's setup), or (b) references against degraded references.
+    /// simulated labelers (the DPO paper's setup), for `reference_fraction` of the train prompts
+    /// the reference summary against one SFT sample instead; or (b) references against degraded
+    /// references.
     func runPreferences() throws -> [String: Double] {
         guard let cfg = config.preferences else { return [:] }
         let d = try data
@@ -16,7 +18,7 @@ extension ExperimentRunner {
         let labeler = SimulatedLabeler(temperature: cfg.labelerTemperature ?? SimulatedLabeler.defaultTemperature)
         var rng = RNG(seed: config.seed).split("preferences")
         var summary: [String: Double] = ["labeler_temperature": labeler.temperature]
-        func build(_ posts: [Post], split: String) throws -> [PreferencePair] {
+        func build(_ posts: [Post], split: String, referenceFraction: Double) throws -> [PreferencePair] {
             var pairs: [PreferencePair] = []
             var judged: [JudgedPair] = []
             switch cfg.source {
@@ -49,29 +51,35 @@ extension ExperimentRunner {
                     k = j
                     if stopRequested != 0 { throw RunStopped(description: "stopped during preferences (nothing saved for this stage); run rlhf resume \(run.url.path) to redo it") }
                 }
-                var same = 0, empty = 0
+                var same = 0, empty = 0, withReference = 0
+                // Which prompts pair the reference with a sample: a fixed stream, independent of the samples.
+                var pick = RNG(seed: config.seed).split("pref-reference-\(split)")
                 for (i, post) in posts.enumerated() {
-                    let ta = try text(outs[2 * i].tokens).trimmingCharacters(in: .whitespacesAndNewlines)
+                    let useReference = pick.uniformDouble() < referenceFraction
+                    let ta = useReference ? post.reference.trimmingCharacters(in: .whitespacesAndNewlines)
+                                          : try text(outs[2 * i].tokens).trimmingCharacters(in: .whitespacesAndNewlines)
                     let tb = try text(outs[2 * i + 1].tokens).trimmingCharacters(in: .whitespacesAndNewlines)
                     // A pair needs two different, non-empty summaries to say anything.
                     if ta.isEmpty || tb.isEmpty { empty += 1; continue }
                     let a = " " + ta, b = " " + tb
                     if a == b { same += 1; continue }
+                    if useReference { withReference += 1 }
                     judged.append(JudgedPair(post: post, a: a, b: b))
                     let first = labeler.prefersFirst(post: post, a, b, rng: &rng)
                     pairs.append(PreferencePair(prompt: post.query, chosen: first ? a : b, rejected: first ? b : a))
                 }
                 summary["\(split)_identical_dropped"] = Double(same)
                 summary["\(split)_empty_dropped"] = Double(empty)
+                summary["\(split)_reference_pairs"] = Double(withReference)
                 var r2 = rng.split("agreement-\(split)")
                 summary["\(split)_labeler_agreement"] = labeler.agreementRate(pairs: judged, rng: &r2)
             }
             summary["\(split)_pairs"] = Double(pairs.count)
             return pairs
         }
-        let train = try build(Array(d.trainPosts.prefix(cfg.prompts)), split: "train")
+        let train = try build(Array(d.trainPosts.prefix(cfg.prompts)), split: "train", referenceFraction: cfg.referenceFraction)
         let validPosts = d.validPosts.isEmpty ? Array(d.trainPosts.suffix(cfg.validPrompts)) : Array(d.validPosts.prefix(cfg.validPrompts))
-        let valid = try build(validPosts, split: "valid")
+        let valid = try build(validPosts, split: "valid", referenceFraction: 0)
         guard !train.isEmpty, !valid.isEmpty else {
             throw UserError("\(config.file): preferences: no usable pairs (all sampled completions were identical); raise preferences.temperature")
         }
