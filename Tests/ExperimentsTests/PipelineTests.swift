@@ -65,6 +65,12 @@ final class PipelineTests: XCTestCase {
             XCTAssertTrue(w >= 0 && w <= 1, "win rate \(w)")
         }
         XCTAssertFalse(eval["frontier"]?.arrayValue?.isEmpty ?? true, "snapshots were not evaluated")
+        let row = rows.first ?? .null
+        XCTAssertTrue((0...1).contains(row["facts_expressed"]?.doubleValue ?? -1))
+        XCTAssertGreaterThanOrEqual(row["unsupported_words"]?.doubleValue ?? -1, 0)
+        let report = try String(contentsOf: runDir.appendingPathComponent("report/report.md"), encoding: .utf8)
+        XCTAssertTrue(report.contains("## What the judge saw\n"), report)
+        XCTAssertTrue(report.contains("| micro | dpo | 1.00 |"), report)
         // eval_samples.jsonl: one judged sample per policy, temperature and prompt, then the snapshots'.
         let sampleLines = try String(contentsOf: runDir.appendingPathComponent("eval_samples.jsonl"), encoding: .utf8)
             .split(separator: "\n").map { try JSONParser.parse(String($0)) }

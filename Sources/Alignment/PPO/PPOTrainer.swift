@@ -32,6 +32,8 @@ import GPT
 ///   val/num_eos_tokens         responses that ended with EOS
 ///   response_length            mean response length (EOS included)
 ///   tokens_per_s               prompt + response tokens of the rollout / wall time of the iteration
+///   time/generate_s, time/score_s, time/optimize_s  wall time of sampling; of scoring, log-probs,
+///                              values and advantages; of the PPO epochs (with the KL update)
 ///   lr                         the policy's learning rate of this iteration
 public final class PPOTrainer {
     public let config: PPOConfig
@@ -129,8 +131,12 @@ public final class PPOTrainer {
         // 1. Rollout.
         let batch = promptBatch(iteration: iteration)
         let responses = sample(batch, iteration: iteration)
+        let tSampled = Clock.now()
         // 2–5. Score, log-probs and values, rewards, advantages.
         var m = makeRollout(prompts: batch, responses: responses)
+        let tScored = Clock.now()
+        m["time/generate_s"] = tSampled - t0
+        m["time/score_s"] = tScored - tSampled
         // 6. PPO epochs over minibatches.
         let lr = config.schedule.lr(peak: config.lr, step: iteration, total: config.iterations)
         let valueLR = config.schedule.lr(peak: config.valueLR ?? config.lr, step: iteration, total: config.iterations)
@@ -145,6 +151,7 @@ public final class PPOTrainer {
         tokensSeen += Double(tokens)
         timeSpent += dt
         m["tokens_per_s"] = Double(tokens) / max(dt, 1e-9)
+        m["time/optimize_s"] = dt - (tScored - t0)
         return m
     }
 

@@ -13,6 +13,7 @@ enum ReportWriter {
         md += "gold, rm, kl and length at T = 1 (the highest evaluated temperature ≤ 1): judge score, reward-model score, KL(π‖π_SFT) in nats per sequence, tokens.\n\n"
         md += table.markdown + "\n"
         md += plotsSection(plots, runs)
+        md += judgeSection(runs)
         md += runsSection(runs)
         try AtomicFile.write(md, to: dir.appendingPathComponent("report.md"))
     }
@@ -37,6 +38,27 @@ enum ReportWriter {
             md += "No learning curves: no run's metrics.jsonl has a plotted metric.\n\n"
         }
         return md
+    }
+
+    /// What the gold judge saw, per run, policy and temperature (runs judged by the gold judge only).
+    static func judgeSection(_ runs: [Report.RunData]) -> String {
+        let labels = Plots.runLabels(runs)
+        var rows: [String] = []
+        for (i, r) in runs.enumerated() {
+            for p in r.eval?["policies"]?.arrayValue ?? [] {
+                for t in p["by_temperature"]?.arrayValue ?? [] {
+                    guard let facts = Plots.number(t, "facts_expressed") else { continue }
+                    rows.append("| \(escape(labels[i])) | \(escape(p["policy"]?.stringValue ?? "?")) | \(Table.num(Plots.number(t, "temperature"), 2)) "
+                        + "| \(Table.num(Plots.number(t, "win_rate"), 3)) | \(Table.num(Plots.number(t, "gold"), 2)) | \(Table.num(facts, 3)) "
+                        + "| \(Table.num(Plots.number(t, "unsupported_words"), 2)) | \(Table.num(Plots.number(t, "length"), 1)) |")
+                }
+            }
+        }
+        guard !rows.isEmpty else { return "" }
+        return "## What the judge saw\n\nfacts: mean share of the post's key facts (who, event, problem, question) the summary expresses; "
+            + "unsupported: mean number of distinct words absent from the post (hallucinations) per summary.\n\n"
+            + "| run | policy | T | win rate | gold | facts | unsupported | length |\n|---|---|---:|---:|---:|---:|---:|---:|\n"
+            + rows.joined(separator: "\n") + "\n\n"
     }
 
     /// Per run: directory, judge, and wall time and throughput of each stage (summary.json).

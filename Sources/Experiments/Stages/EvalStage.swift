@@ -68,6 +68,10 @@ extension ExperimentRunner {
                 g = (0..<n).map { judge.score(post: items[$0].post!, summary: texts[$0]) }
                 put("win_rate", MeanCI((0..<n).map { winScore(g[$0], refGold[$0], tie: cfg.tieMargin) }))
                 put("gold", MeanCI(g))
+                // What the judge saw: share of the post's key facts expressed, and unsupported words.
+                let b = (0..<n).map { judge.breakdown(post: items[$0].post!, summary: texts[$0]) }
+                put("facts_expressed", MeanCI(b.map { Double($0.factsExpressed.count) / Double(max(1, $0.factsExpressed.count + $0.factsMissing.count)) }))
+                put("unsupported_words", MeanCI(b.map { Double($0.unsupportedEntities.count + $0.unsupportedWords.count) }))
             } else if !rm.isEmpty {
                 put("win_rate", MeanCI((0..<n).map { winScore(Double(rm[$0]), Double(refRM[$0]), tie: cfg.tieMargin) }))
             }

@@ -139,6 +139,7 @@ final class PPORolloutTests: XCTestCase {
             "objective/kl", "objective/entropy", "objective/non_score_reward", "objective/rlhf_reward", "objective/scores",
             "objective/kl_coef", "policy/approxkl", "policy/clipfrac", "policy/entropy", "loss/policy", "loss/value",
             "val/clipfrac", "val/ratio", "val/explained_variance", "val/num_eos_tokens", "response_length", "tokens_per_s", "lr",
+            "time/generate_s", "time/score_s", "time/optimize_s",
         ]
         XCTAssertEqual(Set(m.keys), expected)
         for (k, v) in m { XCTAssertTrue(v.isFinite, "\(k) = \(v)") }
