@@ -22,7 +22,7 @@ struct MeanCI {
 
 /// 1 when `score` beats `reference` by more than `tie`, 0.5 within it, else 0.
 func winScore(_ score: Double, _ reference: Double, tie: Double) -> Double {
-    abs(score - reference) <= tie ? 0.5 : (score > reference ? 1 : 0)
+    abs(score - reference) <= tie + 1e-9 ? 0.5 : (score > reference ? 1 : 0)   // 1e-9: a margin of exactly five words is a tie
 }
 
 extension ExperimentRunner {
