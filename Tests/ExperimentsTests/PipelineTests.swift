@@ -74,8 +74,16 @@ final class PipelineTests: XCTestCase {
         // eval_samples.jsonl: one judged sample per policy, temperature and prompt, then the snapshots'.
         let sampleLines = try String(contentsOf: runDir.appendingPathComponent("eval_samples.jsonl"), encoding: .utf8)
             .split(separator: "\n").map { try JSONParser.parse(String($0)) }
-        let frontierCount = eval["frontier"]?.arrayValue?.count ?? 0
-        XCTAssertEqual(sampleLines.count, 3 * 2 * 6 + frontierCount * 6)
+        let frontier = eval["frontier"]?.arrayValue ?? []
+        XCTAssertEqual(sampleLines.filter { ["sft", "ppo", "dpo"].contains($0["policy"]?.stringValue ?? "") }.count, 3 * 2 * 6)
+        // Snapshots before the last step are sampled on the same prompts; the last one is the final policy's row.
+        XCTAssertEqual(sampleLines.filter { $0["policy"]?.stringValue == "ppo-000001" }.count, 6)
+        XCTAssertEqual(sampleLines.filter { $0["policy"]?.stringValue == "ppo-000002" }.count, 0)
+        let ppoFinalAtOne = eval["policies"]?.arrayValue?.first { $0["policy"]?.stringValue == "ppo" }?["by_temperature"]?.arrayValue?.last
+        let lastSnapshot = frontier.first { $0["policy"]?.stringValue == "ppo" && $0["step"]?.doubleValue == 2 }
+        XCTAssertNotNil(lastSnapshot)
+        XCTAssertEqual(lastSnapshot?["gold"]?.doubleValue, ppoFinalAtOne?["gold"]?.doubleValue)
+        XCTAssertEqual(lastSnapshot?["kl"]?.doubleValue, ppoFinalAtOne?["kl"]?.doubleValue)
         XCTAssertEqual(sampleLines.filter { $0["policy"]?.stringValue == "dpo" && $0["temperature"]?.doubleValue == 1 }.count, 6)
         for l in sampleLines {
             XCTAssertNotNil(l["gold"]?.doubleValue)

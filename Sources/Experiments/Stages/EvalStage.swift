@@ -104,6 +104,8 @@ extension ExperimentRunner {
 
         var policiesJSON: [JSONValue] = []
         var summary: [String: Double] = [:]
+        // Final policies' rows at temperature 1, reused for a snapshot with the same weights.
+        var finalAtOne: [String: (weights: [Float], row: [(String, JSONValue)])] = [:]
         let available = cfg.policies.filter { artifact("models/\($0).safetensors") != nil }
         progress.message("[eval] \(available.joined(separator: ", ")) on \(items.count) prompts at temperatures \(cfg.temperatures.map { String($0) }.joined(separator: ", "))")
         for name in available {
@@ -112,6 +114,7 @@ extension ExperimentRunner {
             for t in cfg.temperatures {
                 let row = try evaluate(policy, temperature: t, count: cfg.prompts, seedTag: name, label: name)
                 rows.append(.object(row))
+                if t == 1.0 { finalAtOne[name] = (policy.params.array, row) }
                 let v = JSONValue.object(row)
                 if let w = v["win_rate"]?.doubleValue { summary["\(name)_win_rate_t\(t)"] = w }
                 if let g = v["gold"]?.doubleValue { summary["\(name)_gold_t\(t)"] = g }
@@ -122,16 +125,24 @@ extension ExperimentRunner {
             }
             policiesJSON.append(.object([("policy", .string(name)), ("by_temperature", .array(rows))]))
         }
-        // Reward–KL frontier: every snapshot of the PPO/DPO runs at temperature 1.
+        // Reward–KL frontier: every snapshot of the PPO/DPO runs at temperature 1, on the same
+        // prompts and sampling streams as the final policies (a snapshot of the final weights is
+        // the final policy's point, not a second estimate of it).
         var frontier: [JSONValue] = []
         let snapDir = run.path("models/snapshots")
         let snaps = ((try? FileManager.default.contentsOfDirectory(atPath: snapDir.path)) ?? []).filter { $0.hasSuffix(".safetensors") }.sorted()
         for s in snaps {
             let parts = s.replacingOccurrences(of: ".safetensors", with: "").split(separator: "-")
             guard parts.count == 2, let step = Int(parts[1]) else { continue }
+            let name = String(parts[0])
             let policy = try GPT.load(from: snapDir.appendingPathComponent(s))
-            let row = try evaluate(policy, temperature: 1.0, count: min(cfg.prompts, 100), seedTag: "snap", label: String(s.dropLast(".safetensors".count)))
-            frontier.append(.object([("policy", .string(String(parts[0]))), ("step", .number(Double(step), isInteger: true))] + row))
+            let row: [(String, JSONValue)]
+            if let f = finalAtOne[name], f.weights == policy.params.array {
+                row = f.row
+            } else {
+                row = try evaluate(policy, temperature: 1.0, count: cfg.prompts, seedTag: name, label: String(s.dropLast(".safetensors".count)))
+            }
+            frontier.append(.object([("policy", .string(name)), ("step", .number(Double(step), isInteger: true))] + row))
         }
         let out: JSONValue = .object([
             ("judge", .string(gold ? "gold" : (scorer != nil ? "reward_model" : "none"))),
