@@ -97,6 +97,11 @@ final class PipelineTests: XCTestCase {
             XCTAssertTrue(metrics.contains("\"stage\":\"\(s)\""), "no metrics for \(s)")
         }
         XCTAssertTrue(metrics.contains("objective/kl") && metrics.contains("rewards/margins"))
+        // `rlhf eval` re-runs only the eval stage and keeps every stage's figures in summary.json.
+        try Lab.evaluateRun(runDir, overrides: ["eval.temperatures=[0.5]"])
+        let after = try JSONParser.parse(String(contentsOf: runDir.appendingPathComponent("summary.json"), encoding: .utf8))
+        XCTAssertEqual(after["stages"]?.objectValue?.map(\.0),
+                       ["tokenizer", "pretrain", "sft", "preferences", "reward_model", "ppo", "dpo", "eval"])
         // A finished run cannot be started again over itself.
         let again = try ExperimentConfig.load(path: writeConfig(Self.micro))
         XCTAssertNoThrow(try Lab.resumeExperiment(runDir))  // resuming a finished run only reports

@@ -145,7 +145,9 @@ public final class ExperimentRunner {
 
     func writeSummary() throws {
         var stages: [(String, JSONValue)] = []
-        for s in config.stages {
+        // Every stage this run directory has finished, not only this invocation's (`rlhf eval`
+        // runs the eval stage alone and must keep the training stages' figures).
+        for s in Stage.allCases {
             if let m = state.summaries[s.rawValue] {
                 stages.append((s.rawValue, .object(m.keys.sorted().map { ($0, .number(m[$0]!, isInteger: false)) })))
             }
