@@ -44,6 +44,10 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(message(#"{"sft": {}, "dpo": {"loss_type": "sigmod"}}"#),
                        #"c.json: dpo.loss_type: expected one of "sigmoid", "robust", "ipo", "hinge", found "sigmod"; did you mean "sigmoid"?"#)
         XCTAssertEqual(message(#"{"model": {"dropout": true}}"#), "c.json: model.dropout: expected a number in [0, 0.9], found true")
+        XCTAssertEqual(message(#"{"data": {"corpus_posts": 0}}"#), "c.json: data.corpus_posts: expected an integer ≥ 1, found 0")
+        XCTAssertEqual(message(#"{"preferences": {"reference_fraction": 1.5}}"#),
+                       "c.json: preferences.reference_fraction: expected a number in [0, 1], found 1.5")
+        XCTAssertEqual(message(#"{"eval": {"tie_margin": -0.1}}"#), "c.json: eval.tie_margin: expected a number ≥ 0, found -0.1")
     }
 
     func testInconsistentValues() {

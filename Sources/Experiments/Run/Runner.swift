@@ -82,7 +82,7 @@ public final class ExperimentRunner {
     var data: TaskData {
         get throws {
             if let d = _data { return d }
-            let d = try TaskData(config.data, configDir: configDir, corpusPosts: config.tokenizer.corpusPosts)
+            let d = try TaskData(config.data, configDir: configDir, tokenizerPosts: config.tokenizer.corpusPosts)
             _data = d
             return d
         }

@@ -26,7 +26,7 @@ public final class TaskData {
     public let tokenizerCorpus: [String]
     public var hasGoldJudge: Bool { test.first?.post != nil }
 
-    public init(_ d: DataConfig, configDir: URL, corpusPosts: Int) throws {
+    public init(_ d: DataConfig, configDir: URL, tokenizerPosts: Int) throws {
         switch d.task {
         case .tldrSynth:
             let task = TLDRSynth(seed: d.taskSeed)
@@ -39,7 +39,7 @@ public final class TaskData {
             preferenceTrain = nil
             preferenceValid = nil
             corpus = task.corpus(posts: d.corpusPosts)
-            tokenizerCorpus = task.corpus(posts: min(corpusPosts, d.corpusPosts))
+            tokenizerCorpus = task.corpus(posts: min(tokenizerPosts, d.corpusPosts))
         case .files:
             func url(_ p: String) -> URL { URL(fileURLWithPath: p, relativeTo: configDir).standardizedFileURL }
             func sft(_ p: String) throws -> ([SFTExample], [Post]) {

@@ -63,13 +63,13 @@ extension ExperimentRunner {
             }
             var rm: [Float] = []
             if let scorer { rm = scorer.scores(prompts: ps, responses: outs.map(\.tokens)) }
-            var g: [Double] = []
+            // The judge's verdict on each sample, once: score, facts found, unsupported words.
+            let b = gold ? (0..<n).map { judge.breakdown(post: items[$0].post!, summary: texts[$0]) } : []
+            let g = b.map(\.score)
             if gold {
-                g = (0..<n).map { judge.score(post: items[$0].post!, summary: texts[$0]) }
                 put("win_rate", MeanCI((0..<n).map { winScore(g[$0], refGold[$0], tie: cfg.tieMargin) }))
                 put("gold", MeanCI(g))
                 // What the judge saw: share of the post's key facts expressed, and unsupported words.
-                let b = (0..<n).map { judge.breakdown(post: items[$0].post!, summary: texts[$0]) }
                 put("facts_expressed", MeanCI(b.map { Double($0.factsExpressed.count) / Double(max(1, $0.factsExpressed.count + $0.factsMissing.count)) }))
                 put("unsupported_words", MeanCI(b.map { Double($0.unsupportedEntities.count + $0.unsupportedWords.count) }))
             } else if !rm.isEmpty {
@@ -84,12 +84,11 @@ extension ExperimentRunner {
                                                    ("prompt_index", .number(Double(i), isInteger: true)), ("summary", .string(texts[i])),
                                                    ("reference", .string(refTexts[i]))]
                 if gold {
-                    let b = judge.breakdown(post: items[i].post!, summary: texts[i])
                     line += [("gold", .number(g[i], isInteger: false)), ("reference_gold", .number(refGold[i], isInteger: false)),
-                             ("facts", .array(b.factsExpressed.map { .string($0.rawValue) })),
-                             ("unsupported", .array((b.unsupportedEntities + b.unsupportedWords).map { .string($0) })),
-                             ("repeated_trigrams", .number(Double(b.repeatedTrigrams), isInteger: true)),
-                             ("ends_mid_sentence", .bool(b.endsMidSentence))]
+                             ("facts", .array(b[i].factsExpressed.map { .string($0.rawValue) })),
+                             ("unsupported", .array((b[i].unsupportedEntities + b[i].unsupportedWords).map { .string($0) })),
+                             ("repeated_trigrams", .number(Double(b[i].repeatedTrigrams), isInteger: true)),
+                             ("ends_mid_sentence", .bool(b[i].endsMidSentence))]
                 }
                 if !rm.isEmpty { line += [("rm_score", .number(Double(rm[i]), isInteger: false)), ("reference_rm_score", .number(Double(refRM[i]), isInteger: false))] }
                 line += [("kl", .number(kl[i], isInteger: false)), ("tokens", .number(Double(outs[i].tokens.count), isInteger: true)),

@@ -36,34 +36,34 @@ extension ExperimentRunner {
                 let policy = try requireModel("sft", for: .preferences)
                 let gen = Generator(model: policy, maxBatch: 64)
                 let prompts = try posts.map { try tokenizePrompt($0.query) }
-                var doubled: [[Int32]] = []
-                for p in prompts { doubled.append(p); doubled.append(p) }
-                var rngs = doubled.indices.map { RNG(seed: config.seed).split("pref-\(split)", $0) }
-                progress.message("[preferences] sampling \(doubled.count) \(split) completions from the SFT policy at temperature \(cfg.temperature)")
+                // Which prompts pair the reference with a sample: a fixed stream, independent of the samples.
+                var pick = RNG(seed: config.seed).split("pref-reference-\(split)")
+                let useReference = posts.indices.map { _ in pick.uniformDouble() < referenceFraction }
+                // Completion 2i and 2i+1 for prompt i, each on its own stream; 2i is not sampled where
+                // the reference takes its place.
+                let jobs = posts.indices.flatMap { useReference[$0] ? [2 * $0 + 1] : [2 * $0, 2 * $0 + 1] }
+                progress.message("[preferences] sampling \(jobs.count) \(split) completions from the SFT policy at temperature \(cfg.temperature)")
                 let opts = SamplingOptions(temperature: cfg.temperature, maxNewTokens: config.data.maxCompletionTokens, eosId: tok.eosId)
-                var outs: [GeneratedSequence] = []
+                var outs = [[Int32]](repeating: [], count: 2 * posts.count)
                 var k = 0
-                while k < doubled.count {
-                    let j = min(doubled.count, k + 256)
-                    var sub = Array(rngs[k..<j])
-                    outs += gen.generate(prompts: Array(doubled[k..<j]), options: opts, rngs: &sub)
-                    rngs.replaceSubrange(k..<j, with: sub)
-                    k = j
+                while k < jobs.count {
+                    let chunk = Array(jobs[k..<min(jobs.count, k + 256)])
+                    var rngs = chunk.map { RNG(seed: config.seed).split("pref-\(split)", $0) }
+                    let got = gen.generate(prompts: chunk.map { prompts[$0 / 2] }, options: opts, rngs: &rngs)
+                    for (job, g) in zip(chunk, got) { outs[job] = g.tokens }
+                    k += chunk.count
                     if stopRequested != 0 { throw RunStopped(description: "stopped during preferences (nothing saved for this stage); run rlhf resume \(run.url.path) to redo it") }
                 }
                 var same = 0, empty = 0, withReference = 0
-                // Which prompts pair the reference with a sample: a fixed stream, independent of the samples.
-                var pick = RNG(seed: config.seed).split("pref-reference-\(split)")
                 for (i, post) in posts.enumerated() {
-                    let useReference = pick.uniformDouble() < referenceFraction
-                    let ta = useReference ? post.reference.trimmingCharacters(in: .whitespacesAndNewlines)
-                                          : try text(outs[2 * i].tokens).trimmingCharacters(in: .whitespacesAndNewlines)
-                    let tb = try text(outs[2 * i + 1].tokens).trimmingCharacters(in: .whitespacesAndNewlines)
+                    let ta = useReference[i] ? post.reference.trimmingCharacters(in: .whitespacesAndNewlines)
+                                             : try text(outs[2 * i]).trimmingCharacters(in: .whitespacesAndNewlines)
+                    let tb = try text(outs[2 * i + 1]).trimmingCharacters(in: .whitespacesAndNewlines)
                     // A pair needs two different, non-empty summaries to say anything.
                     if ta.isEmpty || tb.isEmpty { empty += 1; continue }
                     let a = " " + ta, b = " " + tb
                     if a == b { same += 1; continue }
-                    if useReference { withReference += 1 }
+                    if useReference[i] { withReference += 1 }
                     judged.append(JudgedPair(post: post, a: a, b: b))
                     let first = labeler.prefersFirst(post: post, a, b, rng: &rng)
                     pairs.append(PreferencePair(prompt: post.query, chosen: first ? a : b, rejected: first ? b : a))
