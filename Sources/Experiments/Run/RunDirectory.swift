@@ -28,7 +28,7 @@ public final class RunDirectory {
     }
 
     static func appendHandle(_ u: URL) throws -> FileHandle {
-        if !FileManager.default.fileExists(atPath: u.path) { FileManager.default.createFile(atPath: u.path, contents: nil) }
+        if !FileManager.default.fileExists(atPath: u.path) { _ = FileManager.default.createFile(atPath: u.path, contents: nil) }   // a failure surfaces in FileHandle below
         let h = try FileHandle(forWritingTo: u)
         try h.seekToEnd()
         return h

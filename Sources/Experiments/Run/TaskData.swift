@@ -20,11 +20,37 @@ public final class TaskData {
     public let test: [HeldOut]
     public let preferenceTrain: [PreferencePair]?
     public let preferenceValid: [PreferencePair]?
-    /// Pretraining text.
-    public let corpus: [String]
-    /// Tokenizer training text (tldr-synth: a prefix of the corpus; files: the corpus).
-    public let tokenizerCorpus: [String]
     public var hasGoldJudge: Bool { test.first?.post != nil }
+
+    /// Where the pretraining text comes from: tldr-synth generates it on first use (only the
+    /// tokenizer and pretrain stages read it; 10,000 posts take seconds), files are read up front
+    /// so that a missing corpus file stops the run before any work.
+    enum CorpusSource {
+        case synth(TLDRSynth, posts: Int, tokenizerPosts: Int)
+        case text([String])
+    }
+    let corpusSource: CorpusSource
+    private var corpusCache: [String]?
+
+    /// Pretraining text.
+    public var corpus: [String] {
+        if let c = corpusCache { return c }
+        let c: [String]
+        switch corpusSource {
+        case .synth(let task, let posts, _): c = task.corpus(posts: posts)
+        case .text(let t): c = t
+        }
+        corpusCache = c
+        return c
+    }
+
+    /// Tokenizer training text (tldr-synth: the first posts of the corpus; files: the corpus).
+    public var tokenizerCorpus: [String] {
+        switch corpusSource {
+        case .synth(let task, let posts, let tokenizerPosts): return task.corpus(posts: min(tokenizerPosts, posts))
+        case .text(let t): return t
+        }
+    }
 
     public init(_ d: DataConfig, configDir: URL, tokenizerPosts: Int) throws {
         switch d.task {
@@ -38,8 +64,7 @@ public final class TaskData {
             test = testPosts.map { HeldOut(prompt: $0.query, reference: " " + $0.reference, post: $0) }
             preferenceTrain = nil
             preferenceValid = nil
-            corpus = task.corpus(posts: d.corpusPosts)
-            tokenizerCorpus = task.corpus(posts: min(tokenizerPosts, d.corpusPosts))
+            corpusSource = .synth(task, posts: d.corpusPosts, tokenizerPosts: tokenizerPosts)
         case .files:
             func url(_ p: String) -> URL { URL(fileURLWithPath: p, relativeTo: configDir).standardizedFileURL }
             func sft(_ p: String) throws -> ([SFTExample], [Post]) {
@@ -87,11 +112,10 @@ public final class TaskData {
                 guard let text = try? String(contentsOf: u, encoding: .utf8) else {
                     throw UserError("\(u.path): corpus file not found or not UTF-8 text; check data.corpus")
                 }
-                corpus = text.components(separatedBy: "\n\n").filter { !$0.isEmpty }
+                corpusSource = .text(text.components(separatedBy: "\n\n").filter { !$0.isEmpty })
             } else {
-                corpus = sftTrain.map { $0.prompt + $0.completion }
+                corpusSource = .text(sftTrain.map { $0.prompt + $0.completion })
             }
-            tokenizerCorpus = corpus
         }
         if sftTrain.isEmpty { throw UserError("data: the SFT train split is empty; provide at least one example") }
     }
