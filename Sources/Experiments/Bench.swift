@@ -107,29 +107,36 @@ public enum Bench {
         return times.last ?? .nan
     }
 
-    public static func run(shapes: [Shape], steps: Int, emit: (String) -> Void) {
+    /// The measurements `rlhf bench --parts` can select.
+    public enum Part: String, CaseIterable, Sendable {
+        case train, generate, dpo, ppo, tokenizer
+    }
+
+    public static func run(shapes: [Shape], steps: Int, parts: Set<Part> = Set(Part.allCases), emit: (String) -> Void) {
         let sgemm = BLAS.measureSgemmGFLOPs(n: 2048, repeats: 5)
-        for s in shapes {
-            let dt = trainStep(s, steps: steps)
-            let tokens = Double(s.batch * s.config.context)
-            let gflops = trainFlopsPerToken(s.config, T: s.config.context) * tokens / dt / 1e9
-            let gen = generate(s)
-            let ppo = ppoIteration(s)
-            let dpo = DPOTrainer.benchmarkStep(config: s.config, pairs: s.dpoPairs, length: s.config.context, completion: s.dpoCompletion, steps: max(3, steps / 2))
-            let obj: JSONValue = .object([
-                ("shape", .string(s.name)),
-                ("train_tokens_per_s", .number(tokens / dt, isInteger: false)),
-                ("train_step_s", .number(dt, isInteger: false)),
-                ("train_gflops", .number(gflops, isInteger: false)),
-                ("sgemm_gflops", .number(sgemm, isInteger: false)),
-                ("train_fraction_of_sgemm", .number(gflops / sgemm, isInteger: false)),
-                ("generate_new_tokens_per_s", .number(gen, isInteger: false)),
-                ("dpo_step_s", .number(dpo, isInteger: false)),
-                ("ppo_iteration_s", .number(ppo, isInteger: false)),
-                ("threads", .number(Double(Parallel.threads), isInteger: true)),
-            ])
-            emit(obj.serialized(pretty: false))
+        for s in shapes where !parts.subtracting([.tokenizer]).isEmpty {
+            var fields: [(String, JSONValue)] = [("shape", .string(s.name))]
+            func num(_ k: String, _ v: Double) { fields.append((k, .number(v, isInteger: false))) }
+            if parts.contains(.train) {
+                let dt = trainStep(s, steps: steps)
+                let tokens = Double(s.batch * s.config.context)
+                let gflops = trainFlopsPerToken(s.config, T: s.config.context) * tokens / dt / 1e9
+                num("train_tokens_per_s", tokens / dt)
+                num("train_step_s", dt)
+                num("train_gflops", gflops)
+                num("train_fraction_of_sgemm", gflops / sgemm)
+            }
+            num("sgemm_gflops", sgemm)
+            if parts.contains(.generate) { num("generate_new_tokens_per_s", generate(s)) }
+            if parts.contains(.dpo) {
+                num("dpo_step_s", DPOTrainer.benchmarkStep(config: s.config, pairs: s.dpoPairs, length: s.config.context,
+                                                          completion: s.dpoCompletion, steps: max(3, steps / 2)))
+            }
+            if parts.contains(.ppo) { num("ppo_iteration_s", ppoIteration(s)) }
+            fields.append(("threads", .number(Double(Parallel.threads), isInteger: true)))
+            emit(JSONValue.object(fields).serialized(pretty: false))
         }
+        guard parts.contains(.tokenizer) else { return }
         // Tokenizer encoding speed on the built-in task's text.
         let corpus = TLDRSynth(seed: 1).corpus(posts: 2000)
         let tok = BPETokenizer.train(corpus: Array(corpus.prefix(500)), vocabSize: 2048)

@@ -85,19 +85,25 @@ public enum Lab {
                      labeler.temperature, labeler.expectedAgreement(pairs: pairs), SimulatedLabeler.calibratedTemperature(pairs: pairs)))
     }
 
-    public static func bench(shapes: String, steps: Int, threads: Int?) throws {
+    public static func bench(shapes: String, steps: Int, threads: Int?, parts: String = "all") throws {
         let known = ["tiny": Bench.tiny, "small": Bench.small]
         let list = try shapes.split(separator: ",").map { name -> Bench.Shape in
             guard let s = known[String(name)] else { throw UserError("--shapes: unknown shape \"\(name)\"; expected tiny, small or both (tiny,small)") }
             return s
         }
         guard steps >= 1 else { throw UserError("--steps: expected an integer ≥ 1, found \(steps)") }
+        let selected: Set<Bench.Part> = parts == "all" ? Set(Bench.Part.allCases) : Set(try parts.split(separator: ",").map { name in
+            guard let p = Bench.Part(rawValue: String(name)) else {
+                throw UserError("--parts: unknown part \"\(name)\"; expected all or a comma-separated list of \(Bench.Part.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return p
+        })
         if let threads {
             guard threads >= 1 else { throw UserError("--threads: expected an integer ≥ 1, found \(threads)") }
             Parallel.threads = threads
             BLAS.setThreads(threads)
         }
-        Bench.run(shapes: list, steps: steps) { print($0); fflush(stdout) }
+        Bench.run(shapes: list, steps: steps, parts: selected) { print($0); fflush(stdout) }
     }
 }
 

@@ -30,37 +30,54 @@ public struct GeneratedSequence: Sendable, Equatable {
     public var endedWithEOS: Bool
 }
 
-/// Autoregressive sampling with a KV cache. Each prompt is prefilled on its own (positions from
-/// 0, no padding), then all unfinished sequences advance one token per step together; sequence i
-/// draws from its own random stream `rngs[i]`, so its tokens do not depend on the other prompts.
+/// Autoregressive sampling with a KV cache. Prompts are prefilled in batches (right-padded to the
+/// longest prompt of the batch: causal attention keeps padding out of every real position, so
+/// each prompt gets the values it gets alone), then all unfinished sequences advance one token per
+/// step together; sequence i draws from its own random stream `rngs[i]`, so its tokens do not
+/// depend on the other prompts.
 public final class Generator {
     public let model: GPT
     public let maxBatch: Int
     let C: Int, NH: Int, HS: Int, L: Int, V: Int, ctx: Int
     let kCache: FloatBuffer, vCache: FloatBuffer
-    let prefillWS: GPTWorkspace
     // Decode buffers, (maxBatch, ·)
     let x, ln, qkv, atty, tmp, fch, fchG, logits, mean, rstd: FloatBuffer
     let scores: FloatBuffer
+    /// Prefill works on up to `prefillTokens` (padded) prompt tokens at once (one prompt when it is
+    /// longer), one layer at a time, keeping no activations for a backward pass.
+    let prefillTokens: Int
+    let px, pln, pqkv, patty, ptmp, pfch, patt, pmean, prstd, plogits: FloatBuffer
 
-    public init(model: GPT, maxBatch: Int) {
+    /// `prefillTokens` (default max(context, 2048)) bounds the padded prompt tokens of one prefill batch.
+    public init(model: GPT, maxBatch: Int, prefillTokens: Int? = nil) {
         self.model = model
         self.maxBatch = maxBatch
         let c = model.config
         C = c.nEmbd; NH = c.nHead; HS = c.headSize; L = c.nLayer; V = c.vocabSize; ctx = c.context
         kCache = FloatBuffer(count: L * maxBatch * NH * ctx * HS)
         vCache = FloatBuffer(count: L * maxBatch * NH * ctx * HS)
-        prefillWS = GPTWorkspace(config: c, maxB: 1, maxT: ctx)
         x = FloatBuffer(count: maxBatch * C); ln = FloatBuffer(count: maxBatch * C); qkv = FloatBuffer(count: maxBatch * 3 * C)
         atty = FloatBuffer(count: maxBatch * C); tmp = FloatBuffer(count: maxBatch * C)
         fch = FloatBuffer(count: maxBatch * 4 * C); fchG = FloatBuffer(count: maxBatch * 4 * C)
         logits = FloatBuffer(count: maxBatch * V)
         mean = FloatBuffer(count: maxBatch); rstd = FloatBuffer(count: maxBatch)
         scores = FloatBuffer(count: maxBatch * NH * ctx)
+        // 2,048 tokens keep the prefill matmuls large enough for both cores without a big workspace.
+        self.prefillTokens = max(1, prefillTokens ?? 2048)
+        let n = max(ctx, self.prefillTokens)
+        px = FloatBuffer(count: n * C); pln = FloatBuffer(count: n * C); pqkv = FloatBuffer(count: n * 3 * C)
+        patty = FloatBuffer(count: n * C); ptmp = FloatBuffer(count: n * C); pfch = FloatBuffer(count: n * 4 * C)
+        patt = FloatBuffer(count: n * NH * ctx)      // (B, NH, T, T) with B·T ≤ n and T ≤ ctx
+        pmean = FloatBuffer(count: n); prstd = FloatBuffer(count: n)
+        plogits = FloatBuffer(count: min(maxBatch, n) * V)
     }
 
     /// Bytes held by the KV cache and buffers.
-    public var bytes: Int { (kCache.count * 2 + prefillWS.storage.count + logits.count + scores.count) * 4 }
+    public var bytes: Int {
+        let decode = [x, ln, qkv, atty, tmp, fch, fchG, logits, mean, rstd, scores].reduce(0) { $0 + $1.count }
+        let prefill = [px, pln, pqkv, patty, ptmp, pfch, patt, pmean, prstd, plogits].reduce(0) { $0 + $1.count }
+        return (kCache.count * 2 + decode + prefill) * 4
+    }
 
     @inline(__always) func cacheOffset(_ l: Int, _ slot: Int, _ h: Int, _ pos: Int) -> Int {
         (((l * maxBatch + slot) * NH + h) * ctx + pos) * HS
@@ -85,38 +102,28 @@ public final class Generator {
     func generateGroup(_ prompts: [[Int32]], _ o: SamplingOptions, _ rngs: inout [RNG]) -> [GeneratedSequence] {
         let n = prompts.count
         var out = [GeneratedSequence](repeating: GeneratedSequence(tokens: [], logprobs: [], endedWithEOS: false), count: n)
-        var pos = [Int](repeating: 0, count: n)      // position of the next token to be written
+        for p in prompts { precondition(!p.isEmpty && p.count <= ctx, "prompt length \(p.count) must be in 1...\(ctx)") }
+        var pos = prompts.map(\.count)      // position of the next token to be written
         var next = [Int32](repeating: 0, count: n)
-        var active: [Int] = []
-        let P = model.params.pointer
-        let wte = P + model.layout.offset("wte.weight")
-        // Prefill, one prompt at a time; logits of the last prompt position into row i.
-        for i in 0..<n {
-            let p = prompts[i]
-            precondition(!p.isEmpty && p.count <= ctx, "prompt length \(p.count) must be in 1...\(ctx)")
-            p.withUnsafeBufferPointer { model.forward(tokens: $0.baseAddress!, B: 1, T: p.count, ws: prefillWS) }
-            for l in 0..<L {
-                let q = prefillWS.p(prefillWS.qkv + l * prefillWS.maxB * prefillWS.maxT * 3 * C)
-                for t in 0..<p.count {
-                    for h in 0..<NH {
-                        let o = cacheOffset(l, i, h, t)
-                        (kCache.pointer + o).update(from: q + t * 3 * C + C + h * HS, count: HS)
-                        (vCache.pointer + o).update(from: q + t * 3 * C + 2 * C + h * HS, count: HS)
+        prefill(prompts)
+        // rows[r] = sequence index of row r of the decode buffers (and of `logits`)
+        var rows = o.maxNewTokens > 0 ? Array(0..<n) : []
+        var picked = [(Int32, Float)](repeating: (0, 0), count: n)
+        while !rows.isEmpty {
+            // Sample from the logits of each active row, rows in parallel (each has its own stream).
+            let lg = logits.pointer, vocab = V
+            rows.withUnsafeBufferPointer { rp in
+                rngs.withUnsafeMutableBufferPointer { rng in
+                    picked.withUnsafeMutableBufferPointer { pk in
+                        Parallel.forRange(rp.count, grain: vocab >= 8192 ? 2 : 8) { range in
+                            for r in range { pk[r] = Sampler.sample(logits: lg + r * vocab, V: vocab, options: o, rng: &rng[rp[r]]) }
+                        }
                     }
                 }
             }
-            BLAS.sgemv(m: V, n: C, a: wte, lda: C, x: prefillWS.hidden + (p.count - 1) * C, y: logits.pointer + i * V)
-            pos[i] = p.count
-            if o.maxNewTokens > 0 { active.append(i) }
-        }
-        // rows[r] = sequence index of row r of the decode buffers
-        var rows = active
-        var step = 0
-        while !rows.isEmpty {
-            // Sample from the logits of each active row.
             var stillActive: [Int] = []
             for (r, i) in rows.enumerated() {
-                let (tok, lp) = Sampler.sample(logits: logits.pointer + r * V, V: V, options: o, rng: &rngs[i])
+                let (tok, lp) = picked[r]
                 out[i].tokens.append(tok)
                 out[i].logprobs.append(lp)
                 next[i] = tok
@@ -128,9 +135,67 @@ public final class Generator {
             if rows.isEmpty { break }
             decodeStep(rows: rows, tokens: rows.map { next[$0] }, positions: rows.map { pos[$0] })
             for i in rows { pos[i] += 1 }
-            step += 1
         }
         return out
+    }
+
+    /// Runs the prompts through the model, filling the KV cache (slot i for prompt i) and leaving
+    /// the next-token logits of prompt i in `logits` row i. Prompts are sorted by length and packed
+    /// into batches of at most `prefillTokens` padded tokens, so that little compute goes to padding.
+    func prefill(_ prompts: [[Int32]]) {
+        let order = prompts.indices.sorted { (prompts[$0].count, $0) > (prompts[$1].count, $1) }
+        var k = 0
+        while k < order.count {
+            let T = prompts[order[k]].count        // the longest of this batch (sorted descending)
+            let B = min(order.count - k, max(1, prefillTokens / T))
+            prefillBatch(Array(order[k..<(k + B)]), prompts, T: T)
+            k += B
+        }
+    }
+
+    func prefillBatch(_ members: [Int], _ prompts: [[Int32]], T: Int) {
+        let B = members.count, N = B * T
+        let P = model.params.pointer, lay = model.layout
+        let wte = P + lay.offset("wte.weight"), wpe = P + lay.offset("wpe.weight")
+        var tokens = [Int32](repeating: 0, count: N)      // padding: token 0 after each prompt's end
+        for (b, i) in members.enumerated() { tokens.replaceSubrange((b * T)..<(b * T + prompts[i].count), with: prompts[i]) }
+        let xp = px.pointer
+        tokens.withUnsafeBufferPointer { Encoder.forward(out: xp, tokens: $0.baseAddress!, wte: wte, wpe: wpe, B: B, T: T, C: C) }
+        for l in 0..<L {
+            let w = lay.block(l)
+            LayerNorm.forward(out: pln.pointer, mean: pmean.pointer, rstd: prstd.pointer, inp: xp, weight: P + w.ln1w, bias: P + w.ln1b, N: N, C: C)
+            Linear.forward(out: pqkv.pointer, inp: pln.pointer, weight: P + w.qkvw, bias: P + w.qkvb, N: N, C: C, OC: 3 * C)
+            let q3 = pqkv.pointer, kc = kCache.pointer, vc = vCache.pointer
+            Parallel.forRange(B * NH, grain: 4) { range in
+                for bh in range {
+                    let b = bh / NH, h = bh % NH, i = members[b]
+                    for t in 0..<prompts[i].count {
+                        let o = cacheOffset(l, i, h, t), src = q3 + (b * T + t) * 3 * C + h * HS
+                        (kc + o).update(from: src + C, count: HS)
+                        (vc + o).update(from: src + 2 * C, count: HS)
+                    }
+                }
+            }
+            Attention.forward(out: patty.pointer, att: patt.pointer, qkv: q3, B: B, T: T, C: C, NH: NH)
+            Linear.forward(out: ptmp.pointer, inp: patty.pointer, weight: P + w.attprojw, bias: P + w.attprojb, N: N, C: C, OC: C)
+            Residual.forward(out: xp, a: xp, b: ptmp.pointer, n: N * C)
+            LayerNorm.forward(out: pln.pointer, mean: pmean.pointer, rstd: prstd.pointer, inp: xp, weight: P + w.ln2w, bias: P + w.ln2b, N: N, C: C)
+            Linear.forward(out: pfch.pointer, inp: pln.pointer, weight: P + w.fcw, bias: P + w.fcb, N: N, C: C, OC: 4 * C)
+            GELU.forward(out: pfch.pointer, inp: pfch.pointer, n: N * 4 * C)
+            Linear.forward(out: ptmp.pointer, inp: pfch.pointer, weight: P + w.fcprojw, bias: P + w.fcprojb, N: N, C: 4 * C, OC: C)
+            Residual.forward(out: xp, a: xp, b: ptmp.pointer, n: N * C)
+        }
+        // ln_f and the LM head on each prompt's last position only.
+        for (b, i) in members.enumerated() { (ptmp.pointer + b * C).update(from: xp + (b * T + prompts[i].count - 1) * C, count: C) }
+        LayerNorm.forward(out: pln.pointer, mean: pmean.pointer, rstd: prstd.pointer, inp: ptmp.pointer,
+                          weight: P + lay.offset("ln_f.weight"), bias: P + lay.offset("ln_f.bias"), N: B, C: C)
+        var b0 = 0
+        while b0 < B {         // plogits holds min(maxBatch, prefillTokens) rows
+            let nb = min(B - b0, plogits.count / V)
+            BLAS.sgemm(transB: true, m: nb, n: V, k: C, a: pln.pointer + b0 * C, lda: C, b: wte, ldb: C, c: plogits.pointer, ldc: V)
+            for b in 0..<nb { (logits.pointer + members[b0 + b] * V).update(from: plogits.pointer + b * V, count: V) }
+            b0 += nb
+        }
     }
 
     /// One token for each row: writes its K,V at `positions[r]` in slot `rows[r]` and leaves the
@@ -191,62 +256,54 @@ public final class Generator {
 /// Temperature, top-k and top-p sampling from one row of logits.
 public enum Sampler {
     /// Returns the token and its log-probability under softmax(logits / τ) (τ = 1 when greedy),
-    /// before any top-k/top-p filtering.
-    public static func sample(logits z: UnsafePointer<Float>, V: Int, options o: SamplingOptions, rng: inout RNG) -> (Int32, Float) {
-        let tau = o.temperature > 0 ? o.temperature : 1
-        var scaled = [Float](unsafeUninitializedCapacity: V) { buf, n in
-            for j in 0..<V { buf[j] = z[j] / tau }
-            n = V
+    /// before any top-k/top-p filtering. The row is used as scratch: it holds exp(z/τ − max) after.
+    public static func sample(logits z: UnsafeMutablePointer<Float>, V: Int, options o: SamplingOptions, rng: inout RNG) -> (Int32, Float) {
+        if o.temperature > 0 && o.temperature != 1 {
+            let tau = o.temperature
+            for j in 0..<V { z[j] /= tau }
         }
-        let mx = FastMath.max(scaled, V)
-        var sum: Double = 0
-        for j in 0..<V { sum += Double(Foundation.exp(scaled[j] - mx)) }
-        let lse = mx + Float(Foundation.log(sum))
+        let mx = FastMath.max(z, V)
         if o.temperature <= 0 {
             var best = 0
-            for j in 1..<V where scaled[j] > scaled[best] { best = j }
-            return (Int32(best), scaled[best] - lse)
+            while z[best] != mx { best += 1 }          // the first maximum
+            let sum = FastMath.expShiftInPlace(z, V, shift: mx)
+            return (Int32(best), -Foundation.log(sum))
         }
-        // Candidate set after top-k / top-p, as (index, probability).
-        var probs = [Double](repeating: 0, count: V)
-        for j in 0..<V { probs[j] = Foundation.exp(Double(scaled[j] - lse)) }
-        var candidates: [Int]
-        if o.topK > 0 || o.topP < 1 {
-            candidates = Array(0..<V)
-            candidates.sort { probs[$0] > probs[$1] || (probs[$0] == probs[$1] && $0 < $1) }
-            if o.topK > 0 && o.topK < V { candidates.removeLast(V - o.topK) }
-            if o.topP < 1 {
-                var cum = 0.0
-                var keep = 0
-                for j in candidates {
-                    cum += probs[j]
-                    keep += 1
-                    if cum >= Double(o.topP) { break }
-                }
-                candidates.removeLast(candidates.count - keep)
-            }
-        } else {
-            candidates = []
-        }
+        // z[j] = exp(z[j]/τ − max): unnormalized probabilities; log p_j = log z[j] − log Σ.
+        let sum = FastMath.expShiftInPlace(z, V, shift: mx)
+        let logSum = Foundation.log(sum)
+        func result(_ j: Int) -> (Int32, Float) { (Int32(j), Foundation.log(z[j]) - logSum) }
         let u = rng.uniformDouble()
-        if candidates.isEmpty {
+        if o.topK <= 0 && o.topP >= 1 {
+            let target = u * Double(sum)
             var acc = 0.0
-            let target = u * probs.reduce(0, +)
             for j in 0..<V {
-                acc += probs[j]
-                if acc > target { return (Int32(j), scaled[j] - lse) }
+                acc += Double(z[j])
+                if acc > target { return result(j) }
             }
-            let last = (0..<V).last { probs[$0] > 0 } ?? V - 1
-            return (Int32(last), scaled[last] - lse)
+            var last = V - 1
+            while last > 0 && z[last] == 0 { last -= 1 }     // rounding left the target beyond the sum
+            return result(last)
         }
-        let total = candidates.reduce(0.0) { $0 + probs[$1] }
+        // Candidate set after top-k / top-p: tokens by decreasing probability (ties: lower id first).
+        var candidates = Array(0..<V)
+        candidates.sort { z[$0] > z[$1] || (z[$0] == z[$1] && $0 < $1) }
+        var keep = o.topK > 0 ? min(o.topK, V) : V
+        if o.topP < 1 {
+            let need = Double(o.topP) * Double(sum)
+            var cum = 0.0
+            for (n, j) in candidates.prefix(keep).enumerated() {
+                cum += Double(z[j])
+                if cum >= need { keep = n + 1; break }
+            }
+        }
+        var total = 0.0
+        for j in candidates.prefix(keep) { total += Double(z[j]) }
         var acc = 0.0
-        for j in candidates {
-            acc += probs[j]
-            if acc > u * total { return (Int32(j), scaled[j] - lse) }
+        for j in candidates.prefix(keep) {
+            acc += Double(z[j])
+            if acc > u * total { return result(j) }
         }
-        let j = candidates.last!
-        scaled.removeAll()
-        return (Int32(j), Float(Foundation.log(probs[j])))
+        return result(candidates[keep - 1])
     }
 }

@@ -147,8 +147,9 @@ struct Bench: ParsableCommand {
     @Option(help: "Comma-separated shapes: tiny, small.") var shapes: String = "tiny,small"
     @Option(help: "Timed training steps per shape.") var steps: Int = 6
     @Option(help: "Threads (default: all cores).") var threads: Int?
+    @Option(help: "What to measure: all, or a comma-separated list of train, generate, dpo, ppo, tokenizer.") var parts: String = "all"
 
     func run() throws {
-        try Lab.bench(shapes: shapes, steps: steps, threads: threads)
+        try Lab.bench(shapes: shapes, steps: steps, threads: threads, parts: parts)
     }
 }

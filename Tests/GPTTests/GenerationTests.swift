@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 @testable import GPT
 import Engine
@@ -34,6 +35,21 @@ final class GenerationTests: XCTestCase {
                 XCTAssertEqual(rngs[i], one[0], "random stream of prompt \(i) advanced differently")
             }
         }
+    }
+
+    /// Prefill in batches of at most 8 padded tokens (lengths 7 | 5 | 3+1 padded to 3) must give
+    /// what one batch of every prompt gives.
+    func testPrefillBatchingDoesNotChangeTheSamples() {
+        let m = model()
+        let one = Generator(model: m, maxBatch: 4)
+        let many = Generator(model: m, maxBatch: 4, prefillTokens: 8)
+        let opts = SamplingOptions(temperature: 0.9, maxNewTokens: 8)
+        var r1 = prompts.indices.map { RNG(seed: 40 + UInt64($0)) }
+        var r2 = r1
+        let a = one.generate(prompts: prompts, options: opts, rngs: &r1)
+        let b = many.generate(prompts: prompts, options: opts, rngs: &r2)
+        XCTAssertEqual(a.map(\.tokens), b.map(\.tokens))
+        for (x, y) in zip(a, b) { for (p, q) in zip(x.logprobs, y.logprobs) { XCTAssertEqual(p, q, accuracy: 1e-5) } }
     }
 
     /// The KV-cache path must give the same log-probs as a full forward pass over prompt + sample.
@@ -82,5 +98,31 @@ final class GenerationTests: XCTestCase {
         let greedy = gen.generate(prompts: prompts, options: SamplingOptions(temperature: 0, maxNewTokens: 6), rngs: &r1)
         let top1 = gen.generate(prompts: prompts, options: SamplingOptions(temperature: 1.3, topK: 1, maxNewTokens: 6), rngs: &r2)
         XCTAssertEqual(greedy.map(\.tokens), top1.map(\.tokens))
+    }
+
+    /// Sampler frequencies against the closed form: softmax(z/τ), and top-p's renormalized nucleus.
+    func testSamplerFrequenciesMatchTheDistribution() {
+        let z: [Float] = [2.0, 1.0, 0.5, -1.0, 0.0]
+        let tau: Float = 0.5
+        let e = z.map { Foundation.exp(Double($0 / tau)) }
+        let p = e.map { $0 / e.reduce(0, +) }          // 0.830, 0.112, 0.041, 0.002, 0.015
+        var rng = RNG(seed: 3)
+        let draws = 20000
+        for (topP, support) in [(Float(1), 5), (Float(0.9), 2)] {
+            var counts = [Int](repeating: 0, count: z.count)
+            for _ in 0..<draws {
+                var row = z
+                let (tok, lp) = row.withUnsafeMutableBufferPointer {
+                    Sampler.sample(logits: $0.baseAddress!, V: z.count, options: SamplingOptions(temperature: tau, topP: topP, maxNewTokens: 1), rng: &rng)
+                }
+                counts[Int(tok)] += 1
+                XCTAssertEqual(Double(lp), Foundation.log(p[Int(tok)]), accuracy: 1e-5, "log-prob is of the unfiltered distribution")
+            }
+            let mass = p.prefix(support).reduce(0, +)
+            for j in 0..<z.count {
+                let expected = j < support ? p[j] / mass : 0
+                XCTAssertEqual(Double(counts[j]) / Double(draws), expected, accuracy: 0.01, "token \(j), top-p \(topP)")
+            }
+        }
     }
 }
