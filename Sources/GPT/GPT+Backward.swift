@@ -78,6 +78,6 @@ extension GPT {
             denc = UnsafePointer(dC1)
         }
         Encoder.backward(dwte: G + layout.offset("wte.weight"), dwpe: G + layout.offset("wpe.weight"), dout: denc,
-                         tokens: tokens, B: B, T: T, C: C)
+                         tokens: tokens, B: B, T: T, C: C, branches: ws.branches, context: c.context)
     }
 }

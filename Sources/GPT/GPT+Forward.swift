@@ -3,9 +3,21 @@ import Engine
 extension GPT {
     /// Runs the trunk over `tokens` (B,T), positions 0..<T, and leaves the final hidden states
     /// (after ln_f) in `ws.hidden`. With `dropout` non-nil and config.dropout > 0 the dropout
-    /// masks are drawn from it (training); otherwise dropout is off.
-    public func forward(tokens: UnsafePointer<Int32>, B: Int, T: Int, ws: GPTWorkspace, dropout: UnsafeMutablePointer<RNG>? = nil) {
+    /// masks are drawn from it (training); otherwise dropout is off. With `branches` (one per
+    /// sequence) each sequence carries two continuations of a shared prompt (`PrefixBranch`): T may
+    /// then exceed the context as long as every real position stays within it.
+    public func forward(tokens: UnsafePointer<Int32>, B: Int, T: Int, ws: GPTWorkspace, dropout: UnsafeMutablePointer<RNG>? = nil,
+                        branches: [PrefixBranch]? = nil) {
         precondition(B <= ws.maxB && T <= ws.maxT, "batch (\(B),\(T)) exceeds the workspace (\(ws.maxB),\(ws.maxT))")
+        if let branches {
+            // Positions are clamped to the context (see PrefixBranch.position): the caller keeps each
+            // prompt + continuation within it, as it must for ordinary sequences.
+            precondition(branches.count == B && branches.allSatisfy { $0.start <= T && $0.prefix <= config.context },
+                         "one prefix branch per sequence, each within the batch")
+        } else {
+            precondition(T <= config.context, "sequence length \(T) exceeds the context \(config.context)")
+        }
+        ws.branches = branches
         let c = config, C = c.nEmbd, NH = c.nHead, L = c.nLayer, V = c.vocabSize
         let N = B * T
         ws.B = B
@@ -16,7 +28,7 @@ extension GPT {
         let useDrop = dropout != nil && c.dropout > 0
         ws.dropoutWasOn = useDrop
         Encoder.forward(out: ws.p(ws.encoded), tokens: tokens, wte: P + layout.offset("wte.weight"),
-                        wpe: P + layout.offset("wpe.weight"), B: B, T: T, C: C)
+                        wpe: P + layout.offset("wpe.weight"), B: B, T: T, C: C, branches: branches, context: c.context)
         if useDrop {
             Dropout.forward(out: ws.p(ws.encoded), mask: ws.p(ws.embMask), inp: ws.p(ws.encoded), n: N * C, p: c.dropout, rng: &dropout!.pointee)
         }
@@ -32,7 +44,7 @@ extension GPT {
             LayerNorm.forward(out: ln1, mean: ws.p(ws.ln1Mean + l * bt), rstd: ws.p(ws.ln1Rstd + l * bt),
                               inp: residIn, weight: P + w.ln1w, bias: P + w.ln1b, N: N, C: C)
             Linear.forward(out: qkv, inp: ln1, weight: P + w.qkvw, bias: P + w.qkvb, N: N, C: C, OC: 3 * C)
-            Attention.forward(out: atty, att: att, qkv: qkv, B: B, T: T, C: C, NH: NH)
+            Attention.forward(out: atty, att: att, qkv: qkv, B: B, T: T, C: C, NH: NH, branches: branches)
             Linear.forward(out: attproj, inp: atty, weight: P + w.attprojw, bias: P + w.attprojb, N: N, C: C, OC: C)
             if useDrop {
                 Dropout.forward(out: attproj, mask: ws.p(ws.attprojMask + l * bt * C), inp: attproj, n: N * C, p: c.dropout, rng: &dropout!.pointee)

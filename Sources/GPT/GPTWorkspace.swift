@@ -10,6 +10,8 @@ public final class GPTWorkspace {
     /// Shape of the last forward pass.
     public internal(set) var B = 0, T = 0
     var dropoutWasOn = false
+    /// The shared-prefix layout of the last forward (nil: ordinary sequences).
+    var branches: [PrefixBranch]?
 
     // Offsets (per-layer tensors are L consecutive slabs of the per-layer size).
     let encoded, ln1, ln1Mean, ln1Rstd, qkv, atty, att, attproj, resid2, ln2, ln2Mean, ln2Rstd: Int
@@ -21,8 +23,10 @@ public final class GPTWorkspace {
     let scratch = Scratch()
     let lmScratch = Scratch()
 
+    /// `maxT` may exceed the context only for shared-prompt batches (`PrefixBranch`), whose
+    /// positions stay within it; `GPT.forward` checks each batch.
     public init(config c: GPTConfig, maxB: Int, maxT: Int) {
-        precondition(maxT <= c.context, "workspace length \(maxT) exceeds the model context \(c.context)")
+        precondition(maxT <= 2 * c.context, "workspace length \(maxT) exceeds twice the model context \(c.context)")
         config = c
         self.maxB = maxB
         self.maxT = maxT

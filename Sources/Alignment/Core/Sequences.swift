@@ -41,6 +41,18 @@ public struct TokenBatch {
     /// rowStart[b]..<rowStart[b+1] are sequence b's entries of `rows`/`targets`.
     public let rowStart: [Int]
 
+    /// A batch laid out by the caller (e.g. shared-prompt preference pairs).
+    init(B: Int, T: Int, tokens: [Int32], promptLengths: [Int], lengths: [Int], rows: [Int32], targets: [Int32], rowStart: [Int]) {
+        self.B = B
+        self.T = T
+        self.tokens = tokens
+        self.promptLengths = promptLengths
+        self.lengths = lengths
+        self.rows = rows
+        self.targets = targets
+        self.rowStart = rowStart
+    }
+
     /// `allTokens`: predict every token after the first (causal LM); else completion tokens only.
     public init(_ examples: [SequenceExample], pad: Int32, allTokens: Bool = false, fixedT: Int? = nil) {
         B = examples.count

@@ -42,6 +42,11 @@ public struct DPOConfig: Codable, Equatable, Sendable {
     /// default is false, ours is true: the reference forward would otherwise cost a third of
     /// every step). false: a reference forward every step.
     public var precomputeRefLogProbs: Bool = true
+    /// Score chosen and rejected in one sequence per pair, [prompt | chosen | rejected], the
+    /// rejected completion masked from the chosen one (`PreferenceBatch`): each prompt goes through
+    /// the model once instead of twice. Same log-probs up to float rounding; false: two sequences
+    /// per pair, as TRL's concatenated forward.
+    public var sharedPrompt: Bool = true
     /// Number of optimizer updates (TRL `max_steps`).
     public var steps: Int = 200
     /// Preference pairs per microbatch; the policy sees 2·batchSize sequences in one forward
@@ -72,7 +77,7 @@ public struct DPOConfig: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case beta, lossType = "loss_type", labelSmoothing = "label_smoothing", rpoAlpha = "rpo_alpha"
-        case referenceFree = "reference_free", precomputeRefLogProbs = "precompute_ref_log_probs"
+        case referenceFree = "reference_free", precomputeRefLogProbs = "precompute_ref_log_probs", sharedPrompt = "shared_prompt"
         case steps, batchSize = "batch_size", gradAccum = "grad_accum", lr, schedule, adam
         case evalEvery = "eval_every", checkpointEvery = "checkpoint_every"
         case maxLength = "max_length", maxCompletionLength = "max_completion_length", disableDropout = "disable_dropout"
@@ -87,6 +92,7 @@ public struct DPOConfig: Codable, Equatable, Sendable {
         rpoAlpha = try c.decodeIfPresent(Double.self, forKey: .rpoAlpha) ?? d.rpoAlpha
         referenceFree = try c.decodeIfPresent(Bool.self, forKey: .referenceFree) ?? d.referenceFree
         precomputeRefLogProbs = try c.decodeIfPresent(Bool.self, forKey: .precomputeRefLogProbs) ?? d.precomputeRefLogProbs
+        sharedPrompt = try c.decodeIfPresent(Bool.self, forKey: .sharedPrompt) ?? d.sharedPrompt
         steps = try c.decodeIfPresent(Int.self, forKey: .steps) ?? d.steps
         batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? d.batchSize
         gradAccum = try c.decodeIfPresent(Int.self, forKey: .gradAccum) ?? d.gradAccum

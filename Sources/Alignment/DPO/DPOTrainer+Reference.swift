@@ -53,7 +53,7 @@ extension DPOTrainer {
         var i = 0
         while i < pairs.count {
             let j = min(pairs.count, i + config.batchSize)
-            let pb = PreferenceBatch(Array(pairs[i..<j]), pad: pad)
+            let pb = PreferenceBatch(Array(pairs[i..<j]), pad: pad, sharedPrompt: config.sharedPrompt)
             let seq = pb.batch.rows.isEmpty ? [Double](repeating: 0, count: 2 * pb.pairs)
                                             : pb.sequenceLogProbs(model: model, ws: ws, logp: logpScratch)
             out.chosen += seq[0..<pb.pairs]

@@ -56,8 +56,8 @@ public final class DPOTrainer {
         self.pad = pad
         self.seed = seed
         source = PairEpochs(count: train.count, batchSize: config.batchSize, microPerStep: config.gradAccum, seed: seed)
-        let longest = (self.train + self.valid).map { $0.prompt.count + max($0.chosen.count, $0.rejected.count) }.max() ?? 1
-        ws = GPTWorkspace(config: policy.config, maxB: 2 * config.batchSize, maxT: max(1, longest))
+        let shape = PreferenceBatch.workspaceShape(self.train + self.valid, batchSize: config.batchSize, sharedPrompt: config.sharedPrompt)
+        ws = GPTWorkspace(config: policy.config, maxB: shape.maxB, maxT: shape.maxT)
         policy.enableGrads()
         optimizer = AdamW(layout: policy.layout, config: config.adam)
     }
@@ -72,7 +72,7 @@ public final class DPOTrainer {
     /// gradients. `cached` are the reference log-probs of `pairs` if precomputed.
     func process(_ pairs: [PreferenceExample], cached: [(Double, Double)]?, gradScale: Double?, dropoutStream: Int,
                  each: (DPOLossTerms) -> Void) -> Int {
-        let pb = PreferenceBatch(pairs, pad: pad)
+        let pb = PreferenceBatch(pairs, pad: pad, sharedPrompt: config.sharedPrompt)
         let batch = pb.batch, B = pairs.count
         // Reference: cached, constant 0 (reference-free), or one forward of the frozen model.
         var refSeq: [Double]
@@ -86,13 +86,11 @@ public final class DPOTrainer {
         // Policy forward; per-row log-probs of the completion tokens.
         let n = batch.rows.count
         let logp = logpScratch.pointer(max(1, n))
-        batch.tokens.withUnsafeBufferPointer { tk in
-            if !config.disableDropout && policy.config.dropout > 0 && gradScale != nil {
-                var rng = RNG(seed: seed).split("dropout", dropoutStream)
-                policy.forward(tokens: tk.baseAddress!, B: batch.B, T: batch.T, ws: ws, dropout: &rng)
-            } else {
-                policy.forward(tokens: tk.baseAddress!, B: batch.B, T: batch.T, ws: ws)
-            }
+        if !config.disableDropout && policy.config.dropout > 0 && gradScale != nil {
+            var rng = RNG(seed: seed).split("dropout", dropoutStream)
+            pb.forward(model: policy, ws: ws, dropout: &rng)
+        } else {
+            pb.forward(model: policy, ws: ws)
         }
         if n > 0 { policy.tokenLogProbs(ws: ws, rows: batch.rows, targets: batch.targets, logp: logp) }
         let seq = pb.sequenceSums(logp)

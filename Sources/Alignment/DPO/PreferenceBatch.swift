@@ -42,18 +42,65 @@ public final class PairEpochs {
 
 // MARK: - Chosen and rejected in one batch
 
-/// B preference pairs as ONE right-padded batch of 2·B sequences — prompt + chosen in rows
-/// 0..<B, prompt + rejected in rows B..<2B — so that the policy scores both completions of every
-/// pair in a single forward pass. Only completion tokens are predicted (prompt and padding masked).
+/// B preference pairs as ONE batch, so that the policy scores both completions of every pair in a
+/// single forward pass. Only completion tokens are predicted (prompt and padding masked).
+/// - Separate layout: 2·B right-padded sequences, prompt + chosen in rows 0..<B, prompt + rejected
+///   in rows B..<2B.
+/// - Shared-prompt layout (`sharedPrompt`): B sequences [prompt | chosen | rejected], the rejected
+///   completion attending to the prompt and to itself only, at the positions it has after the
+///   prompt (`PrefixBranch`). Each prompt goes through the model once instead of twice; the
+///   log-probs are those of the separate layout up to float rounding.
+/// In both, the LM-head rows of sequence s (chosen of pair i: s = i; rejected: s = B + i) are
+/// `batch.rowStart[s]..<batch.rowStart[s+1]`.
 public struct PreferenceBatch {
     public let pairs: Int
     public let batch: TokenBatch
+    /// The shared-prompt layout of each sequence (nil: separate layout).
+    public let branches: [PrefixBranch]?
 
-    public init(_ examples: [PreferenceExample], pad: Int32, fixedT: Int? = nil) {
+    public init(_ examples: [PreferenceExample], pad: Int32, fixedT: Int? = nil, sharedPrompt: Bool = false) {
         pairs = examples.count
-        let seqs = examples.map { SequenceExample(prompt: $0.prompt, completion: $0.chosen) }
-            + examples.map { SequenceExample(prompt: $0.prompt, completion: $0.rejected) }
-        batch = TokenBatch(seqs, pad: pad, fixedT: fixedT)
+        guard sharedPrompt else {
+            let seqs = examples.map { SequenceExample(prompt: $0.prompt, completion: $0.chosen) }
+                + examples.map { SequenceExample(prompt: $0.prompt, completion: $0.rejected) }
+            batch = TokenBatch(seqs, pad: pad, fixedT: fixedT)
+            branches = nil
+            return
+        }
+        let B = examples.count
+        let lengths = examples.map { $0.prompt.count + $0.chosen.count + $0.rejected.count }
+        let T = max(fixedT ?? 1, lengths.max() ?? 1)
+        var tokens = [Int32](repeating: pad, count: B * T)
+        var chosenRows: [[Int32]] = [], chosenTargets: [[Int32]] = [], rejectedRows: [[Int32]] = [], rejectedTargets: [[Int32]] = []
+        var branches: [PrefixBranch] = []
+        for (b, e) in examples.enumerated() {
+            let P = e.prompt.count, start = P + e.chosen.count
+            tokens.replaceSubrange((b * T)..<(b * T + lengths[b]), with: e.prompt + e.chosen + e.rejected)
+            branches.append(PrefixBranch(prefix: P, start: start))
+            // Chosen token k sits at t = P + k and is predicted at t − 1 (as in the separate layout,
+            // a sequence's first token is never predicted).
+            var r: [Int32] = [], y: [Int32] = []
+            for k in 0..<e.chosen.count where P + k >= 1 { r.append(Int32(b * T + P + k - 1)); y.append(e.chosen[k]) }
+            chosenRows.append(r); chosenTargets.append(y)
+            // Rejected token k sits at t = start + k; the first is predicted at the prompt's last position.
+            r = []; y = []
+            for k in 0..<e.rejected.count {
+                if k == 0 {
+                    guard P >= 1 else { continue }
+                    r.append(Int32(b * T + P - 1))
+                } else {
+                    r.append(Int32(b * T + start + k - 1))
+                }
+                y.append(e.rejected[k])
+            }
+            rejectedRows.append(r); rejectedTargets.append(y)
+        }
+        let allRows = chosenRows + rejectedRows
+        var rowStart = [0]
+        for r in allRows { rowStart.append(rowStart.last! + r.count) }
+        batch = TokenBatch(B: B, T: T, tokens: tokens, promptLengths: examples.map(\.prompt.count), lengths: lengths,
+                           rows: allRows.flatMap { $0 }, targets: (chosenTargets + rejectedTargets).flatMap { $0 }, rowStart: rowStart)
+        self.branches = branches
     }
 
     /// Number of predicted (completion) tokens of sequence `s` (chosen of pair i: s = i; rejected: s = B + i).
@@ -69,12 +116,25 @@ public struct PreferenceBatch {
         }
     }
 
+    /// Runs `model` forward over the batch (`dropout` as in `GPT.forward`).
+    public func forward(model: GPT, ws: GPTWorkspace, dropout: UnsafeMutablePointer<RNG>? = nil) {
+        batch.tokens.withUnsafeBufferPointer {
+            model.forward(tokens: $0.baseAddress!, B: batch.B, T: batch.T, ws: ws, dropout: dropout, branches: branches)
+        }
+    }
+
     /// Forward of `model` over the batch (no dropout) and the 2·B sequence log-probs.
     /// `logp` is scratch for the per-row values.
     public func sequenceLogProbs(model: GPT, ws: GPTWorkspace, logp: Scratch) -> [Double] {
-        batch.tokens.withUnsafeBufferPointer { model.forward(tokens: $0.baseAddress!, B: batch.B, T: batch.T, ws: ws) }
+        forward(model: model, ws: ws)
         let lp = logp.pointer(max(1, batch.rows.count))
         model.tokenLogProbs(ws: ws, rows: batch.rows, targets: batch.targets, logp: lp)
         return sequenceSums(lp)
+    }
+
+    /// The workspace shape (sequences, tokens) that holds any batch of up to `batchSize` of `pairs`.
+    public static func workspaceShape(_ pairs: [PreferenceExample], batchSize: Int, sharedPrompt: Bool) -> (maxB: Int, maxT: Int) {
+        let longest = pairs.map { $0.prompt.count + (sharedPrompt ? $0.chosen.count + $0.rejected.count : max($0.chosen.count, $0.rejected.count)) }.max() ?? 1
+        return (sharedPrompt ? batchSize : 2 * batchSize, max(1, longest))
     }
 }

@@ -1,13 +1,41 @@
 import Foundation
 
+// MARK: - Shared-prefix layout
+
+/// One sequence of a batch that carries two continuations of one prompt: tokens [0, prefix) are
+/// the prompt, [prefix, start) the first continuation, [start, T) the second, which attends to the
+/// prompt and to itself but not to the first, at positions prefix + (t − start). Scoring both
+/// continuations this way computes the prompt once instead of twice and gives what two separate
+/// sequences give (DPO's chosen and rejected completions). `start == T`: an ordinary sequence.
+public struct PrefixBranch: Sendable, Equatable {
+    public var prefix: Int
+    public var start: Int
+
+    public init(prefix: Int, start: Int) {
+        precondition(0 <= prefix && prefix <= start, "prefix branch needs 0 ≤ prefix ≤ start")
+        self.prefix = prefix
+        self.start = start
+    }
+
+    /// The position (wpe row) of token t; positions past the context (padding after the second
+    /// continuation) are clamped to its last one: no real token attends to them.
+    @inline(__always)
+    public func position(_ t: Int, context: Int) -> Int {
+        Swift.min(t < start ? t : prefix + (t - start), context - 1)
+    }
+}
+
 // MARK: - Causal multi-head self-attention
 
 public enum Attention {
     /// out[b,t,h*HS..] = Σ_{j≤t} softmax_j(q_t·k_j / √HS) v_j for each head h.
     /// out: (B,T,C), att: (B,NH,T,T) post-softmax probabilities (cache), qkv: (B,T,3C) laid out as [Q | K | V]
     /// Q, K and V of head h are read in place as (T,HS) matrices with row stride 3C: no permute.
+    /// With `branches` (B entries), row t ≥ start of sequence b also masks the columns
+    /// [prefix, start) (see `PrefixBranch`); the backward needs no change, since it reads the masked
+    /// probabilities (zeros) from `att`.
     public static func forward(out: UnsafeMutablePointer<Float>, att: UnsafeMutablePointer<Float>, qkv: UnsafePointer<Float>,
-                               B: Int, T: Int, C: Int, NH: Int) {
+                               B: Int, T: Int, C: Int, NH: Int, branches: [PrefixBranch]? = nil) {
         let HS = C / NH, C3 = 3 * C
         let scale = 1 / Float(HS).squareRoot()
         BLAS.singleThreaded {
@@ -18,12 +46,24 @@ public enum Attention {
                     let a = att + bh * T * T
                     // preatt = scale · Q Kᵀ  (T,T)
                     BLAS.sgemm(transB: true, m: T, n: T, k: HS, alpha: scale, a: q, lda: C3, b: k, ldb: C3, c: a, ldc: T)
+                    let g0 = branches?[b].prefix ?? T, g1 = branches?[b].start ?? T
                     for t in 0..<T {
                         let row = a + t * T
-                        let mx = FastMath.max(row, t + 1)
-                        let sum = FastMath.expShiftInPlace(row, t + 1, shift: mx)
-                        let inv = 1 / sum
-                        for j in 0...t { row[j] *= inv }
+                        if t >= g1 && g1 > g0 {
+                            // Visible: [0, g0) and [g1, t]; the first continuation [g0, g1) is masked.
+                            let n2 = t + 1 - g1
+                            let mx = Swift.max(FastMath.max(row, g0), FastMath.max(row + g1, n2))
+                            let sum = FastMath.expShiftInPlace(row, g0, shift: mx) + FastMath.expShiftInPlace(row + g1, n2, shift: mx)
+                            let inv = 1 / sum
+                            for j in 0..<g0 { row[j] *= inv }
+                            (row + g0).update(repeating: 0, count: g1 - g0)
+                            for j in g1...t { row[j] *= inv }
+                        } else {
+                            let mx = FastMath.max(row, t + 1)
+                            let sum = FastMath.expShiftInPlace(row, t + 1, shift: mx)
+                            let inv = 1 / sum
+                            for j in 0...t { row[j] *= inv }
+                        }
                         if t + 1 < T { (row + t + 1).update(repeating: 0, count: T - t - 1) }
                     }
                     // out_bh = att · V  (T,HS), written with row stride C

@@ -1,14 +1,17 @@
 // MARK: - Token + position embedding
 
 public enum Encoder {
-    /// out[b,t,:] = wte[tokens[b,t], :] + wpe[t, :]
-    /// out: (B,T,C), tokens: (B,T), wte: (V,C), wpe: (maxT,C)
+    /// out[b,t,:] = wte[tokens[b,t], :] + wpe[pos(b,t), :], pos(b,t) = t, or with `branches` the
+    /// position `branches[b].position(t, context:)`.
+    /// out: (B,T,C), tokens: (B,T), wte: (V,C), wpe: (context,C)
     public static func forward(out: UnsafeMutablePointer<Float>, tokens: UnsafePointer<Int32>,
-                               wte: UnsafePointer<Float>, wpe: UnsafePointer<Float>, B: Int, T: Int, C: Int) {
+                               wte: UnsafePointer<Float>, wpe: UnsafePointer<Float>, B: Int, T: Int, C: Int,
+                               branches: [PrefixBranch]? = nil, context: Int = .max) {
         Parallel.forRange(B * T, grain: 64) { range in
             for i in range {
                 let t = i % T
-                let o = out + i * C, e = wte + Int(tokens[i]) * C, p = wpe + t * C
+                let pos = branches.map { $0[i / T].position(t, context: context) } ?? t
+                let o = out + i * C, e = wte + Int(tokens[i]) * C, p = wpe + pos * C
                 for c in 0..<C { o[c] = e[c] + p[c] }
             }
         }
@@ -17,10 +20,12 @@ public enum Encoder {
     /// Differentiates `out = wte[tok] + wpe[t]`: dwte[tok] += dout, dwpe[t] += dout.
     /// Sequential in (b,t) order so that repeated tokens accumulate in a fixed order.
     public static func backward(dwte: UnsafeMutablePointer<Float>, dwpe: UnsafeMutablePointer<Float>,
-                                dout: UnsafePointer<Float>, tokens: UnsafePointer<Int32>, B: Int, T: Int, C: Int) {
+                                dout: UnsafePointer<Float>, tokens: UnsafePointer<Int32>, B: Int, T: Int, C: Int,
+                                branches: [PrefixBranch]? = nil, context: Int = .max) {
         for i in 0..<(B * T) {
             let t = i % T
-            let d = dout + i * C, e = dwte + Int(tokens[i]) * C, p = dwpe + t * C
+            let pos = branches.map { $0[i / T].position(t, context: context) } ?? t
+            let d = dout + i * C, e = dwte + Int(tokens[i]) * C, p = dwpe + pos * C
             for c in 0..<C { e[c] += d[c]; p[c] += d[c] }
         }
     }

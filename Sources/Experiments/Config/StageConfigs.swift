@@ -35,6 +35,7 @@ public struct DPOStage {
         trainer.rpoAlpha = try s.optionalDouble("rpo_alpha", min: 0)
         trainer.referenceFree = try s.bool("reference_free", false)
         trainer.precomputeRefLogProbs = try s.bool("precompute_ref_log_probs", true)
+        trainer.sharedPrompt = try s.bool("shared_prompt", true)
         snapshotEvery = try s.int("snapshot_every", 0, min: 0)
     }
 }
