@@ -340,6 +340,34 @@ final class PlotTests: XCTestCase {
         }
     }
 
+    /// KL from 0.2 to 180 (PPO without KL penalty beside penalized runs): a symlog axis with ticks
+    /// at 0 and powers of ten, evenly spaced per decade; the quickstart's KLs stay linear.
+    func testFrontierKLSpanningDecadesGetsASymlogAxis() throws {
+        XCTAssertEqual(Plots.klAxisSymlog([0, 0.3, 0.8, 1.2, 2.5, 180]), 0.1)
+        XCTAssertNil(Plots.klAxisSymlog([0, 0.4, 1.0, 2.5, 5.5]))
+        let series = [Chart.Series(label: "kl0", style: .indexed(0), points: [0.2, 3, 40, 180].map { Chart.Point(x: $0, y: 1) }),
+                      Chart.Series(label: "kl0.1", style: .indexed(1), points: [0, 0.5, 0.9].map { Chart.Point(x: $0, y: 2) })]
+        let panel = Chart.Panel(xLabel: "KL", yLabel: "gold", series: series, xIncludesZero: true, xSymlog: 0.1, id: "p")
+        let svg = Chart.render(Chart.Figure(title: "t", panels: [panel], legend: []))
+        assertClean(svg)
+        let p = parse(svg)
+        let ticks = p.withClass("tick-x")
+        let labels = ticks.map(\.text)
+        for l in ["0", "1", "10", "100"] { XCTAssertTrue(labels.contains(l), "\(labels)") }
+        let x = Dictionary(uniqueKeysWithValues: ticks.compactMap { t in Double(t.attributes["x"] ?? "").map { (t.text, $0) } })
+        let decade1 = try XCTUnwrap(x["10"]) - XCTUnwrap(x["1"]), decade2 = try XCTUnwrap(x["100"]) - XCTUnwrap(x["10"])
+        XCTAssertGreaterThan(decade1, 30)
+        // log10(1 + x/0.1): decades are evenly spaced far above the threshold, slightly less near it.
+        let expected = (Foundation.log10(101.0) - Foundation.log10(11.0)) / (Foundation.log10(1001.0) - Foundation.log10(101.0))
+        XCTAssertEqual(decade1 / decade2, expected, accuracy: 0.01, "decades are not spaced as the symlog transform")
+        // Points sit where their value falls between the ticks: 40 between 10 and 100 (circles: series kl0).
+        let dots = p.withClass("point", panel: "p").compactMap { Double($0.attributes["cx"] ?? "") }.sorted()
+        XCTAssertEqual(dots.count, 4)
+        guard dots.count == 4 else { return }
+        let at40 = dots[2]
+        XCTAssertEqual((at40 - x["10"]!) / decade2, Foundation.log10(401.0 / 101.0), accuracy: 0.01)
+    }
+
     func testFrontierRealDataUsesRewardModelScore() throws {
         let (fig, caption) = try XCTUnwrap(Plots.frontier([runs[1]]))
         let p = parse(Chart.render(fig))

@@ -131,6 +131,13 @@ enum Plots {
         rows.first { number($0, "temperature") == 1 } ?? rows.last { (number($0, "temperature") ?? 9) <= 1 } ?? rows.last
     }
 
+    /// The symlog threshold for a KL axis whose largest value exceeds 20× the median positive one
+    /// (nil: a linear axis reads better).
+    static func klAxisSymlog(_ values: [Double]) -> Double? {
+        let kls = values.filter { $0.isFinite && $0 > 0 }.sorted()
+        return kls.count >= 2 && kls.last! > 20 * kls[kls.count / 2] ? 0.1 : nil
+    }
+
     static func frontier(_ runs: [Report.RunData]) -> (figure: Chart.Figure, caption: String)? {
         let names = runLabels(runs)
         var byMetric: [String: [Chart.Series]] = [:]
@@ -153,7 +160,10 @@ enum Plots {
             }
         }
         guard !byMetric.isEmpty else { return nil }
-        let xLabel = "KL(π‖π_SFT), nats per sequence"
+        // KL spanning decades (a PPO run without KL penalty next to penalized ones) would squash
+        // every other policy against zero on a linear axis: use a symmetric-log axis then.
+        let symlog = klAxisSymlog(byMetric.values.flatMap { $0.flatMap { $0.points.map(\.x) } })
+        let xLabel = "KL(π‖π_SFT), nats per sequence" + (symlog != nil ? " (log scale beyond 0.1)" : "")
         var panels: [Chart.Panel] = []
         var legendRef: [Chart.LegendEntry] = []
         if let s = byMetric["gold"] {
@@ -166,11 +176,12 @@ enum Plots {
                 legendRef.append(.init(label: line.label, style: .indexed(0), kind: .referenceLine))
             }
             panels.append(Chart.Panel(title: byMetric.count > 1 ? "gold judge (synthetic task)" : "", xLabel: xLabel,
-                                      yLabel: "gold reward (judge score)", series: s, xIncludesZero: true, referenceLines: lines, id: "gold"))
+                                      yLabel: "gold reward (judge score)", series: s, xIncludesZero: true, xSymlog: symlog,
+                                      referenceLines: lines, id: "gold"))
         }
         if let s = byMetric["rm_score"] {
             panels.append(Chart.Panel(title: byMetric.count > 1 ? "no gold judge: reward-model score" : "", xLabel: xLabel,
-                                      yLabel: "reward-model score", series: s, xIncludesZero: true, id: "rm_score"))
+                                      yLabel: "reward-model score", series: s, xIncludesZero: true, xSymlog: symlog, id: "rm_score"))
         }
         let allSeries = panels.flatMap(\.series)
         var legend = allSeries.map { Chart.LegendEntry(label: $0.label, style: $0.style, kind: .series) }

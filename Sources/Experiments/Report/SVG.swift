@@ -211,6 +211,9 @@ enum Chart {
         var xDomain: (Double, Double)? = nil
         var yDomain: (Double, Double)? = nil
         var xIncludesZero = false
+        /// A symmetric-log x axis, sign(x)·log10(1 + |x|/L), linear within ±L and logarithmic
+        /// beyond (matplotlib's "symlog"): for values spanning decades, zero included. nil: linear.
+        var xSymlog: Double? = nil
         var yIncludesZero = false
         var xInteger = false
         var yTickTarget: Int? = nil
@@ -296,6 +299,40 @@ enum Chart {
             e += 1
         }
         return Ticks(lo: lo, hi: hi, step: hi - lo, values: [lo, hi], labels: labels([lo, hi], step: hi - lo))
+    }
+
+    static func symlog(_ v: Double, _ L: Double) -> Double { (v < 0 ? -1 : 1) * log10(1 + abs(v) / L) }
+    static func symlogInverse(_ u: Double, _ L: Double) -> Double { (u < 0 ? -1 : 1) * (pow(10, abs(u)) - 1) * L }
+
+    /// Ticks of a symlog axis whose transformed range is [lo, hi]: 0 and m·10^k (|v| ≥ L) for the
+    /// densest mantissa set among {1, 2, 5}, {1, 3}, {1} that gives at most `target` ticks.
+    /// Values are in the transformed space; labels are the data values.
+    static func symlogTicks(_ lo: Double, _ hi: Double, L: Double, target: Int) -> Ticks {
+        let dlo = symlogInverse(lo, L), dhi = symlogInverse(hi, L)
+        var best: [Double] = []
+        for mantissas in [[1.0, 2, 5], [1.0, 3], [1.0]] {
+            var vals: [Double] = dlo <= 0 && dhi >= 0 ? [0] : []
+            for k in -6...9 {
+                for m in mantissas {
+                    let v = m * pow(10, Double(k))
+                    if v < L * 0.999 { continue }
+                    if v <= dhi * 1.0001 { vals.append(v) }
+                    if -v >= dlo * 1.0001 { vals.append(-v) }
+                }
+            }
+            vals.sort()
+            best = vals
+            if vals.count <= max(2, target) { break }
+        }
+        if best.count < 2 { return ticks(lo, hi, target: target) }
+        let u = best.map { symlog($0, L) }
+        let text = best.map { v -> String in
+            let a = abs(v)
+            var t = a >= 1e6 ? String(format: "%gM", a / 1e6) : a >= 1e4 ? String(format: "%gk", a / 1e3) : String(format: "%g", a)
+            if v < 0 { t = "-" + t }
+            return t
+        }
+        return Ticks(lo: min(lo, u.first!), hi: max(hi, u.last!), step: 0, values: u, labels: text)
     }
 
     /// Tick labels with as many decimals as the step needs, no trailing zeros, "k"/"M" for large values.
@@ -447,8 +484,11 @@ enum Chart {
         }
         ys += p.referenceLines.map(\.y).filter(\.isFinite)
         if p.xIncludesZero { xs.append(0) }
+        // On a symlog axis every x below is in the transformed space.
+        let tx: (Double) -> Double = p.xSymlog.map { L in { symlog($0, L) } } ?? { $0 }
+        xs = xs.map(tx)
         if p.yIncludesZero { ys.append(0) }
-        let xr = p.xDomain ?? (xs.min() ?? 0, xs.max() ?? 1)
+        let xr = p.xDomain.map { (tx($0.0), tx($0.1)) } ?? (xs.min() ?? 0, xs.max() ?? 1)
         let yr = p.yDomain ?? (ys.min() ?? 0, ys.max() ?? 1)
 
         let yt = ticks(yr.0, yr.1, target: p.yTickTarget ?? max(3, min(8, Int(plotH / 30))))
@@ -457,11 +497,15 @@ enum Chart {
         let plotLeft = yAxisTitleX + 8 + yLabelW + 8
 
         // x ticks: as many as fit without their labels touching.
-        var xt = ticks(xr.0, xr.1, target: 2, integer: p.xInteger)
+        func xTicks(_ target: Int) -> Ticks {
+            if let L = p.xSymlog { return symlogTicks(xr.0, xr.1, L: L, target: target) }
+            return ticks(xr.0, xr.1, target: target, integer: p.xInteger)
+        }
+        var xt = xTicks(2)
         var plotRight = x0 + w - 12
         let maxTarget = max(2, min(10, Int((plotRight - plotLeft) / 55)))
         for target in stride(from: maxTarget, through: 2, by: -1) {
-            let t = ticks(xr.0, xr.1, target: target, integer: p.xInteger)
+            let t = xTicks(target)
             let widest = t.labels.map { SVGWriter.textWidth($0, size: tickSize) }.max() ?? 0
             let lastHalf = SVGWriter.textWidth(t.labels.last ?? "", size: tickSize) / 2
             let right = min(x0 + w - 12, x0 + w - lastHalf + inner - 2)
@@ -481,7 +525,7 @@ enum Chart {
             dodge = min(7, minGap / 3 / Double(drawn.count))
         }
         let xInner = inner + dodge * Double(drawn.count - 1) / 2
-        func sx(_ v: Double) -> Double { plotLeft + xInner + (v - xt.lo) / (xt.hi - xt.lo) * (plotW - 2 * xInner) }
+        func sx(_ v: Double) -> Double { plotLeft + xInner + (tx(v) - xt.lo) / (xt.hi - xt.lo) * (plotW - 2 * xInner) }
         func sy(_ v: Double) -> Double { plotBottom - inner - (v - yt.lo) / (yt.hi - yt.lo) * (plotH - 2 * inner) }
 
         svg.open("g", [("class", "panel"), ("data-panel", p.id.isEmpty ? p.title : p.id)])
@@ -497,7 +541,7 @@ enum Chart {
             svg.text(label, x: plotLeft - 8, y: y + tickSize * 0.35, size: tickSize, anchor: "end", fill: "#333", extra: [("class", "tick-y")])
         }
         for (v, label) in zip(xt.values, xt.labels) {
-            let x = sx(v)
+            let x = plotLeft + xInner + (v - xt.lo) / (xt.hi - xt.lo) * (plotW - 2 * xInner)   // tick values are transformed
             svg.line(x, plotTop, x, plotBottom, stroke: "#e6e6e6")
             svg.line(x, plotBottom, x, plotBottom + 5, stroke: "#444444")
             svg.text(label, x: x, y: plotBottom + 17, size: tickSize, anchor: "middle", fill: "#333", extra: [("class", "tick-x")])
