@@ -9,8 +9,9 @@ import GPT
 /// a bias shifts the reward to mean 0 over a normalization set (`normalize`), and `scorer()`
 /// hands PPO a frozen `RewardModelScorer`.
 ///
-/// Dropout is off throughout (Huang et al. 2024; TRL's `disable_dropout`): the forward is
-/// the scorer's own (`RewardModelScorer.rawScores`), so training optimizes exactly the number PPO reads.
+/// Dropout is off throughout (Huang et al. 2024; TRL's `disable_dropout`). Training scores the two
+/// sequences of a pair in one row (`RewardPairPack`: their common prefix once), which gives the
+/// scores `RewardModelScorer.rawScores` gives PPO, up to float rounding (tested).
 public final class RewardModelTrainer {
     public let model: GPT
     public let config: RewardModelConfig
@@ -33,8 +34,10 @@ public final class RewardModelTrainer {
     let maxLength: Int
     /// Batches of indices into `train` (an index rides in a one-token prompt), so resume is exact.
     let source: ShuffledEpochs
-    /// Forward + last-token read shared with PPO's scorer; its workspace also serves backward.
+    /// PPO's scorer over this model (used for normalization).
     let reader: RewardModelScorer
+    /// Workspace of the training and evaluation forward: one shared-prefix row per pair.
+    let ws: GPTWorkspace
     var pairsSeen = 0.0
     var timeSpent = 0.0
 
@@ -55,7 +58,12 @@ public final class RewardModelTrainer {
                                 batchSize: config.batchSize, microPerStep: config.gradAccum, seed: seed)
         model.enableGrads()
         optimizer = AdamW(layout: model.layout, config: config.adam)
-        reader = RewardModelScorer(model: model, pad: pad, maxBatch: 2 * config.batchSize)
+        reader = RewardModelScorer(model: model, pad: pad, maxBatch: config.batchSize)
+        let maxLen = maxLength
+        let longest = (train + valid).map { p in
+            RewardPairPack.packedLength(Self.cut(p.prompt, p.chosen, maxLen), Self.cut(p.prompt, p.rejected, maxLen))
+        }.max() ?? 1
+        ws = GPTWorkspace(config: model.config, maxB: config.batchSize, maxT: max(1, longest))
     }
 
     // MARK: - Model
@@ -71,26 +79,23 @@ public final class RewardModelTrainer {
         return m
     }
 
-    /// Flat row b·T + len_b − 1 of each sequence's last real token: where `RewardModelScorer.rawScores`
-    /// reads the reward, and where the loss gradient enters the head.
-    static func lastTokenRows(_ batch: TokenBatch) -> [Int] {
-        (0..<batch.B).map { $0 * batch.T + batch.lengths[$0] - 1 }
-    }
-
-    /// Chosen sequences of `pairs`, then rejected ones, each cut by Core's `truncate` rule.
-    func sequences(_ pairs: [PairExample]) -> [SequenceExample] {
-        let cut = { (p: [Int32], c: [Int32]) in
-            truncate(SequenceExample(prompt: p, completion: c), maxLength: self.maxLength, maxCompletion: self.maxLength - 1)
-        }
-        return pairs.map { cut($0.prompt, $0.chosen) } + pairs.map { cut($0.prompt, $0.rejected) }
+    /// prompt + completion cut by Core's `truncate` rule to `maxLength` tokens.
+    static func cut(_ prompt: [Int32], _ completion: [Int32], _ maxLength: Int) -> [Int32] {
+        let e = truncate(SequenceExample(prompt: prompt, completion: completion), maxLength: maxLength, maxCompletion: maxLength - 1)
+        return e.prompt + e.completion
     }
 
     /// Raw rewards (no bias) of chosen and rejected of up to `config.batchSize` pairs, in one forward.
-    /// Leaves the activations in `reader.ws` for `backward`.
-    func forward(_ pairs: [PairExample]) -> (batch: TokenBatch, chosen: [Float], rejected: [Float]) {
-        let batch = TokenBatch(sequences(pairs), pad: pad)
-        let r = reader.rawScores(batch)
-        return (batch, Array(r[0..<pairs.count]), Array(r[pairs.count...]))
+    /// Leaves the activations in `ws` for `backward`.
+    func forward(_ pairs: [PairExample]) -> (pack: RewardPairPack, chosen: [Float], rejected: [Float]) {
+        let pack = RewardPairPack(chosen: pairs.map { Self.cut($0.prompt, $0.chosen, maxLength) },
+                                  rejected: pairs.map { Self.cut($0.prompt, $0.rejected, maxLength) }, pad: pad)
+        pack.tokens.withUnsafeBufferPointer {
+            model.forward(tokens: $0.baseAddress!, B: pack.B, T: pack.T, ws: ws, branches: pack.branches)
+        }
+        var values = [Float](repeating: 0, count: pack.B * pack.T)
+        model.scalarHead(ws: ws, out: &values)
+        return (pack, pack.chosenRows.map { values[$0] }, pack.rejectedRows.map { values[$0] })
     }
 
     // MARK: - Training step
@@ -98,19 +103,18 @@ public final class RewardModelTrainer {
     /// Forward, loss and backward of one microbatch; ADDS (1/`pairsInStep`)·∂ℓ/∂θ into the
     /// gradients. The gradient enters the scalar head only at the last real token of each sequence.
     func accumulate(_ pairs: [PairExample], pairsInStep: Int, stats: inout RewardPairStats) {
-        let (batch, rc, rr) = forward(pairs)
+        let (pack, rc, rr) = forward(pairs)
         let l = RewardModelLoss.compute(chosen: rc, rejected: rr, margin: config.margin, centerCoef: config.centerRewardsCoef ?? 0)
         stats.add(chosen: rc, rejected: rr, losses: l.losses)
         let scale = 1 / Double(pairsInStep)
-        var dout = [Float](repeating: 0, count: batch.B * batch.T)
-        let rows = Self.lastTokenRows(batch)
-        for i in pairs.indices {
-            dout[rows[i]] = Float(l.dChosen[i] * scale)
-            dout[rows[pairs.count + i]] = Float(l.dRejected[i] * scale)
+        var dout = [Float](repeating: 0, count: pack.B * pack.T)
+        for i in pairs.indices {       // += : a rejected sequence that is a prefix of the chosen one may end on a shared row
+            dout[pack.chosenRows[i]] += Float(l.dChosen[i] * scale)
+            dout[pack.rejectedRows[i]] += Float(l.dRejected[i] * scale)
         }
-        reader.ws.zeroHiddenGrad()
-        dout.withUnsafeBufferPointer { model.scalarHeadBackward(ws: reader.ws, dout: $0.baseAddress!) }
-        batch.tokens.withUnsafeBufferPointer { model.backward(tokens: $0.baseAddress!, ws: reader.ws) }
+        ws.zeroHiddenGrad()
+        dout.withUnsafeBufferPointer { model.scalarHeadBackward(ws: ws, dout: $0.baseAddress!) }
+        pack.tokens.withUnsafeBufferPointer { model.backward(tokens: $0.baseAddress!, ws: ws) }
     }
 
     /// The training pairs of microbatch `micro` of step `step`.
@@ -195,5 +199,49 @@ public final class RewardModelTrainer {
             try hooks.checkpoint(step)
         }
         return last
+    }
+}
+
+// MARK: - Both sequences of a pair in one row
+
+/// Chosen and rejected sequences (prompt + completion, already truncated) of B pairs as B rows
+/// [common prefix | rest of chosen | rest of rejected], the rejected rest masked from the chosen
+/// one and placed at the positions it has after the prefix (`PrefixBranch`). The common prefix —
+/// the prompt, and any completion tokens the two share — goes through the model once; each
+/// sequence's score is read at its last real token.
+struct RewardPairPack {
+    let B: Int, T: Int
+    let tokens: [Int32]
+    let branches: [PrefixBranch]
+    /// Flat rows (b·T + t) of the last real token of each chosen and each rejected sequence.
+    let chosenRows: [Int], rejectedRows: [Int]
+
+    static func commonPrefix(_ a: [Int32], _ b: [Int32]) -> Int {
+        var k = 0
+        while k < min(a.count, b.count) && a[k] == b[k] { k += 1 }
+        return k
+    }
+
+    static func packedLength(_ a: [Int32], _ b: [Int32]) -> Int { a.count + b.count - commonPrefix(a, b) }
+
+    init(chosen: [[Int32]], rejected: [[Int32]], pad: Int32) {
+        precondition(chosen.count == rejected.count && chosen.allSatisfy { !$0.isEmpty } && rejected.allSatisfy { !$0.isEmpty })
+        B = chosen.count
+        T = max(1, zip(chosen, rejected).map { Self.packedLength($0, $1) }.max() ?? 1)
+        var tokens = [Int32](repeating: pad, count: B * T)
+        var branches: [PrefixBranch] = [], cr: [Int] = [], rr: [Int] = []
+        for (i, (a, b)) in zip(chosen, rejected).enumerated() {
+            let k = Self.commonPrefix(a, b)
+            let row = a + b[k...]
+            tokens.replaceSubrange((i * T)..<(i * T + row.count), with: row)
+            branches.append(PrefixBranch(prefix: k, start: a.count))
+            cr.append(i * T + a.count - 1)
+            // The rejected rest starts at a.count; a rejected sequence inside the common prefix ends there.
+            rr.append(b.count > k ? i * T + a.count + (b.count - k) - 1 : i * T + b.count - 1)
+        }
+        self.tokens = tokens
+        self.branches = branches
+        chosenRows = cr
+        rejectedRows = rr
     }
 }

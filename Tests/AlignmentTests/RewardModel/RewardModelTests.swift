@@ -118,13 +118,40 @@ final class RewardModelTests: XCTestCase {
         // Changing the last real token does.
         batch.tokens[5] = 3
         XCTAssertGreaterThan(abs(t.reader.rawScores(batch)[0] - fixed), 1e-4)
-        // The scorer's reading position is the one the training gradient uses.
-        let b2 = TokenBatch([short, long, SequenceExample(prompt: [1], completion: [2])], pad: 0)
-        let raw = t.reader.rawScores(b2)
-        var head = [Float](repeating: 0, count: b2.B * b2.T)
-        t.model.scalarHead(ws: t.reader.ws, out: &head)
-        XCTAssertEqual(RewardModelTrainer.lastTokenRows(b2).map { head[$0] }, raw)
-        XCTAssertEqual(RewardModelTrainer.lastTokenRows(b2), [5, 10 + 9, 20 + 1])
+        // Training reads each sequence at its last real token in the one-row-per-pair layout:
+        // row 0 = [4 5 6 | 7 3 15 | 9 15] (3 shared), row 1 = [1 2] with the rejected [1] inside it.
+        let pack = RewardPairPack(chosen: [[4, 5, 6, 7, 3, 15], [1, 2]], rejected: [[4, 5, 6, 9, 15], [1]], pad: 0)
+        XCTAssertEqual(pack.T, 8)
+        XCTAssertEqual(pack.tokens, [4, 5, 6, 7, 3, 15, 9, 15, 1, 2, 0, 0, 0, 0, 0, 0])
+        XCTAssertEqual(pack.branches, [PrefixBranch(prefix: 3, start: 6), PrefixBranch(prefix: 1, start: 2)])
+        XCTAssertEqual(pack.chosenRows, [5, 8 + 1])
+        XCTAssertEqual(pack.rejectedRows, [7, 8 + 0])
+    }
+
+    /// Training scores each pair in one row (common prefix once); the scores must be those of the
+    /// two sequences scored separately, as PPO's scorer reads them — whatever the pair shares:
+    /// only the prompt, the first completion tokens too, all of one sequence, or everything.
+    func testOneRowPerPairGivesTheScoresOfSeparateSequences() {
+        let t = rmMakeTrainer(steps: 1)
+        var rng = RNG(seed: 21)
+        for i in 0..<t.model.params.count { t.model.params[i] += rng.normal() * 0.1 }
+        let pairs = [
+            PairExample(prompt: [1, 2, 4, 5], chosen: [3, 3, rmEOS], rejected: [7, rmEOS]),
+            PairExample(prompt: [6, 2], chosen: [3, 8, 9, 3, rmEOS], rejected: [3, 8, 4, rmEOS]),   // share "3 8"
+            PairExample(prompt: [9, 9, 1], chosen: [3, 3, 3, rmEOS], rejected: [3, 3]),            // rejected inside chosen
+            PairExample(prompt: [2, 7], chosen: [4], rejected: [4, 3, 3, rmEOS]),                   // chosen inside rejected
+            PairExample(prompt: [5, 5, 5], chosen: [3, rmEOS], rejected: [3, rmEOS]),               // identical
+        ]
+        let (pack, rc, rr) = t.forward(pairs)
+        XCTAssertEqual(pack.T, 9)   // pairs 0 and 1: 7 + 6 tokens, 4 of them shared
+        XCTAssertEqual(t.reader.bias, 0)
+        let separate = t.reader.scores(prompts: pairs.map(\.prompt) + pairs.map(\.prompt), responses: pairs.map(\.chosen) + pairs.map(\.rejected))
+        for i in pairs.indices {
+            XCTAssertEqual(rc[i], separate[i], accuracy: 1e-5, "chosen of pair \(i)")
+            XCTAssertEqual(rr[i], separate[pairs.count + i], accuracy: 1e-5, "rejected of pair \(i)")
+        }
+        XCTAssertEqual(rc[4], rr[4])
+        XCTAssertGreaterThan(Set(rc.map { Int($0 * 1e4) }).count, 3, "scores should differ between sequences")
     }
 
     /// The whole training gradient (loss → last-token head → trunk) against finite differences,
