@@ -25,10 +25,15 @@ public struct TLDRSynth: Sendable {
     /// posts disjoint from the train/valid/test splits: for each of `posts` posts, its title and body
     /// (half the time followed by "TL;DR: " and its reference), plus after every fourth post one
     /// paragraph of generic filler text. About 1.25 × `posts` documents.
-    public func corpus(posts: Int) -> [String] {
+    public func corpus(posts: Int) -> [String] { corpus(postRange: 0..<max(0, posts)) }
+
+    /// The documents of posts `range` of the same stream (each post, and a filler paragraph after
+    /// every fourth): `corpus(postRange: n..<n+k)` continues `corpus(posts: n)` with k posts it does
+    /// not contain (held-out text of the same kind).
+    public func corpus(postRange range: Range<Int>) -> [String] {
         var docs: [String] = []
         let base = RNG(seed: seed)
-        for i in 0..<max(0, posts) {
+        for i in range where i >= 0 {
             var rng = base.split("tldr-synth/corpus", i)
             let p = Generator.makePost(id: "corpus-\(i)", rng: &rng)
             var doc = p.title + "\n\n" + p.body

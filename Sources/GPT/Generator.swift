@@ -41,7 +41,7 @@ public final class Generator {
     let C: Int, NH: Int, HS: Int, L: Int, V: Int, ctx: Int
     let kCache: FloatBuffer, vCache: FloatBuffer
     // Decode buffers, (maxBatch, ·)
-    let x, ln, qkv, atty, tmp, fch, fchG, logits, mean, rstd: FloatBuffer
+    let x, ln, qkv, atty, tmp, fch, logits, mean, rstd: FloatBuffer
     let scores: FloatBuffer
     /// Prefill works on up to `prefillTokens` (padded) prompt tokens at once (one prompt when it is
     /// longer), one layer at a time, keeping no activations for a backward pass.
@@ -58,7 +58,7 @@ public final class Generator {
         vCache = FloatBuffer(count: L * maxBatch * NH * ctx * HS)
         x = FloatBuffer(count: maxBatch * C); ln = FloatBuffer(count: maxBatch * C); qkv = FloatBuffer(count: maxBatch * 3 * C)
         atty = FloatBuffer(count: maxBatch * C); tmp = FloatBuffer(count: maxBatch * C)
-        fch = FloatBuffer(count: maxBatch * 4 * C); fchG = FloatBuffer(count: maxBatch * 4 * C)
+        fch = FloatBuffer(count: maxBatch * 4 * C)
         logits = FloatBuffer(count: maxBatch * V)
         mean = FloatBuffer(count: maxBatch); rstd = FloatBuffer(count: maxBatch)
         scores = FloatBuffer(count: maxBatch * NH * ctx)
@@ -74,7 +74,7 @@ public final class Generator {
 
     /// Bytes held by the KV cache and buffers.
     public var bytes: Int {
-        let decode = [x, ln, qkv, atty, tmp, fch, fchG, logits, mean, rstd, scores].reduce(0) { $0 + $1.count }
+        let decode = [x, ln, qkv, atty, tmp, fch, logits, mean, rstd, scores].reduce(0) { $0 + $1.count }
         let prefill = [px, pln, pqkv, patty, ptmp, pfch, patt, pmean, prstd, plogits].reduce(0) { $0 + $1.count }
         return (kCache.count * 2 + decode + prefill) * 4
     }
@@ -177,13 +177,8 @@ public final class Generator {
                 }
             }
             Attention.forward(out: patty.pointer, att: patt.pointer, qkv: q3, B: B, T: T, C: C, NH: NH)
-            Linear.forward(out: ptmp.pointer, inp: patty.pointer, weight: P + w.attprojw, bias: P + w.attprojb, N: N, C: C, OC: C)
-            Residual.forward(out: xp, a: xp, b: ptmp.pointer, n: N * C)
-            LayerNorm.forward(out: pln.pointer, mean: pmean.pointer, rstd: prstd.pointer, inp: xp, weight: P + w.ln2w, bias: P + w.ln2b, N: N, C: C)
-            Linear.forward(out: pfch.pointer, inp: pln.pointer, weight: P + w.fcw, bias: P + w.fcb, N: N, C: C, OC: 4 * C)
-            GELU.forward(out: pfch.pointer, inp: pfch.pointer, n: N * 4 * C)
-            Linear.forward(out: ptmp.pointer, inp: pfch.pointer, weight: P + w.fcprojw, bias: P + w.fcprojb, N: N, C: 4 * C, OC: C)
-            Residual.forward(out: xp, a: xp, b: ptmp.pointer, n: N * C)
+            blockTail(w, x: xp, atty: patty.pointer, N: N, ln: pln.pointer, mean: pmean.pointer, rstd: prstd.pointer,
+                      tmp: ptmp.pointer, fch: pfch.pointer)
         }
         // ln_f and the LM head on each prompt's last position only.
         for (b, i) in members.enumerated() { (ptmp.pointer + b * C).update(from: xp + (b * T + prompts[i].count - 1) * C, count: C) }
@@ -196,6 +191,21 @@ public final class Generator {
             for b in 0..<nb { (logits.pointer + members[b0 + b] * V).update(from: plogits.pointer + b * V, count: V) }
             b0 += nb
         }
+    }
+
+    /// The rest of block `w` after attention, in place on the residual stream x (N rows):
+    /// x += atty·W_proj + b;  x += GELU(LN2(x)·W_fc + b)·W_fcproj + b.  `fch` holds N·4C floats.
+    func blockTail(_ w: ParameterLayout.Block, x: UnsafeMutablePointer<Float>, atty: UnsafePointer<Float>, N: Int,
+                   ln: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,
+                   tmp: UnsafeMutablePointer<Float>, fch: UnsafeMutablePointer<Float>) {
+        let P = model.params.pointer
+        Linear.forward(out: tmp, inp: atty, weight: P + w.attprojw, bias: P + w.attprojb, N: N, C: C, OC: C)
+        Residual.forward(out: x, a: x, b: tmp, n: N * C)
+        LayerNorm.forward(out: ln, mean: mean, rstd: rstd, inp: x, weight: P + w.ln2w, bias: P + w.ln2b, N: N, C: C)
+        Linear.forward(out: fch, inp: ln, weight: P + w.fcw, bias: P + w.fcb, N: N, C: C, OC: 4 * C)
+        GELU.forward(out: fch, inp: fch, n: N * 4 * C)
+        Linear.forward(out: tmp, inp: fch, weight: P + w.fcprojw, bias: P + w.fcprojb, N: N, C: 4 * C, OC: C)
+        Residual.forward(out: x, a: x, b: tmp, n: N * C)
     }
 
     /// One token for each row: writes its K,V at `positions[r]` in slot `rows[r]` and leaves the
@@ -239,13 +249,7 @@ public final class Generator {
                     }
                 }
             }
-            Linear.forward(out: tmp.pointer, inp: ay, weight: P + w.attprojw, bias: P + w.attprojb, N: m, C: C, OC: C)
-            Residual.forward(out: xp, a: xp, b: tmp.pointer, n: m * C)
-            LayerNorm.forward(out: ln.pointer, mean: mean.pointer, rstd: rstd.pointer, inp: xp, weight: P + w.ln2w, bias: P + w.ln2b, N: m, C: C)
-            Linear.forward(out: fch.pointer, inp: ln.pointer, weight: P + w.fcw, bias: P + w.fcb, N: m, C: C, OC: 4 * C)
-            GELU.forward(out: fchG.pointer, inp: fch.pointer, n: m * 4 * C)
-            Linear.forward(out: tmp.pointer, inp: fchG.pointer, weight: P + w.fcprojw, bias: P + w.fcprojb, N: m, C: 4 * C, OC: C)
-            Residual.forward(out: xp, a: xp, b: tmp.pointer, n: m * C)
+            blockTail(w, x: xp, atty: ay, N: m, ln: ln.pointer, mean: mean.pointer, rstd: rstd.pointer, tmp: tmp.pointer, fch: fch.pointer)
         }
         LayerNorm.forward(out: ln.pointer, mean: mean.pointer, rstd: rstd.pointer, inp: xp,
                           weight: P + lay.offset("ln_f.weight"), bias: P + lay.offset("ln_f.bias"), N: m, C: C)
@@ -265,32 +269,33 @@ public enum Sampler {
         let mx = FastMath.max(z, V)
         if o.temperature <= 0 {
             var best = 0
-            while z[best] != mx { best += 1 }          // the first maximum
+            while best < V - 1 && z[best] != mx { best += 1 }          // the first maximum (bounded: NaN rows)
             let sum = FastMath.expShiftInPlace(z, V, shift: mx)
             return (Int32(best), -Foundation.log(sum))
         }
-        // z[j] = exp(z[j]/τ − max): unnormalized probabilities; log p_j = log z[j] − log Σ.
-        let sum = FastMath.expShiftInPlace(z, V, shift: mx)
-        let logSum = Foundation.log(sum)
+        // z[j] = exp(z[j]/τ − max): unnormalized probabilities; log p_j = log z[j] − log Σ. The sum
+        // is taken in Double in index order, as the scan below adds, so that u·Σ (u < 1) is crossed.
+        _ = FastMath.expShiftInPlace(z, V, shift: mx)
+        var sum = 0.0
+        for j in 0..<V { sum += Double(z[j]) }
+        let logSum = Float(Foundation.log(sum))
         func result(_ j: Int) -> (Int32, Float) { (Int32(j), Foundation.log(z[j]) - logSum) }
         let u = rng.uniformDouble()
         if o.topK <= 0 && o.topP >= 1 {
-            let target = u * Double(sum)
+            let target = u * sum
             var acc = 0.0
             for j in 0..<V {
                 acc += Double(z[j])
                 if acc > target { return result(j) }
             }
-            var last = V - 1
-            while last > 0 && z[last] == 0 { last -= 1 }     // rounding left the target beyond the sum
-            return result(last)
+            return result(V - 1)     // unreachable for finite logits (acc ends at sum > target)
         }
         // Candidate set after top-k / top-p: tokens by decreasing probability (ties: lower id first).
         var candidates = Array(0..<V)
         candidates.sort { z[$0] > z[$1] || (z[$0] == z[$1] && $0 < $1) }
         var keep = o.topK > 0 ? min(o.topK, V) : V
         if o.topP < 1 {
-            let need = Double(o.topP) * Double(sum)
+            let need = Double(o.topP) * sum
             var cum = 0.0
             for (n, j) in candidates.prefix(keep).enumerated() {
                 cum += Double(z[j])

@@ -105,6 +105,10 @@ final class TLDRSynthTests: XCTestCase {
         // Pretraining documents come from their own stream, not from the train split.
         let trainBodies = Set(s.posts(split: .train, count: 8).map(\.body))
         XCTAssertFalse(docs.contains { d in trainBodies.contains { d.contains($0) } })
+        // Held-out documents continue the stream past the trained ones (pretraining's validation text).
+        let more = s.corpus(postRange: 8..<12)
+        XCTAssertEqual(docs + more, s.corpus(posts: 12))
+        XCTAssertTrue(Set(more).isDisjoint(with: Set(docs)))
     }
 
     func testArticlesAndPronouns() {

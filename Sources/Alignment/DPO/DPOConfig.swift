@@ -45,11 +45,13 @@ public struct DPOConfig: Codable, Equatable, Sendable {
     /// Score chosen and rejected in one sequence per pair, [prompt | chosen | rejected], the
     /// rejected completion masked from the chosen one (`PreferenceBatch`): each prompt goes through
     /// the model once instead of twice. Same log-probs up to float rounding; false: two sequences
-    /// per pair, as TRL's concatenated forward.
+    /// per pair, as TRL's concatenated forward. `tokens_per_s` counts the tokens that go through
+    /// the model, so it is lower with the shared layout for the same pairs per second.
     public var sharedPrompt: Bool = true
     /// Number of optimizer updates (TRL `max_steps`).
     public var steps: Int = 200
-    /// Preference pairs per microbatch; the policy sees 2·batchSize sequences in one forward
+    /// Preference pairs per microbatch, scored in one forward (batchSize sequences with the shared
+    /// prompt layout, 2·batchSize without)
     /// (TRL `per_device_train_batch_size`). Also the eval batch size.
     public var batchSize: Int = 8
     /// Microbatches per optimizer update (TRL `gradient_accumulation_steps`).

@@ -67,7 +67,7 @@ public final class DPOTrainer {
 
     // MARK: - One batch of pairs
 
-    /// Forward over the pairs (chosen and rejected in one batch of 2·B sequences), the loss of each
+    /// Forward over the pairs (chosen and rejected in one batch: B shared-prompt sequences, or 2·B), the loss of each
     /// pair, and — when `gradScale` is given — backward of gradScale·Σ_pairs loss into the policy's
     /// gradients. `cached` are the reference log-probs of `pairs` if precomputed.
     func process(_ pairs: [PreferenceExample], cached: [(Double, Double)]?, gradScale: Double?, dropoutStream: Int,

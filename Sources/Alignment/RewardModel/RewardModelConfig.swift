@@ -27,7 +27,7 @@ public struct RewardModelConfig: Codable, Equatable, Sendable {
     /// Optimizer updates. Stiennon et al. and Huang et al. train for one epoch over the pairs:
     /// steps ≈ pairs / (batchSize · gradAccum).
     public var steps = 300
-    /// Preference pairs per microbatch; chosen and rejected go through one forward of 2·batchSize sequences.
+    /// Preference pairs per microbatch; chosen and rejected go through one forward, one row per pair.
     public var batchSize = 8
     /// Microbatches per optimizer step (gradient accumulation); the loss is the mean over all pairs of the step.
     public var gradAccum = 1

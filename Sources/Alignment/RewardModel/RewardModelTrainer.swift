@@ -36,8 +36,9 @@ public final class RewardModelTrainer {
     let source: ShuffledEpochs
     /// PPO's scorer over this model (used for normalization).
     let reader: RewardModelScorer
-    /// Workspace of the training and evaluation forward: one shared-prefix row per pair.
-    let ws: GPTWorkspace
+    /// Workspace of the training and evaluation forward: one shared-prefix row per pair, sized for
+    /// the longest pair of train + valid and grown for longer pairs given to `metrics(of:)`.
+    var ws: GPTWorkspace
     var pairsSeen = 0.0
     var timeSpent = 0.0
 
@@ -90,6 +91,9 @@ public final class RewardModelTrainer {
     func forward(_ pairs: [PairExample]) -> (pack: RewardPairPack, chosen: [Float], rejected: [Float]) {
         let pack = RewardPairPack(chosen: pairs.map { Self.cut($0.prompt, $0.chosen, maxLength) },
                                   rejected: pairs.map { Self.cut($0.prompt, $0.rejected, maxLength) }, pad: pad)
+        if pack.B > ws.maxB || pack.T > ws.maxT {
+            ws = GPTWorkspace(config: model.config, maxB: max(pack.B, ws.maxB), maxT: max(pack.T, ws.maxT))
+        }
         pack.tokens.withUnsafeBufferPointer {
             model.forward(tokens: $0.baseAddress!, B: pack.B, T: pack.T, ws: ws, branches: pack.branches)
         }

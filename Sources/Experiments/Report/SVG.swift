@@ -324,7 +324,11 @@ enum Chart {
             best = vals
             if vals.count <= max(2, target) { break }
         }
-        if best.count < 2 { return ticks(lo, hi, target: target) }
+        if best.count < 2 {      // a range within ±L: round data values, placed through the transform
+            let t = ticks(dlo, dhi, target: target)
+            let u = t.values.map { symlog($0, L) }
+            return Ticks(lo: min(lo, u.first ?? lo), hi: max(hi, u.last ?? hi), step: 0, values: u, labels: t.labels)
+        }
         let u = best.map { symlog($0, L) }
         let text = best.map { v -> String in
             let a = abs(v)

@@ -44,6 +44,15 @@ public final class TaskData {
         return c
     }
 
+    /// Held-out text of the corpus's kind for pretraining's validation loss: tldr-synth, 64 posts
+    /// of the corpus stream past the ones trained on; files, nil (the SFT validation texts serve).
+    public var corpusValid: [String]? {
+        switch corpusSource {
+        case .synth(let task, let posts, _): return task.corpus(postRange: posts..<(posts + 64))
+        case .text: return nil
+        }
+    }
+
     /// Tokenizer training text (tldr-synth: the first posts of the corpus; files: the corpus).
     public var tokenizerCorpus: [String] {
         switch corpusSource {

@@ -46,9 +46,11 @@ extension ExperimentRunner {
         }
         let model = GPT(config: config.model, seed: config.seed)
         let source = RandomWindows(stream: stream, length: T, batchSize: cfg.batchSize, microPerStep: cfg.gradAccum, seed: config.seed)
-        // Validation: fixed windows from the validation texts.
+        // Validation: fixed windows of held-out text of the corpus's kind (tldr-synth: corpus posts
+        // past the trained ones), else of the SFT validation texts.
         var validStream: [Int32] = []
-        for e in try data.sftValid.prefix(64) { validStream += tok.encode(e.prompt + e.completion) + [tok.eosId] }
+        let validTexts = try data.corpusValid ?? data.sftValid.prefix(64).map { $0.prompt + $0.completion }
+        for text in validTexts { validStream += tok.encode(text) + [tok.eosId] }
         var valid: [SequenceExample] = []
         var i = 0
         while i + T <= validStream.count && valid.count < 32 {
