@@ -50,6 +50,8 @@ final class CommandLineTests: XCTestCase {
 
     func testBadFlags() throws {
         try expectUsageError(["bench", "--shapes", "huge"], "--shapes: unknown shape \"huge\"; expected tiny, small or both (tiny,small)")
+        try expectUsageError(["bench", "--parts", "train,trian"],
+                             "--parts: unknown part \"trian\"; expected all or a comma-separated list of train, generate, dpo, ppo, tokenizer")
         let r = try run(["frobnicate"])
         XCTAssertEqual(r.code, 2)
         XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)

@@ -48,6 +48,7 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(message(#"{"preferences": {"reference_fraction": 1.5}}"#),
                        "c.json: preferences.reference_fraction: expected a number in [0, 1], found 1.5")
         XCTAssertEqual(message(#"{"eval": {"tie_margin": -0.1}}"#), "c.json: eval.tie_margin: expected a number ≥ 0, found -0.1")
+        XCTAssertEqual(message(#"{"sft": {}, "dpo": {"shared_prompt": "yes"}}"#), #"c.json: dpo.shared_prompt: expected true or false, found "yes""#)
     }
 
     func testInconsistentValues() {
