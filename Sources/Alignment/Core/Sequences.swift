@@ -91,3 +91,46 @@ extension GPT {
         return logp
     }
 }
+
+// MARK: - Two sequences per row over a shared prefix
+
+/// Pairs of token sequences (a, b) whose first `prefix` tokens are the same, one row per pair:
+/// [a | b after the prefix], the rest of b masked from the rest of a and placed at the positions
+/// it has after the prefix (`PrefixBranch`), so the prefix goes through the model once and each
+/// sequence gets the values it gets alone. Used by DPO (prefix: the prompt) and reward-model
+/// training (prefix: everything the two share).
+struct SharedPrefixRows {
+    let B: Int, T: Int
+    let tokens: [Int32]
+    let branches: [PrefixBranch]
+    let lengthsA: [Int], prefixes: [Int]
+
+    /// `pairs[i].prefix` ≤ min(|a|, |b|) tokens that a and b share; T is at least `minT`.
+    init(_ pairs: [(a: [Int32], b: [Int32], prefix: Int)], pad: Int32, minT: Int = 1) {
+        B = pairs.count
+        T = max(minT, 1, pairs.map { Self.packedLength($0.a, $0.b, prefix: $0.prefix) }.max() ?? 1)
+        var tokens = [Int32](repeating: pad, count: B * T)
+        for (i, p) in pairs.enumerated() {
+            precondition(p.prefix <= min(p.a.count, p.b.count) && p.a[..<p.prefix] == p.b[..<p.prefix], "the prefix must be shared")
+            let row = p.a + p.b[p.prefix...]
+            tokens.replaceSubrange((i * T)..<(i * T + row.count), with: row)
+        }
+        self.tokens = tokens
+        branches = pairs.map { PrefixBranch(prefix: $0.prefix, start: $0.a.count) }
+        lengthsA = pairs.map(\.a.count)
+        prefixes = pairs.map(\.prefix)
+    }
+
+    static func packedLength(_ a: [Int32], _ b: [Int32], prefix: Int) -> Int { a.count + b.count - prefix }
+
+    /// The number of leading tokens a and b have in common.
+    static func commonPrefix(_ a: [Int32], _ b: [Int32]) -> Int {
+        var k = 0
+        while k < min(a.count, b.count) && a[k] == b[k] { k += 1 }
+        return k
+    }
+
+    /// Flat row (i·T + ·) holding token t of sequence a / b of pair i.
+    func rowA(_ i: Int, _ t: Int) -> Int { i * T + t }
+    func rowB(_ i: Int, _ t: Int) -> Int { t < prefixes[i] ? i * T + t : i * T + lengthsA[i] + (t - prefixes[i]) }
+}

@@ -67,40 +67,26 @@ public struct PreferenceBatch {
             branches = nil
             return
         }
-        let B = examples.count
-        let lengths = examples.map { $0.prompt.count + $0.chosen.count + $0.rejected.count }
-        let T = max(fixedT ?? 1, lengths.max() ?? 1)
-        var tokens = [Int32](repeating: pad, count: B * T)
-        var chosenRows: [[Int32]] = [], chosenTargets: [[Int32]] = [], rejectedRows: [[Int32]] = [], rejectedTargets: [[Int32]] = []
-        var branches: [PrefixBranch] = []
-        for (b, e) in examples.enumerated() {
-            let P = e.prompt.count, start = P + e.chosen.count
-            tokens.replaceSubrange((b * T)..<(b * T + lengths[b]), with: e.prompt + e.chosen + e.rejected)
-            branches.append(PrefixBranch(prefix: P, start: start))
-            // Chosen token k sits at t = P + k and is predicted at t − 1 (as in the separate layout,
-            // a sequence's first token is never predicted).
-            var r: [Int32] = [], y: [Int32] = []
-            for k in 0..<e.chosen.count where P + k >= 1 { r.append(Int32(b * T + P + k - 1)); y.append(e.chosen[k]) }
-            chosenRows.append(r); chosenTargets.append(y)
-            // Rejected token k sits at t = start + k; the first is predicted at the prompt's last position.
-            r = []; y = []
-            for k in 0..<e.rejected.count {
-                if k == 0 {
-                    guard P >= 1 else { continue }
-                    r.append(Int32(b * T + P - 1))
-                } else {
-                    r.append(Int32(b * T + start + k - 1))
+        let packed = SharedPrefixRows(examples.map { (a: $0.prompt + $0.chosen, b: $0.prompt + $0.rejected, prefix: $0.prompt.count) },
+                                      pad: pad, minT: fixedT ?? 1)
+        // Completion token t (t ≥ |prompt|, t ≥ 1: a sequence's first token is never predicted) is
+        // predicted at the row holding token t − 1 of its own sequence; for the rejected one's first
+        // token that is the prompt's last position.
+        var rows: [Int32] = [], targets: [Int32] = [], rowStart = [0]
+        for chosen in [true, false] {
+            for (i, e) in examples.enumerated() {
+                let seq = e.prompt + (chosen ? e.chosen : e.rejected)
+                for t in max(1, e.prompt.count)..<max(1, seq.count) {
+                    rows.append(Int32(chosen ? packed.rowA(i, t - 1) : packed.rowB(i, t - 1)))
+                    targets.append(seq[t])
                 }
-                y.append(e.rejected[k])
+                rowStart.append(rows.count)
             }
-            rejectedRows.append(r); rejectedTargets.append(y)
         }
-        let allRows = chosenRows + rejectedRows
-        var rowStart = [0]
-        for r in allRows { rowStart.append(rowStart.last! + r.count) }
-        batch = TokenBatch(B: B, T: T, tokens: tokens, promptLengths: examples.map(\.prompt.count), lengths: lengths,
-                           rows: allRows.flatMap { $0 }, targets: (chosenTargets + rejectedTargets).flatMap { $0 }, rowStart: rowStart)
-        self.branches = branches
+        batch = TokenBatch(B: packed.B, T: packed.T, tokens: packed.tokens, promptLengths: examples.map(\.prompt.count),
+                           lengths: examples.map { $0.prompt.count + $0.chosen.count + $0.rejected.count },
+                           rows: rows, targets: targets, rowStart: rowStart)
+        branches = packed.branches
     }
 
     /// Number of predicted (completion) tokens of sequence `s` (chosen of pair i: s = i; rejected: s = B + i).

@@ -214,38 +214,23 @@ public final class RewardModelTrainer {
 /// the prompt, and any completion tokens the two share — goes through the model once; each
 /// sequence's score is read at its last real token.
 struct RewardPairPack {
-    let B: Int, T: Int
-    let tokens: [Int32]
-    let branches: [PrefixBranch]
+    let rows: SharedPrefixRows
     /// Flat rows (b·T + t) of the last real token of each chosen and each rejected sequence.
     let chosenRows: [Int], rejectedRows: [Int]
+    var B: Int { rows.B }
+    var T: Int { rows.T }
+    var tokens: [Int32] { rows.tokens }
+    var branches: [PrefixBranch] { rows.branches }
 
-    static func commonPrefix(_ a: [Int32], _ b: [Int32]) -> Int {
-        var k = 0
-        while k < min(a.count, b.count) && a[k] == b[k] { k += 1 }
-        return k
+    static func packedLength(_ a: [Int32], _ b: [Int32]) -> Int {
+        SharedPrefixRows.packedLength(a, b, prefix: SharedPrefixRows.commonPrefix(a, b))
     }
-
-    static func packedLength(_ a: [Int32], _ b: [Int32]) -> Int { a.count + b.count - commonPrefix(a, b) }
 
     init(chosen: [[Int32]], rejected: [[Int32]], pad: Int32) {
         precondition(chosen.count == rejected.count && chosen.allSatisfy { !$0.isEmpty } && rejected.allSatisfy { !$0.isEmpty })
-        B = chosen.count
-        T = max(1, zip(chosen, rejected).map { Self.packedLength($0, $1) }.max() ?? 1)
-        var tokens = [Int32](repeating: pad, count: B * T)
-        var branches: [PrefixBranch] = [], cr: [Int] = [], rr: [Int] = []
-        for (i, (a, b)) in zip(chosen, rejected).enumerated() {
-            let k = Self.commonPrefix(a, b)
-            let row = a + b[k...]
-            tokens.replaceSubrange((i * T)..<(i * T + row.count), with: row)
-            branches.append(PrefixBranch(prefix: k, start: a.count))
-            cr.append(i * T + a.count - 1)
-            // The rejected rest starts at a.count; a rejected sequence inside the common prefix ends there.
-            rr.append(b.count > k ? i * T + a.count + (b.count - k) - 1 : i * T + b.count - 1)
-        }
-        self.tokens = tokens
-        self.branches = branches
-        chosenRows = cr
-        rejectedRows = rr
+        let r = SharedPrefixRows(zip(chosen, rejected).map { (a: $0, b: $1, prefix: SharedPrefixRows.commonPrefix($0, $1)) }, pad: pad)
+        rows = r
+        chosenRows = chosen.indices.map { r.rowA($0, chosen[$0].count - 1) }
+        rejectedRows = rejected.indices.map { r.rowB($0, rejected[$0].count - 1) }
     }
 }
