@@ -5,22 +5,39 @@ import Foundation
 public enum LayerNorm {
     public static let eps: Float = 1e-5
 
+    typealias V = SIMD8<Float>
+
+    @inline(__always) static func load(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
+    @inline(__always) static func store(_ v: V, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self) }
+
     /// out = (inp - mean) * rstd * weight + bias, per row of C.
     /// out, inp: (N,C), mean, rstd: (N), weight, bias: (C)
+    /// Rows are reduced in 8 lanes (lane sums added at the end), then the tail; the order depends on C only.
     public static func forward(out: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,
                                inp: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, N: Int, C: Int) {
+        let C8 = C / 8 * 8
         Parallel.forRange(N, grain: 32) { range in
             for i in range {
                 let x = inp + i * C
-                var m: Float = 0
-                for c in 0..<C { m += x[c] }
+                var acc = V(repeating: 0)
+                var c = 0
+                while c < C8 { acc += load(x + c); c += 8 }
+                var m = acc.sum()
+                while c < C { m += x[c]; c += 1 }
                 m /= Float(C)
-                var v: Float = 0
-                for c in 0..<C { let d = x[c] - m; v += d * d }
+                let mv = V(repeating: m)
+                acc = V(repeating: 0)
+                c = 0
+                while c < C8 { let d = load(x + c) - mv; acc = FastMath.fma(d, d, acc); c += 8 }
+                var v = acc.sum()
+                while c < C { let d = x[c] - m; v += d * d; c += 1 }
                 v /= Float(C)
                 let s = 1 / (v + eps).squareRoot()
+                let sv = V(repeating: s)
                 let o = out + i * C
-                for c in 0..<C { o[c] = (x[c] - m) * s * weight[c] + bias[c] }
+                c = 0
+                while c < C8 { store(FastMath.fma((load(x + c) - mv) * sv, load(weight + c), load(bias + c)), o + c); c += 8 }
+                while c < C { o[c] = (x[c] - m) * s * weight[c] + bias[c]; c += 1 }
                 mean[i] = m
                 rstd[i] = s
             }
@@ -37,26 +54,50 @@ public enum LayerNorm {
         let blocks = min(16, max(1, N / 16))
         let partial = scratch.pointer(blocks * 2 * C)
         partial.update(repeating: 0, count: blocks * 2 * C)
+        let C8 = C / 8 * 8
         Parallel.forEachChunk(N, chunks: blocks) { blk, range in
             let pw = partial + blk * 2 * C, pb = pw + C
             for i in range {
                 let x = inp + i * C, d = dout + i * C, dx = dinp + i * C
                 let m = mean[i], s = rstd[i]
-                var dnMean: Float = 0, dnNormMean: Float = 0
-                for c in 0..<C {
+                let mv = V(repeating: m), sv = V(repeating: s)
+                var a0 = V(repeating: 0), a1 = V(repeating: 0)
+                var c = 0
+                while c < C8 {
+                    let n = (load(x + c) - mv) * sv
+                    let dc = load(d + c)
+                    let dn = load(weight + c) * dc
+                    a0 += dn
+                    a1 = FastMath.fma(dn, n, a1)
+                    store(FastMath.fma(dc, n, load(pw + c)), pw + c)
+                    store(load(pb + c) + dc, pb + c)
+                    c += 8
+                }
+                var dnMean = a0.sum(), dnNormMean = a1.sum()
+                while c < C {
                     let n = (x[c] - m) * s
                     let dn = weight[c] * d[c]
                     dnMean += dn
                     dnNormMean += dn * n
                     pw[c] += d[c] * n
                     pb[c] += d[c]
+                    c += 1
                 }
                 dnMean /= Float(C)
                 dnNormMean /= Float(C)
-                for c in 0..<C {
+                let dmv = V(repeating: dnMean), dnv = V(repeating: dnNormMean)
+                c = 0
+                while c < C8 {
+                    let n = (load(x + c) - mv) * sv
+                    let dn = load(weight + c) * load(d + c)
+                    store(FastMath.fma(sv, dn - dmv - n * dnv, load(dx + c)), dx + c)
+                    c += 8
+                }
+                while c < C {
                     let n = (x[c] - m) * s
                     let dn = weight[c] * d[c]
                     dx[c] += s * (dn - dnMean - n * dnNormMean)
+                    c += 1
                 }
             }
         }
