@@ -233,20 +233,12 @@ public final class Generator {
                 }
             }
             let sc = scores.pointer, kc = kCache.pointer, vc = vCache.pointer, ay = atty.pointer
-            BLAS.singleThreaded {
-                Parallel.forRange(m * NH, grain: 4) { range in
-                    for rh in range {
-                        let r = rh / NH, h = rh % NH
-                        let len = positions[r] + 1
-                        let s = sc + rh * ctx
-                        let base = cacheOffset(l, rows[r], h, 0)
-                        BLAS.sgemv(m: len, n: HS, alpha: scale, a: kc + base, lda: HS, x: q3 + r * 3 * C + h * HS, y: s)
-                        let mx = FastMath.max(s, len)
-                        let sum = FastMath.expShiftInPlace(s, len, shift: mx)
-                        let inv = 1 / sum
-                        for j in 0..<len { s[j] *= inv }
-                        BLAS.sgemv(trans: true, m: len, n: HS, a: vc + base, lda: HS, x: s, y: ay + r * C + h * HS)
-                    }
+            Parallel.forRange(m * NH, grain: 4) { range in
+                for rh in range {
+                    let r = rh / NH, h = rh % NH
+                    let base = cacheOffset(l, rows[r], h, 0)
+                    Attention.attendCached(q: q3 + r * 3 * C + h * HS, k: kc + base, v: vc + base, len: positions[r] + 1, HS: HS,
+                                           scale: scale, scores: sc + rh * ctx, out: ay + r * C + h * HS)
                 }
             }
             blockTail(w, x: xp, atty: ay, N: m, ln: ln.pointer, mean: mean.pointer, rstd: rstd.pointer, tmp: tmp.pointer, fch: fch.pointer)

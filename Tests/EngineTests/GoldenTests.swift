@@ -158,6 +158,25 @@ final class GoldenTests: XCTestCase {
         assertClose(att.array, wantAtt, rtol: 1e-5, atol: 1e-6, "Attention att")
     }
 
+    func testCachedAttentionMatchesNaive() {
+        // HS = 19 runs the 8-lane loops (16) and the scalar tail (3); len 1 is the first decode step.
+        var rng = TestRNG(205)
+        let HS = 19, scale: Float = 0.3
+        for len in [1, 2, 37] {
+            let q = rng.normalBuffer(HS, scale: 1.5), k = rng.normalBuffer(len * HS, scale: 1.5), v = rng.normalBuffer(len * HS)
+            let scores = FloatBuffer(count: len), out = FloatBuffer(count: HS)
+            for i in 0..<HS { out[i] = .nan }   // written, not accumulated
+            Attention.attendCached(q: q.pointer, k: k.pointer, v: v.pointer, len: len, HS: HS, scale: scale,
+                                   scores: scores.pointer, out: out.pointer)
+            let s = (0..<len).map { j in Double(scale) * (0..<HS).reduce(0.0) { $0 + Double(q[$1]) * Double(k[j * HS + $1]) } }
+            let mx = s.max()!
+            let e = s.map { Foundation.exp($0 - mx) }, z = e.reduce(0, +)
+            let want = (0..<HS).map { d in (0..<len).reduce(0.0) { $0 + e[$1] / z * Double(v[$1 * HS + d]) } }
+            assertClose(out.array, want, rtol: 1e-5, atol: 2e-6, "cached attention out, len \(len)")
+            assertClose(scores.array, e.map { $0 / z }, rtol: 1e-5, atol: 1e-6, "cached attention probabilities, len \(len)")
+        }
+    }
+
     // MARK: LayerNorm
 
     func testLayerNormForwardMatchesNaive() {

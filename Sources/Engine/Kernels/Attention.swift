@@ -73,6 +73,44 @@ public enum Attention {
         }
     }
 
+    /// One query against cached keys and values (a decode step): out = softmax(scale · K q) V,
+    /// with K and V (len, HS) contiguous rows. One pass over K, one over V, no BLAS call: at
+    /// len·HS ≈ 10k a call's overhead was as large as its work, and this loop is bound by memory
+    /// reads of the cache. `scores` holds len floats (left as the probabilities).
+    @inline(__always)
+    public static func attendCached(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, len: Int, HS: Int,
+                                    scale: Float, scores s: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>) {
+        typealias V8 = SIMD8<Float>
+        let H8 = HS / 8 * 8
+        for j in 0..<len {
+            let kj = k + j * HS
+            var acc = V8(repeating: 0)
+            var c = 0
+            while c < H8 {
+                acc = FastMath.fma(UnsafeRawPointer(q + c).loadUnaligned(as: V8.self), UnsafeRawPointer(kj + c).loadUnaligned(as: V8.self), acc)
+                c += 8
+            }
+            var d = acc.sum()
+            while c < HS { d += q[c] * kj[c]; c += 1 }
+            s[j] = d * scale
+        }
+        let mx = FastMath.max(s, len)
+        let inv = 1 / FastMath.expShiftInPlace(s, len, shift: mx)
+        out.update(repeating: 0, count: HS)
+        for j in 0..<len {
+            let p = s[j] * inv
+            s[j] = p
+            let vj = v + j * HS, pv = V8(repeating: p)
+            var c = 0
+            while c < H8 {
+                let o = UnsafeMutableRawPointer(out + c)
+                o.storeBytes(of: FastMath.fma(pv, UnsafeRawPointer(vj + c).loadUnaligned(as: V8.self), o.loadUnaligned(as: V8.self)), as: V8.self)
+                c += 8
+            }
+            while c < HS { out[c] += p * vj[c]; c += 1 }
+        }
+    }
+
     /// Differentiates the forward above. With P = att (post-softmax), dO = dout_bh:
     /// dP = dO Vᵀ;  dV += Pᵀ dO;  dS_tj = P_tj (dP_tj − Σ_k P_tk dP_tk);  dQ += scale · dS K;  dK += scale · dSᵀ Q.
     /// dqkv: (B,T,3C) accumulated; scratch holds one (T,T) matrix per worker.
