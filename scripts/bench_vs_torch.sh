@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Runs `rlhf bench` and the peers' PyTorch benchmark (torch_bench.py: PyTorch eager + Hugging Face
+# GPT-2) on the same shapes, one right after the other, and prints both side by side with ratios.
+# This machine's speed drifts by 10-30% from minute to minute, so only figures measured in the
+# same minutes are compared; `--rounds N` alternates the two programs N times and keeps each
+# one's best figure per metric.
+#
+#   scripts/bench_vs_torch.sh [--peer PATH/torch_bench.py] [--venv DIR] [--rounds N] [--shapes tiny,small]
+#
+# The virtual environment (default ~/.cache/rlhf-peer-venv, outside the repository) is created on
+# first use with `pip install torch transformers`: several GB of wheels, a few minutes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+peer="../shared/peers/torch_bench.py"
+venv="${HOME}/.cache/rlhf-peer-venv"
+rounds=1
+shapes="tiny,small"
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --peer) peer="$2"; shift 2 ;;
+        --venv) venv="$2"; shift 2 ;;
+        --rounds) rounds="$2"; shift 2 ;;
+        --shapes) shapes="$2"; shift 2 ;;
+        *) echo "bench_vs_torch.sh: unknown argument '$1'; expected --peer PATH, --venv DIR, --rounds N or --shapes LIST" >&2; exit 2 ;;
+    esac
+done
+if [ ! -f "$peer" ]; then
+    echo "bench_vs_torch.sh: $peer not found; pass the peers' torch_bench.py with --peer PATH" >&2
+    exit 2
+fi
+case "$rounds" in ''|*[!0-9]*|0) echo "bench_vs_torch.sh: --rounds: expected a positive integer, found '$rounds'" >&2; exit 2 ;; esac
+
+scripts/setup.sh
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import torch, transformers" 2>/dev/null; then
+    echo "Creating $venv with torch and transformers (several GB, a few minutes)..." >&2
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q torch transformers
+fi
+swift build -c release >&2
+
+out="$(mktemp -d)"
+trap 'rm -rf "$out"' EXIT
+for shape in ${shapes//,/ }; do
+    case "$shape" in
+        tiny) targs=(--layers 4 --embd 128 --heads 4 --vocab 2048 --ctx 128 --batch 16 --steps 10) ;;
+        small) targs=(--layers 6 --embd 384 --heads 6 --vocab 8192 --ctx 256 --batch 8 --steps 5) ;;
+        *) echo "bench_vs_torch.sh: --shapes: unknown shape '$shape'; expected tiny or small" >&2; exit 2 ;;
+    esac
+    for r in $(seq 1 "$rounds"); do
+        echo "[$shape, round $r/$rounds] PyTorch..." >&2
+        "$venv/bin/python" "$peer" "${targs[@]}" 2>/dev/null | tail -n 1 | sed "s/^{/{\"shape\": \"$shape\", /" >> "$out/torch.jsonl"
+        echo "[$shape, round $r/$rounds] rlhf bench..." >&2
+        .build/release/rlhf bench --shapes "$shape" --parts train,generate,dpo | grep '"shape"' >> "$out/rlhf.jsonl"
+    done
+done
+
+python3 - "$out/rlhf.jsonl" "$out/torch.jsonl" <<'PY'
+import json, sys
+def best(path):
+    rows = {}
+    for line in open(path):
+        d = json.loads(line)
+        b = rows.setdefault(d["shape"], {})
+        for k, v in d.items():
+            if not isinstance(v, (int, float)) or isinstance(v, bool):
+                continue
+            lower_is_better = k.endswith("_s") and not k.endswith("_per_s")   # seconds, not rates
+            if k not in b or (v < b[k] if lower_is_better else v > b[k]):
+                b[k] = v
+    return rows
+ours, theirs = best(sys.argv[1]), best(sys.argv[2])
+print("| shape | metric | rlhf | PyTorch + HF | rlhf / PyTorch |")
+print("|---|---|---|---|---|")
+for shape in ours:
+    o, t = ours[shape], theirs.get(shape, {})
+    for key, name, higher in [("train_tokens_per_s", "train tokens/s", True),
+                              ("generate_new_tokens_per_s", "generate new tokens/s", True),
+                              ("dpo_step_s", "DPO step (s)", False)]:
+        if key in o and key in t:
+            ratio = o[key] / t[key] if higher else t[key] / o[key]
+            fmt = (lambda v: f"{v:,.0f}") if higher else (lambda v: f"{v:.3f}")
+            print(f"| {shape} | {name} | {fmt(o[key])} | {fmt(t[key])} | {ratio:.2f}x {'faster' if ratio >= 1 else 'slower'} |")
+    if "train_fraction_of_sgemm" in o:
+        print(f"| {shape} | training GFLOP/s as a share of sgemm's, same run (rlhf, best round) | {o['train_fraction_of_sgemm']:.0%} | | |")
+PY
