@@ -220,7 +220,7 @@ final class GoldenTests: XCTestCase {
 
     func testTokenLogProbsForwardMatchesNaive() {
         var rng = TestRNG(206)
-        let N = 9, C = 6, V = 21, n = TokenLogProbs.chunk + 7
+        let N = 9, C = 6, V = 21, n = TokenLogProbs.chunk(V: V) + 7
         let hidden = rng.normalBuffer(N * C), wte = rng.normalBuffer(V * C)
         let rows = (0..<n).map { _ in Int32(rng.int(N)) }, targets = (0..<n).map { _ in Int32(rng.int(V)) }
         let scratch = Scratch()

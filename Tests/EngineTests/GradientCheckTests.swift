@@ -199,7 +199,7 @@ final class GradientCheckTests: XCTestCase {
         var rng = TestRNG(seed)
         // V = 11 exercises both the 8-wide SIMD path and the scalar tail of FastMath; n = chunk + 5
         // rows exercises the second chunk; rows index 10 hidden rows, so they repeat.
-        let N = 10, C = 5, V = 11, n = TokenLogProbs.chunk + 5
+        let N = 10, C = 5, V = 11, n = TokenLogProbs.chunk(V: V) + 5
         let hidden = rng.normalBuffer(N * C), wte = rng.normalBuffer(V * C, scale: 0.7)
         var rows = (0..<n).map { _ in Int32(rng.int(N)) }
         rows[0] = 3; rows[n - 1] = 3 // the same row in both chunks

@@ -125,7 +125,7 @@ final class ParallelTests: XCTestCase {
 
     func testTokenLogProbsBitIdenticalAcrossThreadCounts() {
         var rng = TestRNG(503)
-        let N = 12, C = 8, V = 19, n = TokenLogProbs.chunk + 40
+        let N = 12, C = 8, V = 19, n = TokenLogProbs.chunk(V: V) + 40
         let hidden = rng.normalBuffer(N * C), wte = rng.normalBuffer(V * C)
         let rows = (0..<n).map { _ in Int32(rng.int(N)) }, targets = (0..<n).map { _ in Int32(rng.int(V)) }
         let a = rng.buffer(n), b = rng.buffer(n)

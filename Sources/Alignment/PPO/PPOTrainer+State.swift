@@ -32,7 +32,7 @@ extension PPOTrainer {
     /// chunk scratch), the generator's KV cache, the rollout buffer, and the reward model when it
     /// is a `RewardModelScorer`.
     public var memoryBreakdown: [String: Int] {
-        func lmScratch(_ c: GPTConfig) -> Int { (TokenLogProbs.chunk * c.vocabSize + 2 * TokenLogProbs.chunk * c.nEmbd) * 4 }
+        func lmScratch(_ c: GPTConfig) -> Int { TokenLogProbs.scratchCount(V: c.vocabSize, C: c.nEmbd) * 4 }
         var m: [String: Int] = [:]
         m["policy"] = policy.parameterCount * 4 * 4
         m["reference"] = reference.parameterCount * 4

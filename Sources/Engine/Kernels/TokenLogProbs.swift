@@ -5,11 +5,17 @@ import Foundation
 /// The LM head restricted to the rows that are needed. For each selected row r (a flat index
 /// into the (N,C) hidden states) with target token y_r it computes, with z = (h_r · Wᵀ) / τ:
 ///   logp_r = z_y − logsumexp(z),   H_r = −Σ_j p_j log p_j.
-/// It never holds more than `chunk` rows of logits. Given upstream gradients dlogp_r and dH_r
+/// It never holds more than `chunk(V:)` rows of logits. Given upstream gradients dlogp_r and dH_r
 /// it also back-propagates in the same pass (recomputing the logits when the forward ran earlier):
 ///   dz_j = dlogp·(δ_jy − p_j) − dH·p_j (log p_j + H),   dh_r += (dz/τ) W,   dW += (dz/τ)ᵀ h_r.
 public enum TokenLogProbs {
-    public static let chunk = 128
+    /// Rows of logits held at once: up to 512, and at most 4M logits (16 MB). Each chunk's three
+    /// matmuls pack the whole (V,C) embedding again, so fewer, taller chunks are faster: 512 rows
+    /// instead of 128 made the small benchmark's training step 7-15% faster.
+    public static func chunk(V: Int) -> Int { max(64, min(512, (1 << 22) / max(V, 1))) }
+
+    /// Floats of scratch `run` needs for vocabulary V and width C.
+    public static func scratchCount(V: Int, C: Int) -> Int { chunk(V: V) * (V + 2 * C) }
 
     /// hidden: (N,C), rows/targets: (n), wte: (V,C), logp/entropy: (n)
     /// dlogp/dentropy (n) with dhidden (N,C) and dwte (V,C): backward when non-nil.
@@ -20,8 +26,8 @@ public enum TokenLogProbs {
                            dhidden: UnsafeMutablePointer<Float>? = nil, dwte: UnsafeMutablePointer<Float>? = nil,
                            scratch: Scratch) {
         let backward = dhidden != nil || dwte != nil
-        let R = chunk
-        let base = scratch.pointer(R * V + 2 * R * C)
+        let R = chunk(V: V)
+        let base = scratch.pointer(scratchCount(V: V, C: C))
         let logits = base, h = base + R * V, dh = h + R * C
         let invT = 1 / temperature
         var start = 0
