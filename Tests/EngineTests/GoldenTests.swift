@@ -123,6 +123,16 @@ final class GoldenTests: XCTestCase {
     // MARK: Attention
 
     func testAttentionForwardMatchesNaive() {
+        // Block size 2 splits T = 6 into three row blocks of the causal matmuls; 64 is one block.
+        for block in [64, 2] {
+            let saved = Attention.causalBlock
+            Attention.causalBlock = block
+            defer { Attention.causalBlock = saved }
+            attentionForwardMatchesNaive()
+        }
+    }
+
+    private func attentionForwardMatchesNaive() {
         var rng = TestRNG(204)
         let B = 2, T = 6, C = 12, NH = 3, HS = C / NH
         let qkv = rng.normalBuffer(B * T * 3 * C, scale: 1.5)
@@ -154,8 +164,8 @@ final class GoldenTests: XCTestCase {
                 }
             }
         }
-        assertClose(out.array, wantOut, rtol: 1e-5, atol: 2e-6, "Attention out")
-        assertClose(att.array, wantAtt, rtol: 1e-5, atol: 1e-6, "Attention att")
+        assertClose(out.array, wantOut, rtol: 1e-5, atol: 2e-6, "Attention out (block \(Attention.causalBlock))")
+        assertClose(att.array, wantAtt, rtol: 1e-5, atol: 1e-6, "Attention att (block \(Attention.causalBlock))")
     }
 
     func testCachedAttentionMatchesNaive() {

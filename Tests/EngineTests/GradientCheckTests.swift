@@ -165,6 +165,16 @@ final class GradientCheckTests: XCTestCase {
     // MARK: Attention
 
     func testAttentionGradients() {
+        // Block size 2 splits T = 5 into row/column blocks 2 + 2 + 1 of the causal matmuls; 64 is one block.
+        for block in [64, 2] {
+            let saved = Attention.causalBlock
+            Attention.causalBlock = block
+            defer { Attention.causalBlock = saved }
+            attentionGradients()
+        }
+    }
+
+    private func attentionGradients() {
         var rng = TestRNG(108)
         let B = 2, T = 5, C = 8, NH = 2
         let qkv = rng.normalBuffer(B * T * 3 * C), w = rng.buffer(B * T * C)

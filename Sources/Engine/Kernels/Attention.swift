@@ -28,6 +28,22 @@ public struct PrefixBranch: Sendable, Equatable {
 // MARK: - Causal multi-head self-attention
 
 public enum Attention {
+    /// Rows per block of the causal matmuls: rows [r0, r1) of Q Kᵀ need only the keys [0, r1), so the
+    /// products skip the blocks above the diagonal (at T = 256, 62% of the full T×T work; at
+    /// T = 128, 75%). Tests set it small to run several blocks on short sequences.
+    nonisolated(unsafe) public static var causalBlock = 64
+
+    @inline(__always)
+    static func forBlocks(_ T: Int, _ body: (Int, Int) -> Void) {
+        let blk = max(1, causalBlock)
+        var r0 = 0
+        while r0 < T {
+            let r1 = Swift.min(T, r0 + blk)
+            body(r0, r1)
+            r0 = r1
+        }
+    }
+
     /// out[b,t,h*HS..] = Σ_{j≤t} softmax_j(q_t·k_j / √HS) v_j for each head h.
     /// out: (B,T,C), att: (B,NH,T,T) post-softmax probabilities (cache), qkv: (B,T,3C) laid out as [Q | K | V]
     /// Q, K and V of head h are read in place as (T,HS) matrices with row stride 3C: no permute.
@@ -44,8 +60,11 @@ public enum Attention {
                     let b = bh / NH, h = bh % NH
                     let q = qkv + b * T * C3 + h * HS, k = q + C, v = q + 2 * C
                     let a = att + bh * T * T
-                    // preatt = scale · Q Kᵀ  (T,T)
-                    BLAS.sgemm(transB: true, m: T, n: T, k: HS, alpha: scale, a: q, lda: C3, b: k, ldb: C3, c: a, ldc: T)
+                    // preatt = scale · Q Kᵀ  (T,T), lower triangle by row blocks: rows [r0, r1) need columns [0, r1)
+                    forBlocks(T) { r0, r1 in
+                        BLAS.sgemm(transB: true, m: r1 - r0, n: r1, k: HS, alpha: scale, a: q + r0 * C3, lda: C3, b: k, ldb: C3,
+                                   c: a + r0 * T, ldc: T)
+                    }
                     let g0 = branches?[b].prefix ?? T, g1 = branches?[b].start ?? T
                     for t in 0..<T {
                         let row = a + t * T
@@ -66,8 +85,11 @@ public enum Attention {
                         }
                         if t + 1 < T { (row + t + 1).update(repeating: 0, count: T - t - 1) }
                     }
-                    // out_bh = att · V  (T,HS), written with row stride C
-                    BLAS.sgemm(m: T, n: HS, k: T, a: a, lda: T, b: v, ldb: C3, c: out + b * T * C + h * HS, ldc: C)
+                    // out_bh = att · V  (T,HS), written with row stride C; rows [r0, r1) read V rows [0, r1)
+                    forBlocks(T) { r0, r1 in
+                        BLAS.sgemm(m: r1 - r0, n: HS, k: r1, a: a + r0 * T, lda: T, b: v, ldb: C3,
+                                   c: out + (b * T + r0) * C + h * HS, ldc: C)
+                    }
                 }
             }
         }
@@ -130,8 +152,13 @@ public enum Attention {
                     let dq = dqkv + off, dk = dq + C, dv = dq + 2 * C
                     let a = att + bh * T * T
                     let d = dout + b * T * C + h * HS
-                    BLAS.sgemm(transB: true, m: T, n: T, k: HS, a: d, lda: C, b: v, ldb: C3, c: dp, ldc: T)
-                    BLAS.sgemm(transA: true, m: T, n: HS, k: T, a: a, lda: T, b: d, ldb: C, beta: 1, c: dv, ldc: C3)
+                    // dP = dO Vᵀ on the lower triangle (row blocks); dV += Pᵀ dO by column blocks [c0, c1),
+                    // which only rows t ≥ c0 of P reach (P is zero above the diagonal).
+                    forBlocks(T) { r0, r1 in
+                        BLAS.sgemm(transB: true, m: r1 - r0, n: r1, k: HS, a: d + r0 * C, lda: C, b: v, ldb: C3, c: dp + r0 * T, ldc: T)
+                        BLAS.sgemm(transA: true, m: r1 - r0, n: HS, k: T - r0, a: a + r0 * T + r0, lda: T, b: d + r0 * C, ldb: C,
+                                   beta: 1, c: dv + r0 * C3, ldc: C3)
+                    }
                     for t in 0..<T {
                         let pr = a + t * T, dr = dp + t * T
                         var s: Float = 0
@@ -139,8 +166,13 @@ public enum Attention {
                         for j in 0...t { dr[j] = pr[j] * (dr[j] - s) }
                         if t + 1 < T { (dr + t + 1).update(repeating: 0, count: T - t - 1) }
                     }
-                    BLAS.sgemm(m: T, n: HS, k: T, alpha: scale, a: dp, lda: T, b: k, ldb: C3, beta: 1, c: dq, ldc: C3)
-                    BLAS.sgemm(transA: true, m: T, n: HS, k: T, alpha: scale, a: dp, lda: T, b: q, ldb: C3, beta: 1, c: dk, ldc: C3)
+                    // dQ += scale · dS K (row blocks read K rows [0, r1)); dK += scale · dSᵀ Q (column blocks, rows t ≥ c0).
+                    forBlocks(T) { r0, r1 in
+                        BLAS.sgemm(m: r1 - r0, n: HS, k: r1, alpha: scale, a: dp + r0 * T, lda: T, b: k, ldb: C3,
+                                   beta: 1, c: dq + r0 * C3, ldc: C3)
+                        BLAS.sgemm(transA: true, m: r1 - r0, n: HS, k: T - r0, alpha: scale, a: dp + r0 * T + r0, lda: T,
+                                   b: q + r0 * C3, ldb: C3, beta: 1, c: dk + r0 * C3, ldc: C3)
+                    }
                 }
             }
         }
