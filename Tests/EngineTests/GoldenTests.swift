@@ -124,12 +124,7 @@ final class GoldenTests: XCTestCase {
 
     func testAttentionForwardMatchesNaive() {
         // Block size 2 splits T = 6 into three row blocks of the causal matmuls; 64 is one block.
-        for block in [64, 2] {
-            let saved = Attention.causalBlock
-            Attention.causalBlock = block
-            defer { Attention.causalBlock = saved }
-            attentionForwardMatchesNaive()
-        }
+        forEachCausalBlock([64, 2]) { attentionForwardMatchesNaive() }
     }
 
     private func attentionForwardMatchesNaive() {

@@ -166,12 +166,7 @@ final class GradientCheckTests: XCTestCase {
 
     func testAttentionGradients() {
         // Block size 2 splits T = 5 into row/column blocks 2 + 2 + 1 of the causal matmuls; 64 is one block.
-        for block in [64, 2] {
-            let saved = Attention.causalBlock
-            Attention.causalBlock = block
-            defer { Attention.causalBlock = saved }
-            attentionGradients()
-        }
+        forEachCausalBlock([64, 2]) { attentionGradients() }
     }
 
     private func attentionGradients() {
