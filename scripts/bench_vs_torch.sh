@@ -10,26 +10,47 @@
 # The virtual environment (default ~/.cache/rlhf-peer-venv, outside the repository) is created on
 # first use with `pip install torch transformers`: several GB of wheels, a few minutes.
 set -euo pipefail
-cd "$(dirname "$0")/.."
 
-peer="../shared/peers/torch_bench.py"
+usage="expected --peer PATH, --venv DIR, --rounds N or --shapes LIST"
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+peer="$repo/../shared/peers/torch_bench.py"
 venv="${HOME}/.cache/rlhf-peer-venv"
 rounds=1
 shapes="tiny,small"
 while [ $# -gt 0 ]; do
     case "$1" in
-        --peer) peer="$2"; shift 2 ;;
-        --venv) venv="$2"; shift 2 ;;
-        --rounds) rounds="$2"; shift 2 ;;
-        --shapes) shapes="$2"; shift 2 ;;
-        *) echo "bench_vs_torch.sh: unknown argument '$1'; expected --peer PATH, --venv DIR, --rounds N or --shapes LIST" >&2; exit 2 ;;
+        --peer|--venv|--rounds|--shapes)
+            if [ $# -lt 2 ]; then echo "bench_vs_torch.sh: $1 needs a value; $usage" >&2; exit 2; fi
+            case "$1" in
+                --peer) peer="$2" ;;
+                --venv) venv="$2" ;;
+                --rounds) rounds="$2" ;;
+                --shapes) shapes="$2" ;;
+            esac
+            shift 2 ;;
+        *) echo "bench_vs_torch.sh: unknown argument '$1'; $usage" >&2; exit 2 ;;
     esac
 done
 if [ ! -f "$peer" ]; then
     echo "bench_vs_torch.sh: $peer not found; pass the peers' torch_bench.py with --peer PATH" >&2
     exit 2
 fi
-case "$rounds" in ''|*[!0-9]*|0) echo "bench_vs_torch.sh: --rounds: expected a positive integer, found '$rounds'" >&2; exit 2 ;; esac
+# Paths given relative to the caller's directory stay valid after the cd below.
+peer="$(cd "$(dirname "$peer")" && pwd)/$(basename "$peer")"
+case "$venv" in /*) ;; *) venv="$(pwd)/$venv" ;; esac
+case "$rounds" in ''|*[!0-9]*) rounds=0 ;; esac
+if [ $((10#$rounds)) -lt 1 ]; then
+    echo "bench_vs_torch.sh: --rounds: expected a positive integer" >&2
+    exit 2
+fi
+rounds=$((10#$rounds))
+for shape in ${shapes//,/ }; do
+    case "$shape" in
+        tiny|small) ;;
+        *) echo "bench_vs_torch.sh: --shapes: unknown shape '$shape'; expected tiny, small or tiny,small" >&2; exit 2 ;;
+    esac
+done
+cd "$repo"
 
 scripts/setup.sh
 if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import torch, transformers" 2>/dev/null; then
@@ -45,11 +66,15 @@ for shape in ${shapes//,/ }; do
     case "$shape" in
         tiny) targs=(--layers 4 --embd 128 --heads 4 --vocab 2048 --ctx 128 --batch 16 --steps 10) ;;
         small) targs=(--layers 6 --embd 384 --heads 6 --vocab 8192 --ctx 256 --batch 8 --steps 5) ;;
-        *) echo "bench_vs_torch.sh: --shapes: unknown shape '$shape'; expected tiny or small" >&2; exit 2 ;;
     esac
     for r in $(seq 1 "$rounds"); do
         echo "[$shape, round $r/$rounds] PyTorch..." >&2
-        "$venv/bin/python" "$peer" "${targs[@]}" 2>/dev/null | tail -n 1 | sed "s/^{/{\"shape\": \"$shape\", /" >> "$out/torch.jsonl"
+        if ! "$venv/bin/python" "$peer" "${targs[@]}" > "$out/peer.out" 2> "$out/peer.err"; then
+            echo "bench_vs_torch.sh: $peer failed; its last lines:" >&2
+            tail -n 5 "$out/peer.err" >&2
+            exit 1
+        fi
+        tail -n 1 "$out/peer.out" | sed "s/^{/{\"shape\": \"$shape\", /" >> "$out/torch.jsonl"
         echo "[$shape, round $r/$rounds] rlhf bench..." >&2
         .build/release/rlhf bench --shapes "$shape" --parts train,generate,dpo | grep '"shape"' >> "$out/rlhf.jsonl"
     done
@@ -82,5 +107,5 @@ for shape in ours:
             fmt = (lambda v: f"{v:,.0f}") if higher else (lambda v: f"{v:.3f}")
             print(f"| {shape} | {name} | {fmt(o[key])} | {fmt(t[key])} | {ratio:.2f}x {'faster' if ratio >= 1 else 'slower'} |")
     if "train_fraction_of_sgemm" in o:
-        print(f"| {shape} | training GFLOP/s as a share of sgemm's, same run (rlhf, best round) | {o['train_fraction_of_sgemm']:.0%} | | |")
+        print(f"| {shape} | training GFLOP/s as a share of the same run's sgemm GFLOP/s (rlhf, highest of the rounds) | {o['train_fraction_of_sgemm']:.0%} | | |")
 PY

@@ -124,16 +124,20 @@ final class GoldenTests: XCTestCase {
 
     func testAttentionForwardMatchesNaive() {
         // Block size 2 splits T = 6 into three row blocks of the causal matmuls; 64 is one block.
-        forEachCausalBlock([64, 2]) { attentionForwardMatchesNaive() }
+        forEachCausalBlock([64, 2]) {
+            attentionForwardMatchesNaive(branches: nil)
+            // Sequence 0 carries two continuations of a 2-token prompt: rows 4, 5 mask columns 2, 3.
+            attentionForwardMatchesNaive(branches: [PrefixBranch(prefix: 2, start: 4), PrefixBranch(prefix: 6, start: 6)])
+        }
     }
 
-    private func attentionForwardMatchesNaive() {
+    private func attentionForwardMatchesNaive(branches: [PrefixBranch]?) {
         var rng = TestRNG(204)
         let B = 2, T = 6, C = 12, NH = 3, HS = C / NH
         let qkv = rng.normalBuffer(B * T * 3 * C, scale: 1.5)
         let out = FloatBuffer(count: B * T * C), att = FloatBuffer(count: B * NH * T * T)
         for i in 0..<att.count { att[i] = .nan } // the cache must be fully written, zeros above the diagonal
-        Attention.forward(out: out.pointer, att: att.pointer, qkv: qkv.pointer, B: B, T: T, C: C, NH: NH)
+        Attention.forward(out: out.pointer, att: att.pointer, qkv: qkv.pointer, B: B, T: T, C: C, NH: NH, branches: branches)
         var wantOut = [Double](repeating: 0, count: B * T * C), wantAtt = [Double](repeating: 0, count: B * NH * T * T)
         for b in 0..<B {
             for h in 0..<NH {
@@ -142,7 +146,9 @@ final class GoldenTests: XCTestCase {
                     func k(_ t: Int, _ d: Int) -> Double { Double(qkv[(b * T + t) * 3 * C + C + h * HS + d]) }
                     func v(_ t: Int, _ d: Int) -> Double { Double(qkv[(b * T + t) * 3 * C + 2 * C + h * HS + d]) }
                     var s = [Double](repeating: -.infinity, count: T)
+                    let branch = branches?[b]
                     for j in 0...t {
+                        if let br = branch, t >= br.start, j >= br.prefix, j < br.start { continue }   // masked
                         var dot = 0.0
                         for d in 0..<HS { dot += q(t, d) * k(j, d) }
                         s[j] = dot / Double(HS).squareRoot()

@@ -176,6 +176,10 @@ final class GradientCheckTests: XCTestCase {
         let out = FloatBuffer(count: B * T * C), att = FloatBuffer(count: B * NH * T * T)
         let dqkv = FloatBuffer(count: B * T * 3 * C)
         let scratch = Scratch()
+        // The backward's dS scratch starts as NaN: entries above the diagonal must be zeroed before the
+        // blocked products read them.
+        let dsInit = scratch.pointer(B * NH * T * T)
+        for i in 0..<(B * NH * T * T) { dsInit[i] = .nan }
         Attention.forward(out: out.pointer, att: att.pointer, qkv: qkv.pointer, B: B, T: T, C: C, NH: NH)
         let g = checkBackwardAdds("Attention", [("qkv", dqkv)]) {
             Attention.backward(dqkv: dqkv.pointer, dout: w.pointer, qkv: qkv.pointer, att: att.pointer, B: B, T: T, C: C, NH: NH,
