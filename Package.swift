@@ -8,12 +8,17 @@ import PackageDescription
 // -march=native): without it Swift targets the 2003 baseline (SSE2), so SIMD8<Float> runs as two
 // 4-lane halves with no FMA, which halves the speed of every kernel that is not a BLAS call. The
 // package is built from source where it runs; a binary copied to an older CPU would not start.
+// RLHF_PORTABLE=1 in the environment of `swift build` compiles for the baseline instead (for a
+// binary meant for other machines, or a cross-compilation).
+// The x86-64 baseline has no FMA instruction, so there the kernels multiply and add separately
+// (RLHF_NO_FMA): a fused multiply-add would become a library call per lane.
 #if arch(x86_64)
-let cpuFlags = ["-Xcc", "-march=native"]
+let portable = Context.environment["RLHF_PORTABLE"] == "1"
+let cpuSettings: [SwiftSetting] = portable ? [.define("RLHF_NO_FMA")] : [.unsafeFlags(["-Xcc", "-march=native"])]
 #else
-let cpuFlags: [String] = []
+let cpuSettings: [SwiftSetting] = []
 #endif
-let settings: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"] + cpuFlags)]
+let settings: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"])] + cpuSettings
 
 let package = Package(
     name: "rlhf",

@@ -18,9 +18,16 @@ public enum FastMath {
     @inline(__always)
     public static func vmin(_ a: V, _ b: V) -> V { a.replacing(with: b, where: b .< a) }
 
-    /// a · b + c, fused where the target has FMA.
+    /// a · b + c: one fused instruction per register where the target has FMA; a multiply and an
+    /// add in a portable x86-64 build (`RLHF_NO_FMA`), where a fused operation would be a call per lane.
     @inline(__always)
-    public static func fma(_ a: V, _ b: V, _ c: V) -> V { c.addingProduct(a, b) }
+    public static func fma(_ a: V, _ b: V, _ c: V) -> V {
+        #if RLHF_NO_FMA
+        return a * b + c
+        #else
+        return c.addingProduct(a, b)
+        #endif
+    }
 
     @inline(__always)
     public static func exp(_ x0: V) -> V {
