@@ -9,6 +9,24 @@ public enum FastMath {
     /// conversions are scalarized, this is not).
     static let magic: Float = 12_582_912
 
+    /// 8 floats from (or to) any address: the one vector load and store of the kernels.
+    @inline(__always)
+    public static func load(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
+
+    @inline(__always)
+    public static func store(_ v: V, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self) }
+
+    /// Σ a[i]·b[i] over n floats: 8 lanes, lane sums added at the end, then the tail.
+    @inline(__always)
+    public static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+        var acc = V(repeating: 0)
+        var i = 0
+        while i + 8 <= n { acc = fma(load(a + i), load(b + i), acc); i += 8 }
+        var d = acc.sum()
+        while i < n { d += a[i] * b[i]; i += 1 }
+        return d
+    }
+
     /// Lane-wise max and min. The standard library's `pointwiseMax`/`pointwiseMin` are not inlined
     /// and compare lane by lane with NaN checks (5% of a training step's samples); a compare and
     /// select compiles to one `maxps`/`minps` per register.
@@ -58,7 +76,7 @@ public enum FastMath {
         var i = 0
         var m = V(repeating: -.infinity)
         while i + 8 <= n {
-            m = vmax(m, UnsafeRawPointer(p + i).loadUnaligned(as: V.self))
+            m = vmax(m, load(p + i))
             i += 8
         }
         var r = m.max()
@@ -73,8 +91,8 @@ public enum FastMath {
         var acc = V(repeating: 0)
         let s = V(repeating: shift)
         while i + 8 <= n {
-            let e = exp(UnsafeRawPointer(p + i).loadUnaligned(as: V.self) - s)
-            UnsafeMutableRawPointer(p + i).storeBytes(of: e, as: V.self)
+            let e = exp(load(p + i) - s)
+            store(e, p + i)
             acc += e
             i += 8
         }
@@ -90,7 +108,7 @@ public enum FastMath {
         var a0 = V(repeating: 0), a1 = V(repeating: 0)
         let s = V(repeating: shift)
         while i + 8 <= n {
-            let x = UnsafeRawPointer(p + i).loadUnaligned(as: V.self)
+            let x = load(p + i)
             let e = exp(x - s)
             a0 += e
             a1 += e * x
@@ -109,10 +127,10 @@ public enum FastMath {
         var i = 0
         let l = V(repeating: lse), a = V(repeating: -dlogp), g = V(repeating: dentropy), hh = V(repeating: entropy - lse)
         while i + 8 <= n {
-            let z = UnsafeRawPointer(x + i).loadUnaligned(as: V.self)
+            let z = load(x + i)
             let p = exp(z - l)
             let d = p * (a - g * (z + hh)) * scale
-            UnsafeMutableRawPointer(x + i).storeBytes(of: d, as: V.self)
+            store(d, x + i)
             i += 8
         }
         while i < n {

@@ -12,8 +12,12 @@ final class CommandLineTests: XCTestCase {
             XCTFail("rlhf binary not found at \(binary.path): build with --build-tests")
             return (-1, "", "")
         }
+        return try run(executable: binary, args)
+    }
+
+    func run(executable: URL, _ args: [String]) throws -> (code: Int32, stdout: String, stderr: String) {
         let p = Process()
-        p.executableURL = binary
+        p.executableURL = executable
         p.arguments = args
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
@@ -71,5 +75,26 @@ final class CommandLineTests: XCTestCase {
         try "{}".write(to: tok, atomically: true, encoding: .utf8)
         try expectUsageError(["sample", ck.path, "--prompt", "hi", "--tokenizer", tok.path],
                              "checkpoint \(ck.path): not a safetensors file (3 bytes)")
+    }
+
+    // MARK: scripts/bench_vs_torch.sh (bad flags end before any build or download)
+
+    func expectScriptError(_ args: [String], _ message: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let r = try run(executable: URL(fileURLWithPath: "/bin/bash"), [repo.appendingPathComponent("scripts/bench_vs_torch.sh").path] + args)
+        XCTAssertEqual(r.code, 2, "exit code for \(args): \(r.stderr)", file: file, line: line)
+        XCTAssertEqual(r.stderr, "bench_vs_torch.sh: " + message + "\n", file: file, line: line)
+    }
+
+    func testBenchVsTorchBadFlags() throws {
+        let usage = "expected --peer PATH, --venv DIR, --rounds N or --shapes LIST"
+        let peer = #filePath     // any existing file passes the --peer check
+        try expectScriptError(["--bogus"], "unknown argument '--bogus'; " + usage)
+        try expectScriptError(["--rounds"], "--rounds needs a value; " + usage)
+        try expectScriptError(["--peer", "/nonexistent/torch_bench.py"],
+                              "/nonexistent/torch_bench.py not found; pass the peers' torch_bench.py with --peer PATH")
+        try expectScriptError(["--peer", peer, "--rounds", "0"], "--rounds: expected a positive integer")
+        try expectScriptError(["--peer", peer, "--rounds", "two"], "--rounds: expected a positive integer")
+        try expectScriptError(["--peer", peer, "--shapes", "tiny,huge"], "--shapes: unknown shape 'huge'; expected tiny, small or tiny,small")
     }
 }

@@ -102,33 +102,17 @@ public enum Attention {
     @inline(__always)
     public static func attendCached(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, len: Int, HS: Int,
                                     scale: Float, scores s: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>) {
-        typealias V8 = SIMD8<Float>
         let H8 = HS / 8 * 8
-        for j in 0..<len {
-            let kj = k + j * HS
-            var acc = V8(repeating: 0)
-            var c = 0
-            while c < H8 {
-                acc = FastMath.fma(UnsafeRawPointer(q + c).loadUnaligned(as: V8.self), UnsafeRawPointer(kj + c).loadUnaligned(as: V8.self), acc)
-                c += 8
-            }
-            var d = acc.sum()
-            while c < HS { d += q[c] * kj[c]; c += 1 }
-            s[j] = d * scale
-        }
+        for j in 0..<len { s[j] = FastMath.dot(q, k + j * HS, HS) * scale }
         let mx = FastMath.max(s, len)
         let inv = 1 / FastMath.expShiftInPlace(s, len, shift: mx)
         out.update(repeating: 0, count: HS)
         for j in 0..<len {
             let p = s[j] * inv
             s[j] = p
-            let vj = v + j * HS, pv = V8(repeating: p)
+            let vj = v + j * HS, pv = SIMD8<Float>(repeating: p)
             var c = 0
-            while c < H8 {
-                let o = UnsafeMutableRawPointer(out + c)
-                o.storeBytes(of: FastMath.fma(pv, UnsafeRawPointer(vj + c).loadUnaligned(as: V8.self), o.loadUnaligned(as: V8.self)), as: V8.self)
-                c += 8
-            }
+            while c < H8 { FastMath.store(FastMath.fma(pv, FastMath.load(vj + c), FastMath.load(out + c)), out + c); c += 8 }
             while c < HS { out[c] += p * vj[c]; c += 1 }
         }
     }

@@ -15,11 +15,11 @@ public enum GELU {
         Parallel.forRange(n, grain: 16384) { r in
             var i = r.lowerBound
             while i + 8 <= r.upperBound {
-                let x = UnsafeRawPointer(inp + i).loadUnaligned(as: V.self)
+                let x = FastMath.load(inp + i)
                 let x3: V = x * x * x
                 let th: V = tanh8(k * (x + 0.044715 * x3))
                 let y: V = 0.5 * x * (1 + th)
-                UnsafeMutableRawPointer(out + i).storeBytes(of: y, as: V.self)
+                FastMath.store(y, out + i)
                 i += 8
             }
             while i < r.upperBound {
@@ -37,15 +37,15 @@ public enum GELU {
         Parallel.forRange(n, grain: 16384) { r in
             var i = r.lowerBound
             while i + 8 <= r.upperBound {
-                let x = UnsafeRawPointer(inp + i).loadUnaligned(as: V.self)
+                let x = FastMath.load(inp + i)
                 let x2: V = x * x
                 let th: V = tanh8(k * (x + 0.044715 * x2 * x))
                 let sech2: V = 1 - th * th
                 let slope: V = k * (1 + 0.134145 * x2)
                 let g: V = 0.5 * (1 + th) + (0.5 * x) * sech2 * slope
-                let d = UnsafeRawPointer(dout + i).loadUnaligned(as: V.self)
-                let acc = UnsafeRawPointer(dinp + i).loadUnaligned(as: V.self)
-                UnsafeMutableRawPointer(dinp + i).storeBytes(of: acc + d * g, as: V.self)
+                let d = FastMath.load(dout + i)
+                let acc = FastMath.load(dinp + i)
+                FastMath.store(acc + d * g, dinp + i)
                 i += 8
             }
             while i < r.upperBound {

@@ -7,9 +7,6 @@ public enum LayerNorm {
 
     typealias V = SIMD8<Float>
 
-    @inline(__always) static func load(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
-    @inline(__always) static func store(_ v: V, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self) }
-
     /// out = (inp - mean) * rstd * weight + bias, per row of C.
     /// out, inp: (N,C), mean, rstd: (N), weight, bias: (C)
     /// Rows are reduced in 8 lanes (lane sums added at the end), then the tail; the order depends on C only.
@@ -21,14 +18,14 @@ public enum LayerNorm {
                 let x = inp + i * C
                 var acc = V(repeating: 0)
                 var c = 0
-                while c < C8 { acc += load(x + c); c += 8 }
+                while c < C8 { acc += FastMath.load(x + c); c += 8 }
                 var m = acc.sum()
                 while c < C { m += x[c]; c += 1 }
                 m /= Float(C)
                 let mv = V(repeating: m)
                 acc = V(repeating: 0)
                 c = 0
-                while c < C8 { let d = load(x + c) - mv; acc = FastMath.fma(d, d, acc); c += 8 }
+                while c < C8 { let d = FastMath.load(x + c) - mv; acc = FastMath.fma(d, d, acc); c += 8 }
                 var v = acc.sum()
                 while c < C { let d = x[c] - m; v += d * d; c += 1 }
                 v /= Float(C)
@@ -36,7 +33,7 @@ public enum LayerNorm {
                 let sv = V(repeating: s)
                 let o = out + i * C
                 c = 0
-                while c < C8 { store(FastMath.fma((load(x + c) - mv) * sv, load(weight + c), load(bias + c)), o + c); c += 8 }
+                while c < C8 { FastMath.store(FastMath.fma((FastMath.load(x + c) - mv) * sv, FastMath.load(weight + c), FastMath.load(bias + c)), o + c); c += 8 }
                 while c < C { o[c] = (x[c] - m) * s * weight[c] + bias[c]; c += 1 }
                 mean[i] = m
                 rstd[i] = s
@@ -64,13 +61,13 @@ public enum LayerNorm {
                 var a0 = V(repeating: 0), a1 = V(repeating: 0)
                 var c = 0
                 while c < C8 {
-                    let n = (load(x + c) - mv) * sv
-                    let dc = load(d + c)
-                    let dn = load(weight + c) * dc
+                    let n = (FastMath.load(x + c) - mv) * sv
+                    let dc = FastMath.load(d + c)
+                    let dn = FastMath.load(weight + c) * dc
                     a0 += dn
                     a1 = FastMath.fma(dn, n, a1)
-                    store(FastMath.fma(dc, n, load(pw + c)), pw + c)
-                    store(load(pb + c) + dc, pb + c)
+                    FastMath.store(FastMath.fma(dc, n, FastMath.load(pw + c)), pw + c)
+                    FastMath.store(FastMath.load(pb + c) + dc, pb + c)
                     c += 8
                 }
                 var dnMean = a0.sum(), dnNormMean = a1.sum()
@@ -88,9 +85,9 @@ public enum LayerNorm {
                 let dmv = V(repeating: dnMean), dnv = V(repeating: dnNormMean)
                 c = 0
                 while c < C8 {
-                    let n = (load(x + c) - mv) * sv
-                    let dn = load(weight + c) * load(d + c)
-                    store(FastMath.fma(sv, dn - dmv - n * dnv, load(dx + c)), dx + c)
+                    let n = (FastMath.load(x + c) - mv) * sv
+                    let dn = FastMath.load(weight + c) * FastMath.load(d + c)
+                    FastMath.store(FastMath.fma(sv, dn - dmv - n * dnv, FastMath.load(dx + c)), dx + c)
                     c += 8
                 }
                 while c < C {

@@ -10,9 +10,9 @@ import Foundation
 ///   dz_j = dlogp·(δ_jy − p_j) − dH·p_j (log p_j + H),   dh_r += (dz/τ) W,   dW += (dz/τ)ᵀ h_r.
 public enum TokenLogProbs {
     /// Rows of logits held at once: up to 512, and at most 4M logits (16 MB) unless V > 65,536,
-    /// where the floor of 64 rows holds 64·V. Each chunk's three
-    /// matmuls pack the whole (V,C) embedding again, so fewer, taller chunks are faster: 512 rows
-    /// instead of 128 made the small benchmark's training step 7-15% faster.
+    /// where the floor of 64 rows holds 64·V. Each chunk's three matmuls pack the whole (V,C)
+    /// embedding again, so fewer, taller chunks are faster: 512 rows instead of 128 made the small
+    /// benchmark's training step 7-15% faster.
     public static func chunk(V: Int) -> Int { max(64, min(512, (1 << 22) / max(V, 1))) }
 
     /// Floats of scratch `run` needs for vocabulary V and width C.
