@@ -29,6 +29,8 @@ final class ReportTests: XCTestCase {
         XCTAssertTrue(md.contains("![Win rate against the reference summaries](winrate_vs_temperature.svg)"))
         // The table is still there.
         XCTAssertTrue(md.contains("| run | policy | key hyperparameters |"))
+        // The headline columns say at which temperature they were measured.
+        XCTAssertTrue(text.contains("gold@T=1.00") && text.contains("kl@T=1.00"), text)
         // One section per run, with stage times and throughput.
         for name in ["### alpha", "### beta", "### gamma"] { XCTAssertTrue(md.contains(name), name) }
         XCTAssertTrue(md.contains("| sft | 2 min 01 s | 15000 |"), md)

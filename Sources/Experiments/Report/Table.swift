@@ -38,7 +38,11 @@ struct Table {
         }()
         var header = ["run", "policy", "key hyperparameters"]
         header += temps.map { "win@T=\(Table.num($0, 2))" }
-        header += ["gold", "rm", "kl", "length", "stage time", "tokens/s"]
+        // Headline columns at the highest temperature ≤ 1 evaluated (T = 1 in the default list),
+        // named with it so that they are not read as greedy-decoding figures.
+        let headT = temps.last { $0 <= 1.0 } ?? temps.last
+        let at = headT.map { "@T=" + Table.num($0, 2) } ?? ""
+        header += ["gold" + at, "rm" + at, "kl" + at, "length" + at, "stage time", "tokens/s"]
         var rows: [[String]] = []
         for r in runs {
             for p in r.eval?["policies"]?.arrayValue ?? [] {
