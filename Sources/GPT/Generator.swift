@@ -47,6 +47,13 @@ public final class Generator {
     /// longer), one layer at a time, keeping no activations for a backward pass.
     let prefillTokens: Int
     let px, pln, pqkv, patty, ptmp, pfch, patt, pmean, prstd, plogits: FloatBuffer
+    /// The decode steps' weights, packed for `PackedMatmul` at the start of every `generate` that
+    /// decodes (the model's weights may have changed since the last call): per layer c_attn,
+    /// attn.c_proj, mlp.c_fc, mlp.c_proj, then the LM head (wteᵀ). As many floats as those weights.
+    let packed: FloatBuffer
+    let packedScratch: FloatBuffer
+    /// Offsets into `packed`: [layer][0..<4] for the four block matrices, and the LM head.
+    let packedBlock: [[Int]], packedHead: Int
 
     /// `prefillTokens` (default max(context, 2048)) bounds the padded prompt tokens of one prefill batch.
     public init(model: GPT, maxBatch: Int, prefillTokens: Int? = nil) {
@@ -70,11 +77,42 @@ public final class Generator {
         patt = FloatBuffer(count: n * NH * ctx)      // (B, NH, T, T) with B·T ≤ n and T ≤ ctx
         pmean = FloatBuffer(count: n); prstd = FloatBuffer(count: n)
         plogits = FloatBuffer(count: min(maxBatch, n) * V)
+        var offsets: [[Int]] = [], total = 0
+        for _ in 0..<L {
+            var o: [Int] = []
+            for (k, n) in [(C, 3 * C), (C, C), (C, 4 * C), (4 * C, C)] { o.append(total); total += PackedMatmul.packedCount(k: k, n: n) }
+            offsets.append(o)
+        }
+        packedBlock = offsets
+        packedHead = total
+        total += PackedMatmul.packedCount(k: C, n: V)
+        packed = FloatBuffer(count: total)
+        packedScratch = FloatBuffer(count: PackedMatmul.inputScratchCount(m: maxBatch, k: 4 * C))
+    }
+
+    /// Lays out the current weights for the decode steps.
+    func packWeights() {
+        let P = model.params.pointer, lay = model.layout, pk = packed.pointer
+        for l in 0..<L {
+            let w = lay.block(l), o = packedBlock[l]
+            PackedMatmul.pack(P + w.qkvw, k: C, n: 3 * C, transposed: false, into: pk + o[0])
+            PackedMatmul.pack(P + w.attprojw, k: C, n: C, transposed: false, into: pk + o[1])
+            PackedMatmul.pack(P + w.fcw, k: C, n: 4 * C, transposed: false, into: pk + o[2])
+            PackedMatmul.pack(P + w.fcprojw, k: 4 * C, n: C, transposed: false, into: pk + o[3])
+        }
+        PackedMatmul.pack(P + lay.offset("wte.weight"), k: C, n: V, transposed: true, into: pk + packedHead)
+    }
+
+    /// out(m, n) = inp(m, k) · (packed weight at `offset`) + bias, for a decode step.
+    func decodeLinear(out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, offset: Int, bias: UnsafePointer<Float>?,
+                      m: Int, k: Int, n: Int) {
+        PackedMatmul.multiply(out: out, ldc: n, inp: inp, lda: k, packed: packed.pointer + offset, bias: bias, m: m, k: k, n: n,
+                              scratch: packedScratch.pointer)
     }
 
     /// Bytes held by the KV cache and buffers.
     public var bytes: Int {
-        let decode = [x, ln, qkv, atty, tmp, fch, logits, mean, rstd, scores].reduce(0) { $0 + $1.count }
+        let decode = [x, ln, qkv, atty, tmp, fch, logits, mean, rstd, scores, packed, packedScratch].reduce(0) { $0 + $1.count }
         let prefill = [px, pln, pqkv, patty, ptmp, pfch, patt, pmean, prstd, plogits].reduce(0) { $0 + $1.count }
         return (kCache.count * 2 + decode + prefill) * 4
     }
@@ -88,6 +126,7 @@ public final class Generator {
         precondition(rngs.count == prompts.count, "one random stream per prompt")
         var results: [GeneratedSequence] = []
         results.reserveCapacity(prompts.count)
+        if options.maxNewTokens > 1 && !prompts.isEmpty { packWeights() }      // a decode step will run
         var start = 0
         while start < prompts.count {
             let end = min(prompts.count, start + maxBatch)
@@ -195,16 +234,29 @@ public final class Generator {
 
     /// The rest of block `w` after attention, in place on the residual stream x (N rows):
     /// x += atty·W_proj + b;  x += GELU(LN2(x)·W_fc + b)·W_fcproj + b.  `fch` holds N·4C floats.
+    /// `decodeLayer` (a decode step's layer index) takes the weights from `packed`.
     func blockTail(_ w: ParameterLayout.Block, x: UnsafeMutablePointer<Float>, atty: UnsafePointer<Float>, N: Int,
                    ln: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,
-                   tmp: UnsafeMutablePointer<Float>, fch: UnsafeMutablePointer<Float>) {
+                   tmp: UnsafeMutablePointer<Float>, fch: UnsafeMutablePointer<Float>, decodeLayer: Int? = nil) {
         let P = model.params.pointer
-        Linear.forward(out: tmp, inp: atty, weight: P + w.attprojw, bias: P + w.attprojb, N: N, C: C, OC: C)
+        if let l = decodeLayer {
+            decodeLinear(out: tmp, inp: atty, offset: packedBlock[l][1], bias: P + w.attprojb, m: N, k: C, n: C)
+        } else {
+            Linear.forward(out: tmp, inp: atty, weight: P + w.attprojw, bias: P + w.attprojb, N: N, C: C, OC: C)
+        }
         Residual.forward(out: x, a: x, b: tmp, n: N * C)
         LayerNorm.forward(out: ln, mean: mean, rstd: rstd, inp: x, weight: P + w.ln2w, bias: P + w.ln2b, N: N, C: C)
-        Linear.forward(out: fch, inp: ln, weight: P + w.fcw, bias: P + w.fcb, N: N, C: C, OC: 4 * C)
+        if let l = decodeLayer {
+            decodeLinear(out: fch, inp: ln, offset: packedBlock[l][2], bias: P + w.fcb, m: N, k: C, n: 4 * C)
+        } else {
+            Linear.forward(out: fch, inp: ln, weight: P + w.fcw, bias: P + w.fcb, N: N, C: C, OC: 4 * C)
+        }
         GELU.forward(out: fch, inp: fch, n: N * 4 * C)
-        Linear.forward(out: tmp, inp: fch, weight: P + w.fcprojw, bias: P + w.fcprojb, N: N, C: 4 * C, OC: C)
+        if let l = decodeLayer {
+            decodeLinear(out: tmp, inp: fch, offset: packedBlock[l][3], bias: P + w.fcprojb, m: N, k: 4 * C, n: C)
+        } else {
+            Linear.forward(out: tmp, inp: fch, weight: P + w.fcprojw, bias: P + w.fcprojb, N: N, C: 4 * C, OC: C)
+        }
         Residual.forward(out: x, a: x, b: tmp, n: N * C)
     }
 
@@ -223,7 +275,7 @@ public final class Generator {
         for l in 0..<L {
             let w = lay.block(l)
             LayerNorm.forward(out: ln.pointer, mean: mean.pointer, rstd: rstd.pointer, inp: xp, weight: P + w.ln1w, bias: P + w.ln1b, N: m, C: C)
-            Linear.forward(out: qkv.pointer, inp: ln.pointer, weight: P + w.qkvw, bias: P + w.qkvb, N: m, C: C, OC: 3 * C)
+            decodeLinear(out: qkv.pointer, inp: ln.pointer, offset: packedBlock[l][0], bias: P + w.qkvb, m: m, k: C, n: 3 * C)
             let q3 = qkv.pointer
             for r in 0..<m {
                 for h in 0..<NH {
@@ -241,11 +293,12 @@ public final class Generator {
                                            scale: scale, scores: sc + rh * ctx, out: ay + r * C + h * HS)
                 }
             }
-            blockTail(w, x: xp, atty: ay, N: m, ln: ln.pointer, mean: mean.pointer, rstd: rstd.pointer, tmp: tmp.pointer, fch: fch.pointer)
+            blockTail(w, x: xp, atty: ay, N: m, ln: ln.pointer, mean: mean.pointer, rstd: rstd.pointer, tmp: tmp.pointer, fch: fch.pointer,
+                      decodeLayer: l)
         }
         LayerNorm.forward(out: ln.pointer, mean: mean.pointer, rstd: rstd.pointer, inp: xp,
                           weight: P + lay.offset("ln_f.weight"), bias: P + lay.offset("ln_f.bias"), N: m, C: C)
-        BLAS.sgemm(transB: true, m: m, n: V, k: C, a: ln.pointer, lda: C, b: wte, ldb: C, c: logits.pointer, ldc: V)
+        decodeLinear(out: logits.pointer, inp: ln.pointer, offset: packedHead, bias: nil, m: m, k: C, n: V)
     }
 }
 

@@ -55,6 +55,61 @@ final class GoldenTests: XCTestCase {
         }
     }
 
+    func testPackedMatmulMatchesNaive() {
+        // Shapes cover full and partial row tiles (6) and column panels (16), m = 1 (one sequence
+        // left), both weight orientations, with and without bias, and leading dimensions wider
+        // than the matrices (padding must stay untouched).
+        var rng = TestRNG(207)
+        for (m, k, n) in [(1, 5, 3), (6, 16, 16), (13, 37, 45), (7, 9, 33)] {
+            for transposed in [false, true] {
+                for withBias in [false, true] {
+                    let lda = k + 3, ldc = n + 2
+                    let a = (0..<(m * lda)).map { _ in rng.uniform() }
+                    let w = (0..<(k * n)).map { _ in rng.uniform() }     // k×n, or n×k when transposed
+                    let bias = (0..<n).map { _ in rng.uniform() }
+                    let packed = FloatBuffer(count: PackedMatmul.packedCount(k: k, n: n))
+                    for i in 0..<packed.count { packed[i] = .nan }          // every float must be written
+                    let scratch = FloatBuffer(count: PackedMatmul.inputScratchCount(m: m, k: k))
+                    var out = [Float](repeating: 12345, count: m * ldc)
+                    w.withUnsafeBufferPointer { PackedMatmul.pack($0.baseAddress!, k: k, n: n, transposed: transposed, into: packed.pointer) }
+                    XCTAssertFalse(packed.array.contains { $0.isNaN }, "pack leaves no float unwritten")
+                    a.withUnsafeBufferPointer { ap in
+                        bias.withUnsafeBufferPointer { bp in
+                            out.withUnsafeMutableBufferPointer { op in
+                                PackedMatmul.multiply(out: op.baseAddress!, ldc: ldc, inp: ap.baseAddress!, lda: lda, packed: packed.pointer,
+                                                      bias: withBias ? bp.baseAddress! : nil, m: m, k: k, n: n, scratch: scratch.pointer)
+                            }
+                        }
+                    }
+                    var want = [Double](repeating: 12345, count: m * ldc)
+                    for i in 0..<m {
+                        for j in 0..<n {
+                            var s = withBias ? Double(bias[j]) : 0
+                            for p in 0..<k { s += Double(a[i * lda + p]) * Double(transposed ? w[j * k + p] : w[p * n + j]) }
+                            want[i * ldc + j] = s
+                        }
+                    }
+                    assertClose(out, want, rtol: 1e-5, atol: 1e-5, "packed matmul m=\(m) k=\(k) n=\(n) transposed=\(transposed) bias=\(withBias)")
+                    // A row's result does not depend on the other rows of the call (decode batches
+                    // give each sequence the values it gets alone).
+                    if m > 1 {
+                        var alone = [Float](repeating: 0, count: n)
+                        a.withUnsafeBufferPointer { ap in
+                            bias.withUnsafeBufferPointer { bp in
+                                alone.withUnsafeMutableBufferPointer { op in
+                                    PackedMatmul.multiply(out: op.baseAddress!, ldc: n, inp: ap.baseAddress! + (m - 1) * lda, lda: lda,
+                                                          packed: packed.pointer, bias: withBias ? bp.baseAddress! : nil, m: 1, k: k, n: n,
+                                                          scratch: scratch.pointer)
+                                }
+                            }
+                        }
+                        XCTAssertEqual(alone, Array(out[((m - 1) * ldc)..<((m - 1) * ldc + n)]), "last row alone, m=\(m) k=\(k) n=\(n)")
+                    }
+                }
+            }
+        }
+    }
+
     func testSgemmZeroInnerDimension() {
         var c: [Float] = [1, 2, 99, 3, 4, 99]
         let dummy: [Float] = [0]
