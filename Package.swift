@@ -40,7 +40,8 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
         ),
-        .target(name: "Engine", dependencies: ["COpenBLAS"], swiftSettings: settings),
+        .target(name: "CPrefetch"),
+        .target(name: "Engine", dependencies: ["COpenBLAS", "CPrefetch"], swiftSettings: settings),
         .target(name: "Tokenizer", swiftSettings: settings),
         .target(name: "GPT", dependencies: ["Engine"], swiftSettings: settings),
         .target(name: "Data", dependencies: ["Engine"], swiftSettings: settings),
