@@ -29,6 +29,22 @@ public enum Parallel {
         forEachChunk(n, chunks: chunks) { _, r in body(r) }
     }
 
+    /// Runs `body(0) … body(n - 1)` at the same time on separate workers, every kernel inside them
+    /// on its own worker's thread (`threads` reads 1 meanwhile), for work that is split by hand
+    /// into independent parts. Serial when one thread is configured.
+    public static func independentTasks(_ n: Int, _ body: (Int) -> Void) {
+        let saved = threads
+        if saved <= 1 || n <= 1 {
+            for i in 0..<n { body(i) }
+            return
+        }
+        threads = 1
+        defer { threads = saved }
+        withoutActuallyEscaping(body) { body in
+            DispatchQueue.concurrentPerform(iterations: n) { body($0) }
+        }
+    }
+
     /// Runs `body(worker, range)` with exactly `min(threads, n)` workers (worker index can
     /// address per-worker scratch). Results must not depend on how items are split.
     public static func forWorkers(_ n: Int, _ body: (Int, Range<Int>) -> Void) {

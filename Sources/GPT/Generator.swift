@@ -87,7 +87,7 @@ public final class Generator {
         packedHead = total
         total += PackedMatmul.packedCount(k: C, n: V)
         packed = FloatBuffer(count: total)
-        packedScratch = FloatBuffer(count: PackedMatmul.inputScratchCount(m: maxBatch, k: 4 * C))
+        packedScratch = FloatBuffer(count: 2 * PackedMatmul.inputScratchCount(m: maxBatch, k: 4 * C))   // one per row group
     }
 
     /// Lays out the current weights for the decode steps.
@@ -105,9 +105,9 @@ public final class Generator {
 
     /// out(m, n) = inp(m, k) · (packed weight at `offset`) + bias, for a decode step.
     func decodeLinear(out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, offset: Int, bias: UnsafePointer<Float>?,
-                      m: Int, k: Int, n: Int) {
+                      m: Int, k: Int, n: Int, scratch: UnsafeMutablePointer<Float>) {
         PackedMatmul.multiply(out: out, ldc: n, inp: inp, lda: k, packed: packed.pointer + offset, bias: bias, m: m, k: k, n: n,
-                              scratch: packedScratch.pointer)
+                              scratch: scratch)
     }
 
     /// Bytes held by the KV cache and buffers.
@@ -234,26 +234,30 @@ public final class Generator {
 
     /// The rest of block `w` after attention, in place on the residual stream x (N rows):
     /// x += atty·W_proj + b;  x += GELU(LN2(x)·W_fc + b)·W_fcproj + b.  `fch` holds N·4C floats.
-    /// `decodeLayer` (a decode step's layer index) takes the weights from `packed`.
+    /// `decode` (a decode step's layer index and matmul scratch) takes the weights from `packed`.
     func blockTail(_ w: ParameterLayout.Block, x: UnsafeMutablePointer<Float>, atty: UnsafePointer<Float>, N: Int,
                    ln: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,
-                   tmp: UnsafeMutablePointer<Float>, fch: UnsafeMutablePointer<Float>, decodeLayer: Int? = nil) {
+                   tmp: UnsafeMutablePointer<Float>, fch: UnsafeMutablePointer<Float>,
+                   decode: (layer: Int, scratch: UnsafeMutablePointer<Float>)? = nil) {
         let P = model.params.pointer
-        if let l = decodeLayer {
-            decodeLinear(out: tmp, inp: atty, offset: packedBlock[l][1], bias: P + w.attprojb, m: N, k: C, n: C)
+        if let d = decode {
+            decodeLinear(out: tmp, inp: atty, offset: packedBlock[d.layer][1], bias: P + w.attprojb, m: N, k: C, n: C,
+                         scratch: d.scratch)
         } else {
             Linear.forward(out: tmp, inp: atty, weight: P + w.attprojw, bias: P + w.attprojb, N: N, C: C, OC: C)
         }
         Residual.forward(out: x, a: x, b: tmp, n: N * C)
         LayerNorm.forward(out: ln, mean: mean, rstd: rstd, inp: x, weight: P + w.ln2w, bias: P + w.ln2b, N: N, C: C)
-        if let l = decodeLayer {
-            decodeLinear(out: fch, inp: ln, offset: packedBlock[l][2], bias: P + w.fcb, m: N, k: C, n: 4 * C)
+        if let d = decode {
+            decodeLinear(out: fch, inp: ln, offset: packedBlock[d.layer][2], bias: P + w.fcb, m: N, k: C, n: 4 * C,
+                         scratch: d.scratch)
         } else {
             Linear.forward(out: fch, inp: ln, weight: P + w.fcw, bias: P + w.fcb, N: N, C: C, OC: 4 * C)
         }
         GELU.forward(out: fch, inp: fch, n: N * 4 * C)
-        if let l = decodeLayer {
-            decodeLinear(out: tmp, inp: fch, offset: packedBlock[l][3], bias: P + w.fcprojb, m: N, k: 4 * C, n: C)
+        if let d = decode {
+            decodeLinear(out: tmp, inp: fch, offset: packedBlock[d.layer][3], bias: P + w.fcprojb, m: N, k: 4 * C, n: C,
+                         scratch: d.scratch)
         } else {
             Linear.forward(out: tmp, inp: fch, weight: P + w.fcprojw, bias: P + w.fcprojb, N: N, C: 4 * C, OC: C)
         }
@@ -262,43 +266,66 @@ public final class Generator {
 
     /// One token for each row: writes its K,V at `positions[r]` in slot `rows[r]` and leaves the
     /// next-token logits in `logits` row r.
+    ///
+    /// With two or more threads the rows are cut into two groups that go through the whole model
+    /// side by side, one worker each, every kernel inside a group on one thread. The groups drift
+    /// out of phase, so one group's cache reads (attention: memory-bound) overlap the other's
+    /// matmuls (compute-bound), where splitting each kernel across both cores kept both cores
+    /// waiting on memory at the same time. No kernel mixes rows, so every row's values are those it
+    /// gets in a batch of one.
     func decodeStep(rows: [Int], tokens: [Int32], positions: [Int]) {
         let m = rows.count
+        let scratchStride = packedScratch.count / 2
+        if Parallel.threads >= 2 && m >= 2 * PackedMatmul.rowTile {
+            let half = (m / 2 + PackedMatmul.rowTile - 1) / PackedMatmul.rowTile * PackedMatmul.rowTile
+            Parallel.independentTasks(2) { g in
+                let r0 = g == 0 ? 0 : half, r1 = g == 0 ? half : m
+                decodeRows(r0..<r1, rows: rows, tokens: tokens, positions: positions, scratch: packedScratch.pointer + g * scratchStride)
+            }
+        } else {
+            decodeRows(0..<m, rows: rows, tokens: tokens, positions: positions, scratch: packedScratch.pointer)
+        }
+    }
+
+    /// `decodeStep` for the rows `range` of the decode buffers (all of `rows` index the whole step).
+    func decodeRows(_ range: Range<Int>, rows: [Int], tokens: [Int32], positions: [Int], scratch: UnsafeMutablePointer<Float>) {
+        let r0 = range.lowerBound, m = range.count
         let P = model.params.pointer, lay = model.layout
         let wte = P + lay.offset("wte.weight"), wpe = P + lay.offset("wpe.weight")
-        let xp = x.pointer
-        for r in 0..<m {
-            let e = wte + Int(tokens[r]) * C, pe = wpe + positions[r] * C, o = xp + r * C
+        let xp = x.pointer + r0 * C, lnp = ln.pointer + r0 * C, meanp = mean.pointer + r0, rstdp = rstd.pointer + r0
+        let q3 = qkv.pointer + r0 * 3 * C, ay = atty.pointer + r0 * C
+        for r in range {
+            let e = wte + Int(tokens[r]) * C, pe = wpe + positions[r] * C, o = x.pointer + r * C
             for c in 0..<C { o[c] = e[c] + pe[c] }
         }
         let scale = 1 / Float(HS).squareRoot()
         for l in 0..<L {
             let w = lay.block(l)
-            LayerNorm.forward(out: ln.pointer, mean: mean.pointer, rstd: rstd.pointer, inp: xp, weight: P + w.ln1w, bias: P + w.ln1b, N: m, C: C)
-            decodeLinear(out: qkv.pointer, inp: ln.pointer, offset: packedBlock[l][0], bias: P + w.qkvb, m: m, k: C, n: 3 * C)
-            let q3 = qkv.pointer
-            for r in 0..<m {
+            LayerNorm.forward(out: lnp, mean: meanp, rstd: rstdp, inp: xp, weight: P + w.ln1w, bias: P + w.ln1b, N: m, C: C)
+            decodeLinear(out: q3, inp: lnp, offset: packedBlock[l][0], bias: P + w.qkvb, m: m, k: C, n: 3 * C, scratch: scratch)
+            for i in 0..<m {
+                let r = r0 + i
                 for h in 0..<NH {
                     let o = cacheOffset(l, rows[r], h, positions[r])
-                    (kCache.pointer + o).update(from: q3 + r * 3 * C + C + h * HS, count: HS)
-                    (vCache.pointer + o).update(from: q3 + r * 3 * C + 2 * C + h * HS, count: HS)
+                    (kCache.pointer + o).update(from: q3 + i * 3 * C + C + h * HS, count: HS)
+                    (vCache.pointer + o).update(from: q3 + i * 3 * C + 2 * C + h * HS, count: HS)
                 }
             }
-            let sc = scores.pointer, kc = kCache.pointer, vc = vCache.pointer, ay = atty.pointer
-            Parallel.forRange(m * NH, grain: 4) { range in
-                for rh in range {
-                    let r = rh / NH, h = rh % NH
+            let sc = scores.pointer + r0 * NH * ctx, kc = kCache.pointer, vc = vCache.pointer
+            Parallel.forRange(m * NH, grain: 4) { part in
+                for ih in part {
+                    let i = ih / NH, h = ih % NH, r = r0 + i
                     let base = cacheOffset(l, rows[r], h, 0)
-                    Attention.attendCached(q: q3 + r * 3 * C + h * HS, k: kc + base, v: vc + base, len: positions[r] + 1, HS: HS,
-                                           scale: scale, scores: sc + rh * ctx, out: ay + r * C + h * HS)
+                    Attention.attendCached(q: q3 + i * 3 * C + h * HS, k: kc + base, v: vc + base, len: positions[r] + 1, HS: HS,
+                                           scale: scale, scores: sc + ih * ctx, out: ay + i * C + h * HS)
                 }
             }
-            blockTail(w, x: xp, atty: ay, N: m, ln: ln.pointer, mean: mean.pointer, rstd: rstd.pointer, tmp: tmp.pointer, fch: fch.pointer,
-                      decodeLayer: l)
+            blockTail(w, x: xp, atty: ay, N: m, ln: lnp, mean: meanp, rstd: rstdp, tmp: tmp.pointer + r0 * C, fch: fch.pointer + r0 * 4 * C,
+                      decode: (l, scratch))
         }
-        LayerNorm.forward(out: ln.pointer, mean: mean.pointer, rstd: rstd.pointer, inp: xp,
+        LayerNorm.forward(out: lnp, mean: meanp, rstd: rstdp, inp: xp,
                           weight: P + lay.offset("ln_f.weight"), bias: P + lay.offset("ln_f.bias"), N: m, C: C)
-        decodeLinear(out: logits.pointer, inp: ln.pointer, offset: packedHead, bias: nil, m: m, k: C, n: V)
+        decodeLinear(out: logits.pointer + r0 * V, inp: lnp, offset: packedHead, bias: nil, m: m, k: C, n: V, scratch: scratch)
     }
 }
 

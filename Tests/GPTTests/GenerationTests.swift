@@ -37,6 +37,38 @@ final class GenerationTests: XCTestCase {
         }
     }
 
+    /// With two threads and at least 12 rows, a decode step runs its rows as two groups side by
+    /// side (one worker each); sequences ending at EOS shrink the step below that size on the way.
+    /// Every sequence must still get what it gets alone, and the same bits with one thread.
+    func testDecodeInTwoRowGroupsGivesEachPromptItsOwnSamples() {
+        let saved = Parallel.threads
+        defer { Parallel.threads = saved }
+        let m = model()
+        let gen = Generator(model: m, maxBatch: 16)
+        var many: [[Int32]] = []
+        for i in 0..<14 { many.append((0...(i % 5)).map { (t: Int) -> Int32 in Int32((7 * i + 3 * t) % 50) }) }
+        let opts = SamplingOptions(temperature: 1, maxNewTokens: 10, eosId: 0)      // 4 of the 14 stop early
+        let base = RNG(seed: 78)
+        Parallel.threads = 2
+        var rngs = many.indices.map { base.split("sample", $0) }
+        let batch = gen.generate(prompts: many, options: opts, rngs: &rngs)
+        XCTAssertTrue(batch.contains { $0.endedWithEOS } && batch.contains { !$0.endedWithEOS }, "rows leave the step on the way")
+        for (i, p) in many.enumerated() {
+            var one = [base.split("sample", i)]
+            let alone = gen.generate(prompts: [p], options: opts, rngs: &one)[0]
+            XCTAssertEqual(batch[i].tokens, alone.tokens, "prompt \(i)")
+            XCTAssertEqual(batch[i].logprobs.count, alone.logprobs.count)
+            for (a, b) in zip(batch[i].logprobs, alone.logprobs) { XCTAssertEqual(a, b, accuracy: 1e-5) }
+        }
+        Parallel.threads = 1
+        var serial = many.indices.map { base.split("sample", $0) }
+        let oneThread = gen.generate(prompts: many, options: opts, rngs: &serial)
+        for i in many.indices {
+            XCTAssertEqual(oneThread[i].tokens, batch[i].tokens, "prompt \(i), one thread")
+            for (a, b) in zip(oneThread[i].logprobs, batch[i].logprobs) { XCTAssertEqual(a, b, accuracy: 1e-5) }
+        }
+    }
+
     /// Prefill in batches of at most 8 padded tokens (lengths 7 | 5 | 3+1 padded to 3) must give
     /// what one batch of every prompt gives.
     func testPrefillBatchingDoesNotChangeTheSamples() {
