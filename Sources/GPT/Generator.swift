@@ -215,13 +215,34 @@ public final class Generator {
                     }
                 }
             }
-            Attention.forward(out: patty.pointer, att: patt.pointer, qkv: q3, B: B, T: T, C: C, NH: NH)
-            blockTail(w, x: xp, atty: patty.pointer, N: N, ln: pln.pointer, mean: pmean.pointer, rstd: prstd.pointer,
+            if l < L - 1 {
+                Attention.forward(out: patty.pointer, att: patt.pointer, qkv: q3, B: B, T: T, C: C, NH: NH)
+                blockTail(w, x: xp, atty: patty.pointer, N: N, ln: pln.pointer, mean: pmean.pointer, rstd: prstd.pointer,
+                          tmp: ptmp.pointer, fch: pfch.pointer)
+                continue
+            }
+            // The last layer: every position's K and V are cached above, but only each prompt's last
+            // position feeds the next-token logits, so attention and the rest of the block run on
+            // that one row per prompt (a 1/L share of the prompt's block FLOPs, less a quarter).
+            // Its query attends to the cached keys and values, as a decode step's does.
+            let scale = 1 / Float(HS).squareRoot(), sc = patt.pointer, ay = patty.pointer
+            Parallel.forRange(B * NH, grain: 4) { range in
+                for bh in range {
+                    let b = bh / NH, h = bh % NH, i = members[b], t = prompts[i].count - 1
+                    let base = cacheOffset(l, i, h, 0)
+                    Attention.attendCached(q: q3 + (b * T + t) * 3 * C + h * HS, k: kc + base, v: vc + base, len: t + 1, HS: HS,
+                                           scale: scale, scores: sc + bh * ctx, out: ay + b * C + h * HS)
+                }
+            }
+            // Row b of x ← its last position (b·T + t ≥ b: no row is overwritten before it is read).
+            for (b, i) in members.enumerated() where b * T + prompts[i].count - 1 != b {
+                (xp + b * C).update(from: xp + (b * T + prompts[i].count - 1) * C, count: C)
+            }
+            blockTail(w, x: xp, atty: ay, N: B, ln: pln.pointer, mean: pmean.pointer, rstd: prstd.pointer,
                       tmp: ptmp.pointer, fch: pfch.pointer)
         }
-        // ln_f and the LM head on each prompt's last position only.
-        for (b, i) in members.enumerated() { (ptmp.pointer + b * C).update(from: xp + (b * T + prompts[i].count - 1) * C, count: C) }
-        LayerNorm.forward(out: pln.pointer, mean: pmean.pointer, rstd: prstd.pointer, inp: ptmp.pointer,
+        // ln_f and the LM head on each prompt's last position (x rows 0..<B).
+        LayerNorm.forward(out: pln.pointer, mean: pmean.pointer, rstd: prstd.pointer, inp: xp,
                           weight: P + lay.offset("ln_f.weight"), bias: P + lay.offset("ln_f.bias"), N: B, C: C)
         var b0 = 0
         while b0 < B {         // plogits holds min(maxBatch, prefillTokens) rows
