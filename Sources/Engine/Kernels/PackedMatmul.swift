@@ -1,3 +1,5 @@
+import CPrefetch
+
 // MARK: - Matmuls of a few rows against a weight packed once (decode steps)
 
 /// out(M, N) = inp(M, K) · W(K, N) [+ bias] for small M against a weight that stays fixed over
@@ -75,9 +77,12 @@ public enum PackedMatmul {
             for p in range {
                 let j0 = p * columnTile, width = min(columnTile, n - j0)
                 let bp = packed + p * k * columnTile
+                // The weights come from memory (a model's matrices exceed the caches): while this
+                // panel is in use, ask for the next one, one 64-byte line per k.
+                let next = p + 1 < range.upperBound ? bp + k * columnTile : bp
                 for b in 0..<blocks {
                     tile(a: a + b * k * rowTile, b: bp, k: k, out: out + b * rowTile * ldc + j0, ldc: ldc,
-                         rows: min(rowTile, m - b * rowTile), cols: width, bias: bias.map { $0 + j0 })
+                         rows: min(rowTile, m - b * rowTile), cols: width, bias: bias.map { $0 + j0 }, prefetch: next)
                 }
             }
         }
@@ -87,12 +92,14 @@ public enum PackedMatmul {
     /// times two 8-float rows of the panel.
     @inline(__always)
     static func tile(a: UnsafePointer<Float>, b: UnsafePointer<Float>, k: Int, out: UnsafeMutablePointer<Float>, ldc: Int,
-                     rows: Int, cols: Int, bias: UnsafePointer<Float>?) {
+                     rows: Int, cols: Int, bias: UnsafePointer<Float>?, prefetch: UnsafePointer<Float>) {
         typealias V = FastMath.V
         var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
         var c30 = V(), c31 = V(), c40 = V(), c41 = V(), c50 = V(), c51 = V()
-        var ap = a, bp = b
+        var ap = a, bp = b, pf = prefetch
         for _ in 0..<k {
+            rlhf_prefetch(pf)
+            pf += columnTile
             let b0 = FastMath.load(bp), b1 = FastMath.load(bp + 8)
             var x = V(repeating: ap[0]); c00 = FastMath.fma(x, b0, c00); c01 = FastMath.fma(x, b1, c01)
             x = V(repeating: ap[1]); c10 = FastMath.fma(x, b0, c10); c11 = FastMath.fma(x, b1, c11)
