@@ -43,15 +43,20 @@ public final class AdamW {
         partial.withUnsafeMutableBufferPointer { part in
             let g = grads.pointer
             Parallel.forEachChunk(n, chunks: blocks) { b, r in
+                // 8 lanes of Float, added into the Double every 32 vectors (256 floats).
                 var s: Double = 0
-                var acc: Float = 0
-                var k = 0
-                for i in r {
-                    acc += g[i] * g[i]
+                var acc = SIMD8<Float>()
+                var i = r.lowerBound, k = 0
+                while i + 8 <= r.upperBound {
+                    let x = load8(g + i)
+                    acc += x * x
+                    i += 8
                     k += 1
-                    if k == 256 { s += Double(acc); acc = 0; k = 0 }
+                    if k == 32 { s += Double(acc.sum()); acc = SIMD8<Float>(); k = 0 }
                 }
-                part[b] = s + Double(acc)
+                var tail: Float = 0
+                while i < r.upperBound { tail += g[i] * g[i]; i += 1 }
+                part[b] = s + Double(acc.sum()) + Double(tail)
             }
         }
         return partial.reduce(0, +).squareRoot()
@@ -62,9 +67,11 @@ public final class AdamW {
     @discardableResult
     public func step(params: FloatBuffer, grads: FloatBuffer, lr: Double) -> Double {
         let norm = Self.gradNorm(grads)
+        // A non-finite gradient never reaches the weights or the moments: the step is skipped
+        // (scaling it by 0 would still give NaN · 0 = NaN where the gradient is NaN).
+        if !norm.isFinite { return norm }
         var gscale: Float = 1
         if config.maxGradNorm > 0 && norm > config.maxGradNorm { gscale = Float(config.maxGradNorm / (norm + 1e-6)) }
-        if !norm.isFinite { gscale = 0 }  // a non-finite gradient never reaches the weights
         t += 1
         let b1 = Float(config.beta1), b2 = Float(config.beta2), eps = Float(config.eps)
         let bc1 = Float(1 - pow(config.beta1, Double(t))), bc2 = Float(1 - pow(config.beta2, Double(t)))
@@ -73,7 +80,23 @@ public final class AdamW {
         for (off, count, decays) in segments {
             let decay = decays ? wd : 0
             Parallel.forRange(count, grain: 32768) { r in
-                for j in r {
+                // 8 lanes at a time, each lane the scalar update below, operation for operation
+                // (same rounding: no fused multiply-adds, IEEE division and square root).
+                typealias V = SIMD8<Float>
+                var j = r.lowerBound
+                while j + 8 <= r.upperBound {
+                    let i = off + j
+                    let gi = Self.load8(g + i) * gscale
+                    let mi = b1 * Self.load8(mp + i) + (1 - b1) * gi
+                    let vi = b2 * Self.load8(vp + i) + (1 - b2) * gi * gi
+                    Self.store8(mi, mp + i)
+                    Self.store8(vi, vp + i)
+                    let mhat = mi / bc1, vhat = vi / bc2
+                    let pi = Self.load8(p + i)
+                    Self.store8(pi - lrf * (mhat / (vhat.squareRoot() + V(repeating: eps)) + decay * pi), p + i)
+                    j += 8
+                }
+                for j in j..<r.upperBound {
                     let i = off + j
                     let gi = g[i] * gscale
                     let mi = b1 * mp[i] + (1 - b1) * gi
@@ -87,6 +110,12 @@ public final class AdamW {
         }
         return norm
     }
+
+    @inline(__always)
+    static func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) }
+
+    @inline(__always)
+    static func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self) }
 
     /// Saves the moments (names prefixed `adam_m.` and `adam_v.`) and the step count.
     public func save(to url: URL) throws {
