@@ -23,23 +23,31 @@ final class GenerationTests: XCTestCase {
         for opts in [SamplingOptions(temperature: 1, maxNewTokens: 12, eosId: 0),
                      SamplingOptions(temperature: 0.7, topK: 10, topP: 0.9, maxNewTokens: 12, eosId: 3),
                      SamplingOptions(temperature: 0, maxNewTokens: 12)] {
-            let base = RNG(seed: 77)
-            var rngs = prompts.indices.map { base.split("sample", $0) }
-            let batch = gen.generate(prompts: prompts, options: opts, rngs: &rngs)
-            for (i, p) in prompts.enumerated() {
-                var one = [base.split("sample", i)]
-                let alone = gen.generate(prompts: [p], options: opts, rngs: &one)[0]
-                XCTAssertEqual(batch[i].tokens, alone.tokens, "prompt \(i), options \(opts)")
-                XCTAssertEqual(batch[i].logprobs.count, alone.logprobs.count)
-                for (a, b) in zip(batch[i].logprobs, alone.logprobs) { XCTAssertEqual(a, b, accuracy: 1e-5) }
-                XCTAssertEqual(rngs[i], one[0], "random stream of prompt \(i) advanced differently")
-            }
+            assertBatchMatchesEachAlone(gen, prompts, opts, base: RNG(seed: 77))
         }
+    }
+
+    /// Generates `prompts` as one batch and each prompt alone, from the same per-prompt streams:
+    /// each prompt must get the same tokens and log-probs, and its stream must advance the same.
+    @discardableResult
+    func assertBatchMatchesEachAlone(_ gen: Generator, _ prompts: [[Int32]], _ opts: SamplingOptions, base: RNG,
+                                     file: StaticString = #filePath, line: UInt = #line) -> [GeneratedSequence] {
+        var rngs = prompts.indices.map { base.split("sample", $0) }
+        let batch = gen.generate(prompts: prompts, options: opts, rngs: &rngs)
+        for (i, p) in prompts.enumerated() {
+            var one = [base.split("sample", i)]
+            let alone = gen.generate(prompts: [p], options: opts, rngs: &one)[0]
+            XCTAssertEqual(batch[i].tokens, alone.tokens, "prompt \(i), options \(opts)", file: file, line: line)
+            XCTAssertEqual(batch[i].logprobs.count, alone.logprobs.count, file: file, line: line)
+            for (a, b) in zip(batch[i].logprobs, alone.logprobs) { XCTAssertEqual(a, b, accuracy: 1e-5, file: file, line: line) }
+            XCTAssertEqual(rngs[i], one[0], "random stream of prompt \(i) advanced differently", file: file, line: line)
+        }
+        return batch
     }
 
     /// With two threads and at least 12 rows, a decode step runs its rows as two groups side by
     /// side (one worker each); sequences ending at EOS shrink the step below that size on the way.
-    /// Every sequence must still get what it gets alone, and the same bits with one thread.
+    /// Every sequence must still get what it gets alone, and the same samples with one thread.
     func testDecodeInTwoRowGroupsGivesEachPromptItsOwnSamples() {
         let saved = Parallel.threads
         defer { Parallel.threads = saved }
@@ -50,16 +58,8 @@ final class GenerationTests: XCTestCase {
         let opts = SamplingOptions(temperature: 1, maxNewTokens: 10, eosId: 0)      // 4 of the 14 stop early
         let base = RNG(seed: 78)
         Parallel.threads = 2
-        var rngs = many.indices.map { base.split("sample", $0) }
-        let batch = gen.generate(prompts: many, options: opts, rngs: &rngs)
+        let batch = assertBatchMatchesEachAlone(gen, many, opts, base: base)
         XCTAssertTrue(batch.contains { $0.endedWithEOS } && batch.contains { !$0.endedWithEOS }, "rows leave the step on the way")
-        for (i, p) in many.enumerated() {
-            var one = [base.split("sample", i)]
-            let alone = gen.generate(prompts: [p], options: opts, rngs: &one)[0]
-            XCTAssertEqual(batch[i].tokens, alone.tokens, "prompt \(i)")
-            XCTAssertEqual(batch[i].logprobs.count, alone.logprobs.count)
-            for (a, b) in zip(batch[i].logprobs, alone.logprobs) { XCTAssertEqual(a, b, accuracy: 1e-5) }
-        }
         Parallel.threads = 1
         var serial = many.indices.map { base.split("sample", $0) }
         let oneThread = gen.generate(prompts: many, options: opts, rngs: &serial)
