@@ -72,10 +72,16 @@ final class AdamWTests: XCTestCase {
     func testNonFiniteGradientLeavesTheWeights() {
         let opt = AdamW(layout: layout, config: AdamWConfig())
         let params = FloatBuffer([Float](repeating: 1, count: layout.count)), grads = FloatBuffer(count: layout.count)
+        for i in 0..<grads.count { grads[i] = 0.01 }
+        opt.step(params: params, grads: grads, lr: 0.1)        // one finite step: moments and t move
+        let (p1, m1, v1) = (params.array, opt.m.array, opt.v.array)
         grads[3] = .nan
         let norm = opt.step(params: params, grads: grads, lr: 0.1)
         XCTAssertTrue(norm.isNaN)
-        XCTAssertEqual(params.array, [Float](repeating: 1, count: layout.count))
+        XCTAssertEqual(params.array, p1)
+        XCTAssertEqual(opt.m.array, m1)
+        XCTAssertEqual(opt.v.array, v1)
+        XCTAssertEqual(opt.t, 1, "a skipped step does not count for the bias correction")
     }
 
     func testSchedules() {
