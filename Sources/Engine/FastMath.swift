@@ -9,11 +9,12 @@ public enum FastMath {
     /// conversions are scalarized, this is not).
     static let magic: Float = 12_582_912
 
-    /// 8 floats from (or to) any address: the one vector load and store of the kernels.
-    @inline(__always)
+    /// 8 floats from (or to) any address: the one vector load and store of the kernels. Inlinable,
+    /// so that kernels in other modules (AdamW) get one instruction rather than a call.
+    @inlinable @inline(__always)
     public static func load(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func store(_ v: V, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self) }
 
     /// Σ a[i]·b[i] over n floats: 8 lanes, lane sums added at the end, then the tail.

@@ -225,14 +225,10 @@ public final class Generator {
             // position feeds the next-token logits, so attention and the rest of the block run on
             // that one row per prompt (a 1/L share of the prompt's block FLOPs, less a quarter).
             // Its query attends to the cached keys and values, as a decode step's does.
-            let scale = 1 / Float(HS).squareRoot(), sc = patt.pointer, ay = patty.pointer
-            Parallel.forRange(B * NH, grain: 4) { range in
-                for bh in range {
-                    let b = bh / NH, h = bh % NH, i = members[b], t = prompts[i].count - 1
-                    let base = cacheOffset(l, i, h, 0)
-                    Attention.attendCached(q: q3 + (b * T + t) * 3 * C + h * HS, k: kc + base, v: vc + base, len: t + 1, HS: HS,
-                                           scale: scale, scores: sc + bh * ctx, out: ay + b * C + h * HS)
-                }
+            let ay = patty.pointer
+            attendToCache(layer: l, count: B, scores: patt.pointer, out: ay) { (b: Int) -> (qkv: UnsafePointer<Float>, slot: Int, len: Int) in
+                let i = members[b], t = prompts[i].count - 1
+                return (UnsafePointer(q3 + (b * T + t) * 3 * C), i, t + 1)
             }
             // Row b of x ← its last position (b·T + t ≥ b: no row is overwritten before it is read).
             for (b, i) in members.enumerated() where b * T + prompts[i].count - 1 != b {
@@ -253,6 +249,23 @@ public final class Generator {
         }
     }
 
+    /// Attention of `count` query rows against the KV cache of layer `layer`: row j's
+    /// `query(j)` gives its qkv row (queries in the first C floats), its cache slot and the number of
+    /// cached positions it attends to; its output goes to out row j (C floats), its probabilities
+    /// to `scores` (NH·ctx floats per row). Rows and heads in parallel.
+    func attendToCache(layer l: Int, count: Int, scores: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>,
+                       query: (Int) -> (qkv: UnsafePointer<Float>, slot: Int, len: Int)) {
+        let scale = 1 / Float(HS).squareRoot(), kc = kCache.pointer, vc = vCache.pointer
+        Parallel.forRange(count * NH, grain: 4) { part in
+            for jh in part {
+                let j = jh / NH, h = jh % NH, (q, slot, len) = query(j)
+                let base = cacheOffset(l, slot, h, 0)
+                Attention.attendCached(q: q + h * HS, k: kc + base, v: vc + base, len: len, HS: HS, scale: scale,
+                                       scores: scores + jh * ctx, out: out + j * C + h * HS)
+            }
+        }
+    }
+
     /// The rest of block `w` after attention, in place on the residual stream x (N rows):
     /// x += atty·W_proj + b;  x += GELU(LN2(x)·W_fc + b)·W_fcproj + b.  `fch` holds N·4C floats.
     /// `decode` (a decode step's layer index and matmul scratch) takes the weights from `packed`.
@@ -261,27 +274,20 @@ public final class Generator {
                    tmp: UnsafeMutablePointer<Float>, fch: UnsafeMutablePointer<Float>,
                    decode: (layer: Int, scratch: UnsafeMutablePointer<Float>)? = nil) {
         let P = model.params.pointer
-        if let d = decode {
-            decodeLinear(out: tmp, inp: atty, offset: packedBlock[d.layer][1], bias: P + w.attprojb, m: N, k: C, n: C,
-                         scratch: d.scratch)
-        } else {
-            Linear.forward(out: tmp, inp: atty, weight: P + w.attprojw, bias: P + w.attprojb, N: N, C: C, OC: C)
+        // out = inp · (block matrix `slot`: 1 attn.c_proj, 2 mlp.c_fc, 3 mlp.c_proj) + bias
+        func linear(_ slot: Int, out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, weight: Int, bias: Int, k: Int, n: Int) {
+            if let d = decode {
+                decodeLinear(out: out, inp: inp, offset: packedBlock[d.layer][slot], bias: P + bias, m: N, k: k, n: n, scratch: d.scratch)
+            } else {
+                Linear.forward(out: out, inp: inp, weight: P + weight, bias: P + bias, N: N, C: k, OC: n)
+            }
         }
+        linear(1, out: tmp, inp: atty, weight: w.attprojw, bias: w.attprojb, k: C, n: C)
         Residual.forward(out: x, a: x, b: tmp, n: N * C)
         LayerNorm.forward(out: ln, mean: mean, rstd: rstd, inp: x, weight: P + w.ln2w, bias: P + w.ln2b, N: N, C: C)
-        if let d = decode {
-            decodeLinear(out: fch, inp: ln, offset: packedBlock[d.layer][2], bias: P + w.fcb, m: N, k: C, n: 4 * C,
-                         scratch: d.scratch)
-        } else {
-            Linear.forward(out: fch, inp: ln, weight: P + w.fcw, bias: P + w.fcb, N: N, C: C, OC: 4 * C)
-        }
+        linear(2, out: fch, inp: ln, weight: w.fcw, bias: w.fcb, k: C, n: 4 * C)
         GELU.forward(out: fch, inp: fch, n: N * 4 * C)
-        if let d = decode {
-            decodeLinear(out: tmp, inp: fch, offset: packedBlock[d.layer][3], bias: P + w.fcprojb, m: N, k: 4 * C, n: C,
-                         scratch: d.scratch)
-        } else {
-            Linear.forward(out: tmp, inp: fch, weight: P + w.fcprojw, bias: P + w.fcprojb, N: N, C: 4 * C, OC: C)
-        }
+        linear(3, out: tmp, inp: fch, weight: w.fcprojw, bias: w.fcprojb, k: 4 * C, n: C)
         Residual.forward(out: x, a: x, b: tmp, n: N * C)
     }
 
@@ -321,7 +327,6 @@ public final class Generator {
             let e = wte + Int(tokens[r]) * C, pe = wpe + positions[r] * C, o = x.pointer + r * C
             for c in 0..<C { o[c] = e[c] + pe[c] }
         }
-        let scale = 1 / Float(HS).squareRoot()
         for l in 0..<L {
             let w = lay.block(l)
             LayerNorm.forward(out: lnp, mean: meanp, rstd: rstdp, inp: xp, weight: P + w.ln1w, bias: P + w.ln1b, N: m, C: C)
@@ -334,14 +339,8 @@ public final class Generator {
                     (vCache.pointer + o).update(from: q3 + i * 3 * C + 2 * C + h * HS, count: HS)
                 }
             }
-            let sc = scores.pointer + r0 * NH * ctx, kc = kCache.pointer, vc = vCache.pointer
-            Parallel.forRange(m * NH, grain: 4) { part in
-                for ih in part {
-                    let i = ih / NH, h = ih % NH, r = r0 + i
-                    let base = cacheOffset(l, rows[r], h, 0)
-                    Attention.attendCached(q: q3 + i * 3 * C + h * HS, k: kc + base, v: vc + base, len: positions[r] + 1, HS: HS,
-                                           scale: scale, scores: sc + ih * ctx, out: ay + i * C + h * HS)
-                }
+            attendToCache(layer: l, count: m, scores: scores.pointer + r0 * NH * ctx, out: ay) { (i: Int) -> (qkv: UnsafePointer<Float>, slot: Int, len: Int) in
+                (UnsafePointer(q3 + i * 3 * C), rows[r0 + i], positions[r0 + i] + 1)
             }
             blockTail(w, x: xp, atty: ay, N: m, ln: lnp, mean: meanp, rstd: rstdp, tmp: tmp.pointer + r0 * C, fch: fch.pointer + r0 * 4 * C,
                       decode: (l, scratch))

@@ -48,7 +48,7 @@ public final class AdamW {
                 var acc = SIMD8<Float>()
                 var i = r.lowerBound, k = 0
                 while i + 8 <= r.upperBound {
-                    let x = load8(g + i)
+                    let x = FastMath.load(g + i)
                     acc += x * x
                     i += 8
                     k += 1
@@ -86,14 +86,14 @@ public final class AdamW {
                 var j = r.lowerBound
                 while j + 8 <= r.upperBound {
                     let i = off + j
-                    let gi = Self.load8(g + i) * gscale
-                    let mi = b1 * Self.load8(mp + i) + (1 - b1) * gi
-                    let vi = b2 * Self.load8(vp + i) + (1 - b2) * gi * gi
-                    Self.store8(mi, mp + i)
-                    Self.store8(vi, vp + i)
+                    let gi = FastMath.load(g + i) * gscale
+                    let mi = b1 * FastMath.load(mp + i) + (1 - b1) * gi
+                    let vi = b2 * FastMath.load(vp + i) + (1 - b2) * gi * gi
+                    FastMath.store(mi, mp + i)
+                    FastMath.store(vi, vp + i)
                     let mhat = mi / bc1, vhat = vi / bc2
-                    let pi = Self.load8(p + i)
-                    Self.store8(pi - lrf * (mhat / (vhat.squareRoot() + V(repeating: eps)) + decay * pi), p + i)
+                    let pi = FastMath.load(p + i)
+                    FastMath.store(pi - lrf * (mhat / (vhat.squareRoot() + V(repeating: eps)) + decay * pi), p + i)
                     j += 8
                 }
                 for j in j..<r.upperBound {
@@ -110,12 +110,6 @@ public final class AdamW {
         }
         return norm
     }
-
-    @inline(__always)
-    static func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) }
-
-    @inline(__always)
-    static func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self) }
 
     /// Saves the moments (names prefixed `adam_m.` and `adam_v.`) and the step count.
     public func save(to url: URL) throws {
