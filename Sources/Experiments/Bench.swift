@@ -29,8 +29,22 @@ public enum Bench {
         return 6 * N + 12 * Double(c.nLayer * T * c.nEmbd)
     }
 
-    /// Seconds per training step (forward + backward + AdamW), best of `steps` after a warm-up.
-    public static func trainStep(_ s: Shape, steps: Int) -> Double {
+    /// A training-step measurement: the median step time, and the step's GFLOP/s as a share of
+    /// sgemm GFLOP/s sampled beside each step.
+    public struct TrainMeasurement {
+        /// Median seconds per step (forward + backward + AdamW).
+        public var stepSeconds: Double
+        /// Median over steps of (step GFLOP/s) / (sgemm GFLOP/s just before and just after it, the higher of the two).
+        public var fractionOfSgemm: Double
+        /// Median of those per-step sgemm figures.
+        public var sgemmGFLOPs: Double
+    }
+
+    /// Times `steps` training steps after a warm-up, with one 2048³ sgemm before the first step
+    /// and after every step. This machine's speed drifts by 10-30% within a minute, so a step is
+    /// set against the sgemm of its own seconds (the faster of its two neighbours, which is the
+    /// stricter comparison) rather than against one sgemm figure taken before the run.
+    public static func trainStep(_ s: Shape, steps: Int) -> TrainMeasurement {
         let c = s.config, T = c.context, B = s.batch
         let model = GPT(config: c, seed: 1)
         model.enableGrads()
@@ -52,14 +66,24 @@ public enum Bench {
             }
             opt.step(params: model.params, grads: model.grads!, lr: 1e-4)
         }
+        let probe = SgemmProbe(n: 2048)
         step()
-        var times: [Double] = []
-        for _ in 0..<steps {
+        var times: [Double] = [], sgemm = [probe.gflops()]
+        for _ in 0..<max(1, steps) {
             let t0 = Clock.now()
             step()
             times.append(Clock.now() - t0)
+            sgemm.append(probe.gflops())
         }
-        return times.sorted()[times.count / 2]
+        let flops = trainFlopsPerToken(c, T: T) * Double(B * T)
+        let beside = times.indices.map { max(sgemm[$0], sgemm[$0 + 1]) }
+        let fractions = times.indices.map { flops / times[$0] / 1e9 / beside[$0] }
+        return TrainMeasurement(stepSeconds: median(times), fractionOfSgemm: median(fractions), sgemmGFLOPs: median(beside))
+    }
+
+    static func median(_ xs: [Double]) -> Double {
+        let s = xs.sorted(), n = s.count
+        return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2
     }
 
     /// New tokens per second of KV-cache sampling at batch 64 (temperature 1, no EOS).
@@ -118,13 +142,13 @@ public enum Bench {
             var fields: [(String, JSONValue)] = [("shape", .string(s.name))]
             func num(_ k: String, _ v: Double) { fields.append((k, .number(v, isInteger: false))) }
             if parts.contains(.train) {
-                let dt = trainStep(s, steps: steps)
+                let m = trainStep(s, steps: steps)
                 let tokens = Double(s.batch * s.config.context)
-                let gflops = trainFlopsPerToken(s.config, T: s.config.context) * tokens / dt / 1e9
-                num("train_tokens_per_s", tokens / dt)
-                num("train_step_s", dt)
-                num("train_gflops", gflops)
-                num("train_fraction_of_sgemm", gflops / sgemm)
+                num("train_tokens_per_s", tokens / m.stepSeconds)
+                num("train_step_s", m.stepSeconds)
+                num("train_gflops", trainFlopsPerToken(s.config, T: s.config.context) * tokens / m.stepSeconds / 1e9)
+                num("train_fraction_of_sgemm", m.fractionOfSgemm)
+                num("train_sgemm_gflops", m.sgemmGFLOPs)
             }
             num("sgemm_gflops", sgemm)
             if parts.contains(.generate) { num("generate_new_tokens_per_s", generate(s)) }
