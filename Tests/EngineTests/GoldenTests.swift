@@ -178,17 +178,20 @@ final class GoldenTests: XCTestCase {
     // MARK: Attention
 
     func testAttentionForwardMatchesNaive() {
-        // Block size 2 splits T = 6 into three row blocks of the causal matmuls; 64 is one block.
-        forEachCausalBlock([64, 2]) {
-            attentionForwardMatchesNaive(branches: nil)
-            // Sequence 0 carries two continuations of a 2-token prompt: rows 4, 5 mask columns 2, 3.
-            attentionForwardMatchesNaive(branches: [PrefixBranch(prefix: 2, start: 4), PrefixBranch(prefix: 6, start: 6)])
-        }
+        // T = 6, HS = 4: one partial row tile and one partial key panel (6 × 16 register tiles).
+        attentionForwardMatchesNaive(B: 2, T: 6, C: 12, NH: 3, branches: nil)
+        // Sequence 0 carries two continuations of a 2-token prompt: rows 4, 5 mask columns 2, 3.
+        attentionForwardMatchesNaive(B: 2, T: 6, C: 12, NH: 3, branches: [PrefixBranch(prefix: 2, start: 4), PrefixBranch(prefix: 6, start: 6)])
+        // T = 33, HS = 20: six row tiles (the last of 3 rows, ending on row 32, the first column
+        // of the third key panel), three key panels (the last of one column), two value panels
+        // (16 + 4), diagonal tiles that straddle a panel edge.
+        attentionForwardMatchesNaive(B: 2, T: 33, C: 40, NH: 2, branches: nil)
+        attentionForwardMatchesNaive(B: 2, T: 33, C: 40, NH: 2, branches: [PrefixBranch(prefix: 9, start: 23), PrefixBranch(prefix: 33, start: 33)])
     }
 
-    private func attentionForwardMatchesNaive(branches: [PrefixBranch]?) {
+    private func attentionForwardMatchesNaive(B: Int, T: Int, C: Int, NH: Int, branches: [PrefixBranch]?) {
         var rng = TestRNG(204)
-        let B = 2, T = 6, C = 12, NH = 3, HS = C / NH
+        let HS = C / NH
         let qkv = rng.normalBuffer(B * T * 3 * C, scale: 1.5)
         let out = FloatBuffer(count: B * T * C), att = FloatBuffer(count: B * NH * T * T)
         for i in 0..<att.count { att[i] = .nan } // the cache must be fully written, zeros above the diagonal
@@ -220,8 +223,59 @@ final class GoldenTests: XCTestCase {
                 }
             }
         }
-        assertClose(out.array, wantOut, rtol: 1e-5, atol: 2e-6, "Attention out (block \(Attention.causalBlock))")
-        assertClose(att.array, wantAtt, rtol: 1e-5, atol: 1e-6, "Attention att (block \(Attention.causalBlock))")
+        assertClose(out.array, wantOut, rtol: 1e-5, atol: 2e-6, "Attention out (T \(T), HS \(HS))")
+        assertClose(att.array, wantAtt, rtol: 1e-5, atol: 1e-6, "Attention att (T \(T), HS \(HS))")
+    }
+
+    func testAttentionBackwardMatchesNaive() {
+        // The shapes of the forward test: several row tiles and key/value panels, partial ones at the
+        // edges; the gradient check covers the small shape by finite differences.
+        attentionBackwardMatchesNaive(B: 2, T: 33, C: 40, NH: 2, branches: nil)
+        attentionBackwardMatchesNaive(B: 2, T: 33, C: 40, NH: 2, branches: [PrefixBranch(prefix: 9, start: 23), PrefixBranch(prefix: 33, start: 33)])
+        attentionBackwardMatchesNaive(B: 1, T: 6, C: 12, NH: 3, branches: nil)
+    }
+
+    /// dP = dO Vᵀ, dS = P ∘ (dP − rowsum(P ∘ dP)), dQ = s·dS K, dK = s·dSᵀ Q, dV = Pᵀ dO, in Double
+    /// from P recomputed here, against the kernel's accumulation into a nonzero dqkv.
+    private func attentionBackwardMatchesNaive(B: Int, T: Int, C: Int, NH: Int, branches: [PrefixBranch]?) {
+        var rng = TestRNG(207)
+        let HS = C / NH, C3 = 3 * C, scale = 1 / Double(HS).squareRoot()
+        let qkv = rng.normalBuffer(B * T * C3), dout = rng.normalBuffer(B * T * C)
+        let out = FloatBuffer(count: B * T * C), att = FloatBuffer(count: B * NH * T * T)
+        let start = rng.normalBuffer(B * T * C3), dqkv = FloatBuffer(start.array)
+        Attention.forward(out: out.pointer, att: att.pointer, qkv: qkv.pointer, B: B, T: T, C: C, NH: NH, branches: branches)
+        Attention.backward(dqkv: dqkv.pointer, dout: dout.pointer, qkv: qkv.pointer, att: att.pointer, B: B, T: T, C: C, NH: NH,
+                           scratch: Scratch())
+        var want = start.array.map(Double.init)
+        for b in 0..<B {
+            for h in 0..<NH {
+                func x(_ t: Int, _ part: Int, _ d: Int) -> Double { Double(qkv[(b * T + t) * C3 + part * C + h * HS + d]) }
+                func dO(_ t: Int, _ d: Int) -> Double { Double(dout[(b * T + t) * C + h * HS + d]) }
+                var P = [[Double]](repeating: [Double](repeating: 0, count: T), count: T)
+                for t in 0..<T {
+                    var s = [Double](repeating: -.infinity, count: T)
+                    for j in 0...t {
+                        if let br = branches?[b], t >= br.start, j >= br.prefix, j < br.start { continue }
+                        s[j] = (0..<HS).reduce(0.0) { $0 + x(t, 0, $1) * x(j, 1, $1) } * scale
+                    }
+                    let mx = s.max()!, e = s.map { $0 == -.infinity ? 0 : Foundation.exp($0 - mx) }, z = e.reduce(0, +)
+                    P[t] = e.map { $0 / z }
+                }
+                for t in 0..<T {
+                    let dP = (0..<T).map { j in (0..<HS).reduce(0.0) { $0 + dO(t, $1) * x(j, 2, $1) } }
+                    let rowsum = (0..<T).reduce(0.0) { $0 + P[t][$1] * dP[$1] }
+                    for j in 0..<T {
+                        let dS = P[t][j] * (dP[j] - rowsum)
+                        for d in 0..<HS {
+                            want[(b * T + t) * C3 + h * HS + d] += scale * dS * x(j, 1, d)           // dQ
+                            want[(b * T + j) * C3 + C + h * HS + d] += scale * dS * x(t, 0, d)       // dK
+                            want[(b * T + j) * C3 + 2 * C + h * HS + d] += P[t][j] * dO(t, d)        // dV
+                        }
+                    }
+                }
+            }
+        }
+        assertClose(dqkv.array, want, rtol: 1e-4, atol: 1e-5, "Attention backward (T \(T), HS \(HS), branches \(branches != nil))")
     }
 
     func testCachedAttentionMatchesNaive() {

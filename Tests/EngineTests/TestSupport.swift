@@ -148,14 +148,3 @@ func withParallelThreads<R>(_ n: Int, _ body: () throws -> R) rethrows -> R {
     defer { Parallel.threads = saved }
     return try body()
 }
-
-/// Runs `body` once per row-block size of the causal attention matmuls (`Attention.causalBlock`),
-/// restoring the default afterwards: small blocks run several blocks on the tests' short sequences.
-func forEachCausalBlock(_ sizes: [Int], _ body: () -> Void) {
-    let saved = Attention.causalBlock
-    defer { Attention.causalBlock = saved }
-    for size in sizes {
-        Attention.causalBlock = size
-        body()
-    }
-}

@@ -29,71 +29,80 @@ public struct PrefixBranch: Sendable, Equatable {
 // MARK: - Causal multi-head self-attention
 
 public enum Attention {
-    /// Rows per block of the causal matmuls: rows [r0, r1) of Q Kᵀ need only the keys [0, r1), so the
-    /// products skip the blocks above the diagonal (at T = 256, 62% of the full T×T work; at
-    /// T = 128, 75%). Tests set it small to run several blocks on short sequences.
-    nonisolated(unsafe) public static var causalBlock = 64
-
-    @inline(__always)
-    static func forBlocks(_ T: Int, _ body: (Int, Int) -> Void) {
-        let blk = max(1, causalBlock)
-        var r0 = 0
-        while r0 < T {
-            let r1 = Swift.min(T, r0 + blk)
-            body(r0, r1)
-            r0 = r1
-        }
-    }
-
     /// out[b,t,h*HS..] = Σ_{j≤t} softmax_j(q_t·k_j / √HS) v_j for each head h.
     /// out: (B,T,C), att: (B,NH,T,T) post-softmax probabilities (cache), qkv: (B,T,3C) laid out as [Q | K | V]
     /// Q, K and V of head h are read in place as (T,HS) matrices with row stride 3C: no permute.
     /// With `branches` (B entries), row t ≥ start of sequence b also masks the columns
     /// [prefix, start) (see `PrefixBranch`); the backward needs no change, since it reads the masked
     /// probabilities (zeros) from `att`.
+    ///
+    /// The products run on `AttentionTiles`: per (sequence, head) Kᵀ and V are packed once, then
+    /// each block of 6 query rows computes its scores against the key panels up to its last row
+    /// (the causal triangle, to 16 columns), takes their softmax while they are in cache, and
+    /// multiplies the probabilities by V over the same keys.
     public static func forward(out: UnsafeMutablePointer<Float>, att: UnsafeMutablePointer<Float>, qkv: UnsafePointer<Float>,
                                B: Int, T: Int, C: Int, NH: Int, branches: [PrefixBranch]? = nil) {
         let HS = C / NH, C3 = 3 * C
         let scale = 1 / Float(HS).squareRoot()
-        BLAS.singleThreaded {
-            Parallel.forWorkers(B * NH) { _, range in
-                for bh in range {
-                    let b = bh / NH, h = bh % NH
-                    let q = qkv + b * T * C3 + h * HS, k = q + C, v = q + 2 * C
-                    let a = att + bh * T * T
-                    // preatt = scale · Q Kᵀ  (T,T), lower triangle by row blocks: rows [r0, r1) need columns [0, r1)
-                    forBlocks(T) { r0, r1 in
-                        BLAS.sgemm(transB: true, m: r1 - r0, n: r1, k: HS, alpha: scale, a: q + r0 * C3, lda: C3, b: k, ldb: C3,
-                                   c: a + r0 * T, ldc: T)
+        let R = AttentionTiles.rows, W = AttentionTiles.cols
+        let packed = AttentionTiles.packedCount(len: T, width: HS)
+        Parallel.forWorkers(B * NH) { _, range in
+            let kT = UnsafeMutablePointer<Float>.allocate(capacity: 2 * packed), vp = kT + packed
+            defer { kT.deallocate() }
+            for bh in range {
+                let b = bh / NH, h = bh % NH
+                let q = qkv + b * T * C3 + h * HS, k = q + C, v = q + 2 * C
+                let a = att + bh * T * T, o = out + b * T * C + h * HS
+                AttentionTiles.packTransposed(k, ld: C3, len: T, width: HS, into: kT)
+                AttentionTiles.packRows(v, ld: C3, len: T, width: HS, into: vp)
+                let g0 = branches?[b].prefix ?? T, g1 = branches?[b].start ?? T
+                var i0 = 0
+                while i0 < T {
+                    let n = min(R, T - i0), last = i0 + n - 1
+                    // S = scale · Q Kᵀ for rows [i0, last], key panels up to the one holding `last`.
+                    for i in (i0 + n)..<min(T, i0 + n + R) { AttentionTiles.prefetchRow(q + i * C3, width: HS) }   // the next block's Q
+                    var j0 = 0
+                    while j0 <= last {
+                        AttentionTiles.tile(a: q + i0 * C3, rowStride: C3, kStride: 1, rowCount: n, panel: kT + j0 * HS,
+                                            k0: 0, k1: HS, out: a + i0 * T + j0, ldc: T, colCount: min(W, T - j0),
+                                            alpha: scale, accumulate: false)
+                        j0 += W
                     }
-                    let g0 = branches?[b].prefix ?? T, g1 = branches?[b].start ?? T
-                    for t in 0..<T {
-                        let row = a + t * T
-                        if t >= g1 && g1 > g0 {
-                            // Visible: [0, g0) and [g1, t]; the first continuation [g0, g1) is masked.
-                            let n2 = t + 1 - g1
-                            let mx = Swift.max(FastMath.max(row, g0), FastMath.max(row + g1, n2))
-                            let sum = FastMath.expShiftInPlace(row, g0, shift: mx) + FastMath.expShiftInPlace(row + g1, n2, shift: mx)
-                            let inv = 1 / sum
-                            for j in 0..<g0 { row[j] *= inv }
-                            (row + g0).update(repeating: 0, count: g1 - g0)
-                            for j in g1...t { row[j] *= inv }
-                        } else {
-                            let mx = FastMath.max(row, t + 1)
-                            let sum = FastMath.expShiftInPlace(row, t + 1, shift: mx)
-                            let inv = 1 / sum
-                            for j in 0...t { row[j] *= inv }
-                        }
-                        if t + 1 < T { (row + t + 1).update(repeating: 0, count: T - t - 1) }
+                    for t in i0...last { softmaxRow(a + t * T, t: t, T: T, g0: g0, g1: g1) }
+                    // O = P V over keys [0, last]: P is zero past each row's diagonal.
+                    var d0 = 0
+                    while d0 < HS {
+                        AttentionTiles.tile(a: a + i0 * T, rowStride: T, kStride: 1, rowCount: n, panel: vp + d0 * T,
+                                            k0: 0, k1: last + 1, out: o + i0 * C + d0, ldc: C, colCount: min(W, HS - d0),
+                                            alpha: 1, accumulate: false)
+                        d0 += W
                     }
-                    // out_bh = att · V  (T,HS), written with row stride C; rows [r0, r1) read V rows [0, r1)
-                    forBlocks(T) { r0, r1 in
-                        BLAS.sgemm(m: r1 - r0, n: HS, k: r1, a: a + r0 * T, lda: T, b: v, ldb: C3,
-                                   c: out + (b * T + r0) * C + h * HS, ldc: C)
-                    }
+                    i0 += n
                 }
             }
         }
+    }
+
+    /// Row t of the scores in place → causal softmax probabilities, zeros past the diagonal. With
+    /// a prefix branch (g0 < g1 ≤ t) the columns [g0, g1) are masked too.
+    @inline(__always)
+    static func softmaxRow(_ row: UnsafeMutablePointer<Float>, t: Int, T: Int, g0: Int, g1: Int) {
+        if t >= g1 && g1 > g0 {
+            // Visible: [0, g0) and [g1, t]; the first continuation [g0, g1) is masked.
+            let n2 = t + 1 - g1
+            let mx = Swift.max(FastMath.max(row, g0), FastMath.max(row + g1, n2))
+            let sum = FastMath.expShiftInPlace(row, g0, shift: mx) + FastMath.expShiftInPlace(row + g1, n2, shift: mx)
+            let inv = 1 / sum
+            for j in 0..<g0 { row[j] *= inv }
+            (row + g0).update(repeating: 0, count: g1 - g0)
+            for j in g1...t { row[j] *= inv }
+        } else {
+            let mx = FastMath.max(row, t + 1)
+            let sum = FastMath.expShiftInPlace(row, t + 1, shift: mx)
+            let inv = 1 / sum
+            for j in 0...t { row[j] *= inv }
+        }
+        if t + 1 < T { (row + t + 1).update(repeating: 0, count: T - t - 1) }
     }
 
     /// One query against cached keys and values (a decode step): out = softmax(scale · K q) V,
@@ -136,43 +145,79 @@ public enum Attention {
     /// Differentiates the forward above. With P = att (post-softmax), dO = dout_bh:
     /// dP = dO Vᵀ;  dV += Pᵀ dO;  dS_tj = P_tj (dP_tj − Σ_k P_tk dP_tk);  dQ += scale · dS K;  dK += scale · dSᵀ Q.
     /// dqkv: (B,T,3C) accumulated; scratch holds one (T,T) matrix per worker.
+    ///
+    /// Per (sequence, head), Vᵀ, dO, K and Q are packed once (`AttentionTiles`). A first pass over
+    /// blocks of 6 query rows forms dP on the causal triangle, turns it into dS and adds dS K into
+    /// dQ; a second pass over blocks of 6 key positions j adds Pᵀ dO into dV and dSᵀ Q into dK,
+    /// both over the rows t ≥ j that reach them.
     public static func backward(dqkv: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, qkv: UnsafePointer<Float>,
                                 att: UnsafePointer<Float>, B: Int, T: Int, C: Int, NH: Int, scratch: Scratch) {
         let HS = C / NH, C3 = 3 * C
         let scale = 1 / Float(HS).squareRoot()
+        let R = AttentionTiles.rows, W = AttentionTiles.cols
+        let packed = AttentionTiles.packedCount(len: T, width: HS)
         let workers = min(Parallel.threads, B * NH)
         let ds = scratch.pointer(workers * T * T)
-        BLAS.singleThreaded {
-            Parallel.forWorkers(B * NH) { w, range in
-                let dp = ds + w * T * T
-                for bh in range {
-                    let b = bh / NH, h = bh % NH
-                    let off = b * T * C3 + h * HS
-                    let q = qkv + off, k = q + C, v = q + 2 * C
-                    let dq = dqkv + off, dk = dq + C, dv = dq + 2 * C
-                    let a = att + bh * T * T
-                    let d = dout + b * T * C + h * HS
-                    // dP = dO Vᵀ on the lower triangle (row blocks); dV += Pᵀ dO by column blocks [c0, c1),
-                    // which only rows t ≥ c0 of P reach (P is zero above the diagonal).
-                    forBlocks(T) { r0, r1 in
-                        BLAS.sgemm(transB: true, m: r1 - r0, n: r1, k: HS, a: d + r0 * C, lda: C, b: v, ldb: C3, c: dp + r0 * T, ldc: T)
-                        BLAS.sgemm(transA: true, m: r1 - r0, n: HS, k: T - r0, a: a + r0 * T + r0, lda: T, b: d + r0 * C, ldb: C,
-                                   beta: 1, c: dv + r0 * C3, ldc: C3)
+        Parallel.forWorkers(B * NH) { w, range in
+            let dp = ds + w * T * T
+            let vT = UnsafeMutablePointer<Float>.allocate(capacity: 4 * packed)
+            let dop = vT + packed, kp = dop + packed, qp = kp + packed
+            defer { vT.deallocate() }
+            for bh in range {
+                let b = bh / NH, h = bh % NH
+                let off = b * T * C3 + h * HS
+                let q = qkv + off, k = q + C, v = q + 2 * C
+                let dq = dqkv + off, dk = dq + C, dv = dq + 2 * C
+                let a = att + bh * T * T
+                let d = dout + b * T * C + h * HS
+                AttentionTiles.packTransposed(v, ld: C3, len: T, width: HS, into: vT)
+                AttentionTiles.packRows(d, ld: C, len: T, width: HS, into: dop)
+                AttentionTiles.packRows(k, ld: C3, len: T, width: HS, into: kp)
+                AttentionTiles.packRows(q, ld: C3, len: T, width: HS, into: qp)
+                var i0 = 0
+                while i0 < T {
+                    let n = min(R, T - i0), last = i0 + n - 1
+                    // dP = dO Vᵀ for rows [i0, last], columns up to the panel holding `last`.
+                    for i in (i0 + n)..<min(T, i0 + n + R) { AttentionTiles.prefetchRow(d + i * C, width: HS) }   // the next block's dO
+                    var j0 = 0
+                    while j0 <= last {
+                        AttentionTiles.tile(a: d + i0 * C, rowStride: C, kStride: 1, rowCount: n, panel: vT + j0 * HS,
+                                            k0: 0, k1: HS, out: dp + i0 * T + j0, ldc: T, colCount: min(W, T - j0),
+                                            alpha: 1, accumulate: false)
+                        j0 += W
                     }
-                    for t in 0..<T {
+                    // dS = P ∘ (dP − rowsum(P ∘ dP)), zeros past the diagonal.
+                    for t in i0...last {
                         let pr = a + t * T, dr = dp + t * T
-                        var s: Float = 0
-                        for j in 0...t { s += pr[j] * dr[j] }
+                        let s = FastMath.dot(pr, dr, t + 1)
                         for j in 0...t { dr[j] = pr[j] * (dr[j] - s) }
                         if t + 1 < T { (dr + t + 1).update(repeating: 0, count: T - t - 1) }
                     }
-                    // dQ += scale · dS K (row blocks read K rows [0, r1)); dK += scale · dSᵀ Q (column blocks, rows t ≥ c0).
-                    forBlocks(T) { r0, r1 in
-                        BLAS.sgemm(m: r1 - r0, n: HS, k: r1, alpha: scale, a: dp + r0 * T, lda: T, b: k, ldb: C3,
-                                   beta: 1, c: dq + r0 * C3, ldc: C3)
-                        BLAS.sgemm(transA: true, m: r1 - r0, n: HS, k: T - r0, alpha: scale, a: dp + r0 * T + r0, lda: T,
-                                   b: q + r0 * C3, ldb: C3, beta: 1, c: dk + r0 * C3, ldc: C3)
+                    // dQ += scale · dS K over keys [0, last].
+                    var d0 = 0
+                    while d0 < HS {
+                        AttentionTiles.tile(a: dp + i0 * T, rowStride: T, kStride: 1, rowCount: n, panel: kp + d0 * T,
+                                            k0: 0, k1: last + 1, out: dq + i0 * C3 + d0, ldc: C3, colCount: min(W, HS - d0),
+                                            alpha: scale, accumulate: true)
+                        d0 += W
                     }
+                    i0 += n
+                }
+                // dV += Pᵀ dO and dK += scale · dSᵀ Q for key positions [j0, j0 + n), over rows t ≥ j0
+                // (P and dS are zero above the diagonal).
+                var j0 = 0
+                while j0 < T {
+                    let n = min(R, T - j0)
+                    var d0 = 0
+                    while d0 < HS {
+                        let cw = min(W, HS - d0)
+                        AttentionTiles.tile(a: a + j0, rowStride: 1, kStride: T, rowCount: n, panel: dop + d0 * T,
+                                            k0: j0, k1: T, out: dv + j0 * C3 + d0, ldc: C3, colCount: cw, alpha: 1, accumulate: true)
+                        AttentionTiles.tile(a: dp + j0, rowStride: 1, kStride: T, rowCount: n, panel: qp + d0 * T,
+                                            k0: j0, k1: T, out: dk + j0 * C3 + d0, ldc: C3, colCount: cw, alpha: scale, accumulate: true)
+                        d0 += W
+                    }
+                    j0 += n
                 }
             }
         }
