@@ -32,18 +32,21 @@ public enum Bench {
     /// A training-step measurement: the median step time, and the step's GFLOP/s as a share of
     /// sgemm GFLOP/s sampled beside each step.
     public struct TrainMeasurement {
-        /// Median seconds per step (forward + backward + AdamW).
+        /// Median seconds per step (forward + backward + AdamW), steps timed back to back.
         public var stepSeconds: Double
-        /// Median over steps of (step GFLOP/s) / (sgemm GFLOP/s just before and just after it, the higher of the two).
+        /// Median over a second series of steps of (step GFLOP/s) / (sgemm GFLOP/s just before and
+        /// just after that step, the higher of the two).
         public var fractionOfSgemm: Double
         /// Median of those per-step sgemm figures.
         public var sgemmGFLOPs: Double
     }
 
-    /// Times `steps` training steps after a warm-up, with one 2048³ sgemm before the first step
-    /// and after every step. This machine's speed drifts by 10-30% within a minute, so a step is
+    /// Times `steps` training steps back to back after a warm-up (tokens/s, as PyTorch's benchmark
+    /// times them), then `steps` more with one 2048³ sgemm before the first and after every one.
+    /// This machine's speed drifts by 10-30% within a minute, so for the share of sgemm a step is
     /// set against the sgemm of its own seconds (the faster of its two neighbours, which is the
-    /// stricter comparison) rather than against one sgemm figure taken before the run.
+    /// stricter comparison) rather than against one sgemm figure taken before the run. The sgemm
+    /// leaves the caches cold for the step after it, which can only lower that share.
     public static func trainStep(_ s: Shape, steps: Int) -> TrainMeasurement {
         let c = s.config, T = c.context, B = s.batch
         let model = GPT(config: c, seed: 1)
@@ -56,7 +59,8 @@ public enum Bench {
         let targets = rows.map { tokens[Int($0) + 1] }
         let dl = [Float](repeating: -1 / Float(rows.count), count: rows.count)
         var logp = [Float](repeating: 0, count: rows.count)
-        func step() {
+        func step() -> Double {
+            let t0 = Clock.now()
             model.zeroGrad()
             tokens.withUnsafeBufferPointer { tk in
                 model.forward(tokens: tk.baseAddress!, B: B, T: T, ws: ws)
@@ -65,19 +69,20 @@ public enum Bench {
                 model.backward(tokens: tk.baseAddress!, ws: ws)
             }
             opt.step(params: model.params, grads: model.grads!, lr: 1e-4)
+            return Clock.now() - t0
         }
+        let n = max(1, steps)
+        _ = step()
+        let times = (0..<n).map { _ in step() }
         let probe = SgemmProbe(n: 2048)
-        step()
-        var times: [Double] = [], sgemm = [probe.gflops()]
-        for _ in 0..<max(1, steps) {
-            let t0 = Clock.now()
-            step()
-            times.append(Clock.now() - t0)
+        var paired: [Double] = [], sgemm = [probe.gflops()]
+        for _ in 0..<n {
+            paired.append(step())
             sgemm.append(probe.gflops())
         }
         let flops = trainFlopsPerToken(c, T: T) * Double(B * T)
-        let beside = times.indices.map { max(sgemm[$0], sgemm[$0 + 1]) }
-        let fractions = times.indices.map { flops / times[$0] / 1e9 / beside[$0] }
+        let beside = paired.indices.map { max(sgemm[$0], sgemm[$0 + 1]) }
+        let fractions = paired.indices.map { flops / paired[$0] / 1e9 / beside[$0] }
         return TrainMeasurement(stepSeconds: median(times), fractionOfSgemm: median(fractions), sgemmGFLOPs: median(beside))
     }
 

@@ -178,7 +178,7 @@ final class GoldenTests: XCTestCase {
     // MARK: Attention
 
     func testAttentionForwardMatchesNaive() {
-        // T = 6, HS = 4: one partial row tile and one partial key panel (6 × 16 register tiles).
+        // T = 6, HS = 4: one full row tile, a partial key panel and a partial value panel (6 × 16 tiles).
         attentionForwardMatchesNaive(B: 2, T: 6, C: 12, NH: 3, branches: nil)
         // Sequence 0 carries two continuations of a 2-token prompt: rows 4, 5 mask columns 2, 3.
         attentionForwardMatchesNaive(B: 2, T: 6, C: 12, NH: 3, branches: [PrefixBranch(prefix: 2, start: 4), PrefixBranch(prefix: 6, start: 6)])
@@ -233,6 +233,11 @@ final class GoldenTests: XCTestCase {
         attentionBackwardMatchesNaive(B: 2, T: 33, C: 40, NH: 2, branches: nil)
         attentionBackwardMatchesNaive(B: 2, T: 33, C: 40, NH: 2, branches: [PrefixBranch(prefix: 9, start: 23), PrefixBranch(prefix: 33, start: 33)])
         attentionBackwardMatchesNaive(B: 1, T: 6, C: 12, NH: 3, branches: nil)
+        // One worker runs every (sequence, head) through the same packed panels and dS scratch.
+        withParallelThreads(1) {
+            attentionForwardMatchesNaive(B: 2, T: 33, C: 40, NH: 2, branches: nil)
+            attentionBackwardMatchesNaive(B: 2, T: 33, C: 40, NH: 2, branches: nil)
+        }
     }
 
     /// dP = dO Vᵀ, dS = P ∘ (dP − rowsum(P ∘ dP)), dQ = s·dS K, dK = s·dSᵀ Q, dV = Pᵀ dO, in Double

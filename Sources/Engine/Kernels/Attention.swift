@@ -47,8 +47,8 @@ public enum Attention {
         let R = AttentionTiles.rows, W = AttentionTiles.cols
         let packed = AttentionTiles.packedCount(len: T, width: HS)
         Parallel.forWorkers(B * NH) { _, range in
-            let kT = UnsafeMutablePointer<Float>.allocate(capacity: 2 * packed), vp = kT + packed
-            defer { kT.deallocate() }
+            let panels = FloatBuffer(count: 2 * packed)      // 64-byte aligned: a panel row is one cache line
+            let kT = panels.pointer, vp = kT + packed
             for bh in range {
                 let b = bh / NH, h = bh % NH
                 let q = qkv + b * T * C3 + h * HS, k = q + C, v = q + 2 * C
@@ -160,9 +160,8 @@ public enum Attention {
         let ds = scratch.pointer(workers * T * T)
         Parallel.forWorkers(B * NH) { w, range in
             let dp = ds + w * T * T
-            let vT = UnsafeMutablePointer<Float>.allocate(capacity: 4 * packed)
-            let dop = vT + packed, kp = dop + packed, qp = kp + packed
-            defer { vT.deallocate() }
+            let panels = FloatBuffer(count: 4 * packed)      // 64-byte aligned: a panel row is one cache line
+            let vT = panels.pointer, dop = vT + packed, kp = dop + packed, qp = kp + packed
             for bh in range {
                 let b = bh / NH, h = bh % NH
                 let off = b * T * C3 + h * HS
@@ -178,7 +177,6 @@ public enum Attention {
                 while i0 < T {
                     let n = min(R, T - i0), last = i0 + n - 1
                     // dP = dO Vᵀ for rows [i0, last], columns up to the panel holding `last`.
-                    for i in (i0 + n)..<min(T, i0 + n + R) { AttentionTiles.prefetchRow(d + i * C, width: HS) }   // the next block's dO
                     var j0 = 0
                     while j0 <= last {
                         AttentionTiles.tile(a: d + i0 * C, rowStride: C, kStride: 1, rowCount: n, panel: vT + j0 * HS,

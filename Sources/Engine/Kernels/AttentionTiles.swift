@@ -23,7 +23,8 @@ enum AttentionTiles {
     static let rows = 6
     static let cols = 16
 
-    /// Floats that bound one packing of a len × width matrix, in either orientation.
+    /// Floats enough for one packing of a len × width matrix in either orientation (both rounded
+    /// up to 16: a little more than either needs).
     @inline(__always)
     static func packedCount(len: Int, width: Int) -> Int {
         (len + cols - 1) / cols * cols * ((width + cols - 1) / cols * cols)
