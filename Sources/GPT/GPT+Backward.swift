@@ -38,9 +38,8 @@ extension GPT {
             d4C2.update(repeating: 0, count: N * 4 * C)
             Linear.backward(dinp: d4C2, dweight: G + w.fcprojw, dbias: G + w.fcprojb, dout: dfcproj, inp: fchGelu,
                             weight: P + w.fcprojw, N: N, C: 4 * C, OC: C, ones: ones)
-            // fchGelu = GELU(fch)
-            d4C1.update(repeating: 0, count: N * 4 * C)
-            GELU.backward(dinp: d4C1, inp: fch, dout: d4C2, n: N * 4 * C)
+            // fchGelu = GELU(fch): d4C1 written, not accumulated (no zeroing pass)
+            GELU.backward(dinp: d4C1, inp: fch, dout: d4C2, n: N * 4 * C, accumulate: false)
             // fch = ln2 @ Wfc + b
             dC2.update(repeating: 0, count: N * C)
             Linear.backward(dinp: dC2, dweight: G + w.fcw, dbias: G + w.fcb, dout: d4C1, inp: ln2,
@@ -59,9 +58,9 @@ extension GPT {
             dC2.update(repeating: 0, count: N * C)
             Linear.backward(dinp: dC2, dweight: G + w.attprojw, dbias: G + w.attprojb, dout: dattproj, inp: atty,
                             weight: P + w.attprojw, N: N, C: C, OC: C, ones: ones)
-            // atty = Attention(qkv)
-            d3C.update(repeating: 0, count: N * 3 * C)
-            Attention.backward(dqkv: d3C, dout: dC2, qkv: qkv, att: att, B: B, T: T, C: C, NH: NH, scratch: ws.scratch)
+            // atty = Attention(qkv): d3C written, not accumulated (no zeroing pass)
+            Attention.backward(dqkv: d3C, dout: dC2, qkv: qkv, att: att, B: B, T: T, C: C, NH: NH, scratch: ws.scratch,
+                               accumulate: false)
             // qkv = ln1 @ Wqkv + b
             dC1.update(repeating: 0, count: N * C)
             Linear.backward(dinp: dC1, dweight: G + w.qkvw, dbias: G + w.qkvb, dout: d3C, inp: ln1,

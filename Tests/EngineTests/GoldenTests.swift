@@ -241,7 +241,8 @@ final class GoldenTests: XCTestCase {
     }
 
     /// dP = dO Vᵀ, dS = P ∘ (dP − rowsum(P ∘ dP)), dQ = s·dS K, dK = s·dSᵀ Q, dV = Pᵀ dO, in Double
-    /// from P recomputed here, against the kernel's accumulation into a nonzero dqkv.
+    /// from P recomputed here, against the kernel's accumulation into a nonzero dqkv and its
+    /// overwriting of a NaN-filled one.
     private func attentionBackwardMatchesNaive(B: Int, T: Int, C: Int, NH: Int, branches: [PrefixBranch]?) {
         var rng = TestRNG(207)
         let HS = C / NH, C3 = 3 * C, scale = 1 / Double(HS).squareRoot()
@@ -251,7 +252,7 @@ final class GoldenTests: XCTestCase {
         Attention.forward(out: out.pointer, att: att.pointer, qkv: qkv.pointer, B: B, T: T, C: C, NH: NH, branches: branches)
         Attention.backward(dqkv: dqkv.pointer, dout: dout.pointer, qkv: qkv.pointer, att: att.pointer, B: B, T: T, C: C, NH: NH,
                            scratch: Scratch())
-        var want = start.array.map(Double.init)
+        var grad = [Double](repeating: 0, count: B * T * C3)
         for b in 0..<B {
             for h in 0..<NH {
                 func x(_ t: Int, _ part: Int, _ d: Int) -> Double { Double(qkv[(b * T + t) * C3 + part * C + h * HS + d]) }
@@ -272,15 +273,21 @@ final class GoldenTests: XCTestCase {
                     for j in 0..<T {
                         let dS = P[t][j] * (dP[j] - rowsum)
                         for d in 0..<HS {
-                            want[(b * T + t) * C3 + h * HS + d] += scale * dS * x(j, 1, d)           // dQ
-                            want[(b * T + j) * C3 + C + h * HS + d] += scale * dS * x(t, 0, d)       // dK
-                            want[(b * T + j) * C3 + 2 * C + h * HS + d] += P[t][j] * dO(t, d)        // dV
+                            grad[(b * T + t) * C3 + h * HS + d] += scale * dS * x(j, 1, d)           // dQ
+                            grad[(b * T + j) * C3 + C + h * HS + d] += scale * dS * x(t, 0, d)       // dK
+                            grad[(b * T + j) * C3 + 2 * C + h * HS + d] += P[t][j] * dO(t, d)        // dV
                         }
                     }
                 }
             }
         }
-        assertClose(dqkv.array, want, rtol: 1e-4, atol: 1e-5, "Attention backward (T \(T), HS \(HS), branches \(branches != nil))")
+        let label = "Attention backward (T \(T), HS \(HS), branches \(branches != nil))"
+        assertClose(dqkv.array, zip(start.array, grad).map { Double($0) + $1 }, rtol: 1e-4, atol: 1e-5, label)
+        // accumulate: false writes every element (the caller skips zeroing): NaN must not survive.
+        let fresh = FloatBuffer([Float](repeating: .nan, count: B * T * C3))
+        Attention.backward(dqkv: fresh.pointer, dout: dout.pointer, qkv: qkv.pointer, att: att.pointer, B: B, T: T, C: C, NH: NH,
+                           scratch: Scratch(), accumulate: false)
+        assertClose(fresh.array, grad, rtol: 1e-4, atol: 1e-5, label + ", overwriting")
     }
 
     func testCachedAttentionMatchesNaive() {

@@ -112,6 +112,10 @@ final class GradientCheckTests: XCTestCase {
             GELU.forward(out: out.pointer, inp: inp.pointer, n: n)
             return weightedSum(out.pointer, w)
         }
+        // accumulate: false overwrites (n = 21: the 8-lane loop and the scalar tail).
+        let fresh = FloatBuffer([Float](repeating: .nan, count: n))
+        GELU.backward(dinp: fresh.pointer, inp: inp.pointer, dout: w.pointer, n: n, accumulate: false)
+        XCTAssertEqual(fresh.array, g[0], "GELU backward without accumulate must write dout · GELU'(x)")
     }
 
     // MARK: Linear

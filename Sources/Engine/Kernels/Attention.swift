@@ -144,14 +144,16 @@ public enum Attention {
 
     /// Differentiates the forward above. With P = att (post-softmax), dO = dout_bh:
     /// dP = dO Vᵀ;  dV += Pᵀ dO;  dS_tj = P_tj (dP_tj − Σ_k P_tk dP_tk);  dQ += scale · dS K;  dK += scale · dSᵀ Q.
-    /// dqkv: (B,T,3C) accumulated; scratch holds one (T,T) matrix per worker.
+    /// dqkv: (B,T,3C) accumulated, or overwritten with `accumulate` false (every element of the B·T
+    /// rows is written, so the caller need not zero it); scratch holds one (T,T) matrix per worker.
     ///
     /// Per (sequence, head), Vᵀ, dO, K and Q are packed once (`AttentionTiles`). A first pass over
     /// blocks of 6 query rows forms dP on the causal triangle, turns it into dS and adds dS K into
     /// dQ; a second pass over blocks of 6 key positions j adds Pᵀ dO into dV and dSᵀ Q into dK,
     /// both over the rows t ≥ j that reach them.
     public static func backward(dqkv: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, qkv: UnsafePointer<Float>,
-                                att: UnsafePointer<Float>, B: Int, T: Int, C: Int, NH: Int, scratch: Scratch) {
+                                att: UnsafePointer<Float>, B: Int, T: Int, C: Int, NH: Int, scratch: Scratch,
+                                accumulate: Bool = true) {
         let HS = C / NH, C3 = 3 * C
         let scale = 1 / Float(HS).squareRoot()
         let R = AttentionTiles.rows, W = AttentionTiles.cols
@@ -196,7 +198,7 @@ public enum Attention {
                     while d0 < HS {
                         AttentionTiles.tile(a: dp + i0 * T, rowStride: T, kStride: 1, rowCount: n, panel: kp + d0 * T,
                                             k0: 0, k1: last + 1, out: dq + i0 * C3 + d0, ldc: C3, colCount: min(W, HS - d0),
-                                            alpha: scale, accumulate: true)
+                                            alpha: scale, accumulate: accumulate)
                         d0 += W
                     }
                     i0 += n
@@ -210,9 +212,9 @@ public enum Attention {
                     while d0 < HS {
                         let cw = min(W, HS - d0)
                         AttentionTiles.tile(a: a + j0, rowStride: 1, kStride: T, rowCount: n, panel: dop + d0 * T,
-                                            k0: j0, k1: T, out: dv + j0 * C3 + d0, ldc: C3, colCount: cw, alpha: 1, accumulate: true)
+                                            k0: j0, k1: T, out: dv + j0 * C3 + d0, ldc: C3, colCount: cw, alpha: 1, accumulate: accumulate)
                         AttentionTiles.tile(a: dp + j0, rowStride: 1, kStride: T, rowCount: n, panel: qp + d0 * T,
-                                            k0: j0, k1: T, out: dk + j0 * C3 + d0, ldc: C3, colCount: cw, alpha: scale, accumulate: true)
+                                            k0: j0, k1: T, out: dk + j0 * C3 + d0, ldc: C3, colCount: cw, alpha: scale, accumulate: accumulate)
                         d0 += W
                     }
                     j0 += n

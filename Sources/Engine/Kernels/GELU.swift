@@ -32,8 +32,10 @@ public enum GELU {
 
     /// Differentiates the forward line above:
     /// d/dx = 0.5 (1 + tanh u) + 0.5 x sech²(u) · √(2/π)(1 + 3·0.044715 x²),  u = √(2/π)(x + 0.044715 x³).
-    /// dinp += dout * d/dx.
-    public static func backward(dinp: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, dout: UnsafePointer<Float>, n: Int) {
+    /// dinp += dout * d/dx, or dinp = dout * d/dx with `accumulate` false (the caller then need not
+    /// zero dinp first: one pass over it instead of three).
+    public static func backward(dinp: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, dout: UnsafePointer<Float>, n: Int,
+                                accumulate: Bool = true) {
         Parallel.forRange(n, grain: 16384) { r in
             var i = r.lowerBound
             while i + 8 <= r.upperBound {
@@ -44,8 +46,7 @@ public enum GELU {
                 let slope: V = k * (1 + 0.134145 * x2)
                 let g: V = 0.5 * (1 + th) + (0.5 * x) * sech2 * slope
                 let d = FastMath.load(dout + i)
-                let acc = FastMath.load(dinp + i)
-                FastMath.store(acc + d * g, dinp + i)
+                FastMath.store(accumulate ? FastMath.load(dinp + i) + d * g : d * g, dinp + i)
                 i += 8
             }
             while i < r.upperBound {
@@ -53,7 +54,7 @@ public enum GELU {
                 let th = tanhf(k * (x + 0.044715 * x * x * x))
                 let sech2 = 1 - th * th
                 let g = 0.5 * (1 + th) + 0.5 * x * sech2 * k * (1 + 3 * 0.044715 * x * x)
-                dinp[i] += dout[i] * g
+                dinp[i] = (accumulate ? dinp[i] : 0) + dout[i] * g
                 i += 1
             }
         }
