@@ -37,26 +37,34 @@ public enum GELU {
     public static func backward(dinp: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, dout: UnsafePointer<Float>, n: Int,
                                 accumulate: Bool = true) {
         Parallel.forRange(n, grain: 16384) { r in
-            var i = r.lowerBound
-            while i + 8 <= r.upperBound {
-                let x = FastMath.load(inp + i)
-                let x2: V = x * x
-                let th: V = tanh8(k * (x + 0.044715 * x2 * x))
-                let sech2: V = 1 - th * th
-                let slope: V = k * (1 + 0.134145 * x2)
-                let g: V = 0.5 * (1 + th) + (0.5 * x) * sech2 * slope
-                let d = FastMath.load(dout + i)
-                FastMath.store(accumulate ? FastMath.load(dinp + i) + d * g : d * g, dinp + i)
-                i += 8
-            }
-            while i < r.upperBound {
-                let x = inp[i]
-                let th = tanhf(k * (x + 0.044715 * x * x * x))
-                let sech2 = 1 - th * th
-                let g = 0.5 * (1 + th) + 0.5 * x * sech2 * k * (1 + 3 * 0.044715 * x * x)
-                dinp[i] = (accumulate ? dinp[i] : 0) + dout[i] * g
-                i += 1
-            }
+            if accumulate { backwardRange(r, dinp: dinp, inp: inp, dout: dout, accumulate: true) }
+            else { backwardRange(r, dinp: dinp, inp: inp, dout: dout, accumulate: false) }
+        }
+    }
+
+    /// One piece of `backward`; called with a literal `accumulate`, so each copy has no branch in its loop.
+    @inline(__always)
+    static func backwardRange(_ r: Range<Int>, dinp: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, dout: UnsafePointer<Float>,
+                              accumulate: Bool) {
+        var i = r.lowerBound
+        while i + 8 <= r.upperBound {
+            let x = FastMath.load(inp + i)
+            let x2: V = x * x
+            let th: V = tanh8(k * (x + 0.044715 * x2 * x))
+            let sech2: V = 1 - th * th
+            let slope: V = k * (1 + 0.134145 * x2)
+            let g: V = 0.5 * (1 + th) + (0.5 * x) * sech2 * slope
+            let d = FastMath.load(dout + i)
+            FastMath.store(accumulate ? FastMath.load(dinp + i) + d * g : d * g, dinp + i)
+            i += 8
+        }
+        while i < r.upperBound {
+            let x = inp[i]
+            let th = tanhf(k * (x + 0.044715 * x * x * x))
+            let sech2 = 1 - th * th
+            let g = 0.5 * (1 + th) + 0.5 * x * sech2 * k * (1 + 3 * 0.044715 * x * x)
+            dinp[i] = (accumulate ? dinp[i] : 0) + dout[i] * g
+            i += 1
         }
     }
 }
