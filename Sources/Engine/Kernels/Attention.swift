@@ -60,7 +60,7 @@ public enum Attention {
                 while i0 < T {
                     let n = min(R, T - i0), last = i0 + n - 1
                     // S = scale · Q Kᵀ for rows [i0, last], key panels up to the one holding `last`.
-                    for i in (i0 + n)..<min(T, i0 + n + R) { AttentionTiles.prefetchRow(q + i * C3, width: HS) }   // the next block's Q
+                    for i in (i0 + n)..<min(T, i0 + n + R) { PackedMatmul.prefetchRow(q + i * C3, count: HS) }   // the next block's Q
                     var j0 = 0
                     while j0 <= last {
                         AttentionTiles.tile(a: q + i0 * C3, rowStride: C3, kStride: 1, rowCount: n, panel: kT + j0 * HS,

@@ -1,5 +1,3 @@
-import CPrefetch
-
 // MARK: - Register tiles for the per-head attention products
 
 /// The six products of causal attention for one (sequence, head) — S = Q Kᵀ, O = P V and, in the
@@ -30,32 +28,19 @@ enum AttentionTiles {
         (len + cols - 1) / cols * cols * ((width + cols - 1) / cols * cols)
     }
 
-    /// Asks for the `width` floats at `p` (one request per 64-byte line). Rows of Q, K, V are 3C
-    /// floats apart (4.6 KB at the small shape, beyond a page) and the hardware prefetcher followed
-    /// them poorly: asking 8 rows ahead made the forward 10-15% faster.
-    @inline(__always)
-    static func prefetchRow(_ p: UnsafePointer<Float>, width: Int) {
-        var c = 0
-        while c < width { rlhf_prefetch(p + c); c += 16 }
-    }
-
-    /// Rows ahead that the packing loops ask for.
+    /// Source rows ahead that the packers ask for: rows of Q, K, V are 3C floats apart (4.6 KB at
+    /// the small shape, beyond a page) and the hardware prefetcher followed them poorly; asking 8
+    /// rows ahead made the forward 10-15% faster.
     static let rowsAhead = 8
 
     /// Packs X (len × width, row stride ld) as the right-hand operand B = X, k = row, n = column:
-    /// ⌈width/16⌉ panels, panel p holding X[k, 16p ..< 16p + 16] at p·len·16 + k·16 (zero-padded).
+    /// ⌈width/16⌉ panels, panel p holding X[k, 16p ..< 16p + 16] at p·len·16 + k·16 (zero-padded),
+    /// the layout of `PackedMatmul`.
     @inline(__always)
     static func packRows(_ x: UnsafePointer<Float>, ld: Int, len: Int, width: Int, into dst: UnsafeMutablePointer<Float>) {
-        var p = 0
-        while p * cols < width {
-            let j0 = p * cols, w = min(cols, width - j0), panel = dst + p * len * cols
-            for k in 0..<len {
-                if p == 0 && k + rowsAhead < len { prefetchRow(x + (k + rowsAhead) * ld, width: width) }
-                let row = panel + k * cols
-                row.update(from: x + k * ld + j0, count: w)
-                if w < cols { (row + w).update(repeating: 0, count: cols - w) }
-            }
-            p += 1
+        for p in 0..<(width + cols - 1) / cols {
+            PackedMatmul.packPanel(x, ld: ld, k: len, n: width, transposed: false, panel: p, into: dst + p * len * cols,
+                                   rowsAhead: rowsAhead)
         }
     }
 
@@ -63,19 +48,9 @@ enum AttentionTiles {
     /// holding X[16p + j, k] at p·width·16 + k·16 + j (zero-padded past len).
     @inline(__always)
     static func packTransposed(_ x: UnsafePointer<Float>, ld: Int, len: Int, width: Int, into dst: UnsafeMutablePointer<Float>) {
-        var p = 0
-        while p * cols < len {
-            let r0 = p * cols, n = min(cols, len - r0), panel = dst + p * width * cols
-            for j in 0..<cols {
-                if r0 + j + rowsAhead < len { prefetchRow(x + (r0 + j + rowsAhead) * ld, width: width) }
-                if j < n {
-                    let src = x + (r0 + j) * ld
-                    for k in 0..<width { panel[k * cols + j] = src[k] }
-                } else {
-                    for k in 0..<width { panel[k * cols + j] = 0 }
-                }
-            }
-            p += 1
+        for p in 0..<(len + cols - 1) / cols {
+            PackedMatmul.packPanel(x, ld: ld, k: width, n: len, transposed: true, panel: p, into: dst + p * width * cols,
+                                   rowsAhead: rowsAhead)
         }
     }
 

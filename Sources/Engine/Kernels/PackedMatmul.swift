@@ -30,25 +30,46 @@ public enum PackedMatmul {
         let panels = (n + columnTile - 1) / columnTile
         Parallel.forRange(panels, grain: 4) { range in
             for p in range {
-                let dst = packed + p * k * columnTile, j0 = p * columnTile, width = min(columnTile, n - j0)
-                if transposed {
-                    for j in 0..<columnTile {
-                        if j < width {
-                            let src = w + (j0 + j) * k
-                            for kk in 0..<k { dst[kk * columnTile + j] = src[kk] }
-                        } else {
-                            for kk in 0..<k { dst[kk * columnTile + j] = 0 }
-                        }
-                    }
-                } else {
-                    for kk in 0..<k {
-                        let src = w + kk * n + j0, row = dst + kk * columnTile
-                        row.update(from: src, count: width)
-                        (row + width).update(repeating: 0, count: columnTile - width)
-                    }
-                }
+                packPanel(w, ld: transposed ? k : n, k: k, n: n, transposed: transposed, panel: p,
+                          into: packed + p * k * columnTile, rowsAhead: 0)
             }
         }
+    }
+
+    /// Writes panel p of W (columns [16p, 16p + 16), zero-padded past n) as k rows of 16 floats.
+    /// W is k × n with row stride `ld`, or with `transposed` Wᵀ is given, n × k with row stride `ld`.
+    /// `rowsAhead` > 0 asks for the source rows that many ahead while copying (rows a page or more
+    /// apart, which the hardware prefetcher follows poorly); in the untransposed layout only panel
+    /// 0 asks, for whole rows.
+    @inline(__always)
+    static func packPanel(_ w: UnsafePointer<Float>, ld: Int, k: Int, n: Int, transposed: Bool, panel p: Int,
+                          into dst: UnsafeMutablePointer<Float>, rowsAhead: Int) {
+        let j0 = p * columnTile, width = min(columnTile, n - j0)
+        if transposed {
+            for j in 0..<columnTile {
+                if rowsAhead > 0 && j0 + j + rowsAhead < n { prefetchRow(w + (j0 + j + rowsAhead) * ld, count: k) }
+                if j < width {
+                    let src = w + (j0 + j) * ld
+                    for kk in 0..<k { dst[kk * columnTile + j] = src[kk] }
+                } else {
+                    for kk in 0..<k { dst[kk * columnTile + j] = 0 }
+                }
+            }
+        } else {
+            for kk in 0..<k {
+                if rowsAhead > 0 && p == 0 && kk + rowsAhead < k { prefetchRow(w + (kk + rowsAhead) * ld, count: n) }
+                let row = dst + kk * columnTile
+                row.update(from: w + kk * ld + j0, count: width)
+                (row + width).update(repeating: 0, count: columnTile - width)
+            }
+        }
+    }
+
+    /// Asks for the `count` floats at `p`, one request per 64-byte line.
+    @inline(__always)
+    static func prefetchRow(_ p: UnsafePointer<Float>, count: Int) {
+        var c = 0
+        while c < count { rlhf_prefetch(p + c); c += 16 }
     }
 
     /// out = inp · W (+ bias broadcast over rows). inp: M × K row-major with leading dimension
