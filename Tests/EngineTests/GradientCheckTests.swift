@@ -175,10 +175,12 @@ final class GradientCheckTests: XCTestCase {
         let out = FloatBuffer(count: B * T * C), att = FloatBuffer(count: B * NH * T * T)
         let dqkv = FloatBuffer(count: B * T * 3 * C)
         let scratch = Scratch()
-        // The backward's dS scratch starts as NaN: entries above the diagonal must be zeroed before the
+        // The backward's scratch (packed operands and dS) starts as NaN, larger than it needs so that
+        // it is reused: panel padding must be written and dS above the diagonal zeroed before the
         // tiles read them.
-        let dsInit = scratch.pointer(B * NH * T * T)
-        for i in 0..<(B * NH * T * T) { dsInit[i] = .nan }
+        let scratchFloats = 1 << 16
+        let dsInit = scratch.pointer(scratchFloats)
+        for i in 0..<scratchFloats { dsInit[i] = .nan }
         Attention.forward(out: out.pointer, att: att.pointer, qkv: qkv.pointer, B: B, T: T, C: C, NH: NH)
         let g = checkBackwardAdds("Attention", [("qkv", dqkv)]) {
             Attention.backward(dqkv: dqkv.pointer, dout: w.pointer, qkv: qkv.pointer, att: att.pointer, B: B, T: T, C: C, NH: NH,

@@ -145,7 +145,8 @@ public enum Attention {
     /// Differentiates the forward above. With P = att (post-softmax), dO = dout_bh:
     /// dP = dO Vᵀ;  dV += Pᵀ dO;  dS_tj = P_tj (dP_tj − Σ_k P_tk dP_tk);  dQ += scale · dS K;  dK += scale · dSᵀ Q.
     /// dqkv: (B,T,3C) accumulated, or overwritten with `accumulate` false (every element of the B·T
-    /// rows is written, so the caller need not zero it); scratch holds one (T,T) matrix per worker.
+    /// rows is written, so the caller need not zero it); scratch holds, per worker, one (T,T) matrix
+    /// and the four packed operands.
     ///
     /// Per (sequence, head), Vᵀ, dO, K and Q are packed once (`AttentionTiles`). A first pass over
     /// blocks of 6 query rows forms dP on the causal triangle, turns it into dS and adds dS K into
@@ -159,11 +160,12 @@ public enum Attention {
         let R = AttentionTiles.rows, W = AttentionTiles.cols
         let packed = AttentionTiles.packedCount(len: T, width: HS)
         let workers = min(Parallel.threads, B * NH)
-        let ds = scratch.pointer(workers * T * T)
+        // Per worker: the packed operands first (a multiple of 16 floats: panel rows stay on 64-byte
+        // lines of the aligned scratch), then dS.
+        let stride = (4 * packed + T * T + 15) / 16 * 16
+        let base = scratch.pointer(workers * stride)
         Parallel.forWorkers(B * NH) { w, range in
-            let dp = ds + w * T * T
-            let panels = FloatBuffer(count: 4 * packed)      // 64-byte aligned: a panel row is one cache line
-            let vT = panels.pointer, dop = vT + packed, kp = dop + packed, qp = kp + packed
+            let vT = base + w * stride, dop = vT + packed, kp = dop + packed, qp = kp + packed, dp = qp + packed
             for bh in range {
                 let b = bh / NH, h = bh % NH
                 let off = b * T * C3 + h * HS

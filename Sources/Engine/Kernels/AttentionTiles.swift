@@ -18,8 +18,9 @@
 /// Every output element is one sum over its k range in order, in one SIMD lane, whatever the
 /// thread split.
 enum AttentionTiles {
-    static let rows = 6
-    static let cols = 16
+    /// The register tile and the panel width are `PackedMatmul`'s (the same layout and packer).
+    static let rows = PackedMatmul.rowTile
+    static let cols = PackedMatmul.columnTile
 
     /// Floats enough for one packing of a len × width matrix in either orientation (both rounded
     /// up to 16: a little more than either needs).
