@@ -48,6 +48,19 @@ public enum BLAS {
         b: UnsafePointer<Float>, ldb: Int,
         beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
+        // Inside `singleThreaded` regions the calls come from several workers at once: the region's
+        // caller counts them as a whole instead.
+        let t0 = splitDisabled ? 0 : KernelClock.start()
+        sgemmUntimed(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                     b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+        KernelClock.stop(.matmul, since: t0)
+    }
+
+    @inline(__always)
+    static func sgemmUntimed(
+        transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
         if m == 0 || n == 0 { return }
         if k == 0 {
             if beta == 0 { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
@@ -95,6 +108,8 @@ public enum BLAS {
         b: UnsafePointer<Float>, ldb: Int, strideB: Int,
         beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int, strideC: Int
     ) {
+        let t0 = splitDisabled ? 0 : KernelClock.start()
+        defer { KernelClock.stop(.matmul, since: t0) }
         singleThreaded {
             Parallel.forWorkers(count) { _, range in
                 for i in range {
@@ -185,6 +200,32 @@ public final class SgemmProbe {
         let t0 = Clock.now()
         run()
         return 2 * Double(n) * Double(n) * Double(n) / (Clock.now() - t0) / 1e9
+    }
+}
+
+/// Wall-clock seconds spent in the engine's matmuls (top-level `BLAS.sgemm` calls) and in causal
+/// attention (forward and backward) while `enabled`: `rlhf bench` splits a training step into
+/// matmuls, attention and everything else with it. Off by default. Switch it on only around code
+/// whose engine calls come from one thread at a time, as a training step's do: calls issued
+/// concurrently from several workers would race on the totals.
+public enum KernelClock {
+    nonisolated(unsafe) public static var enabled = false
+    nonisolated(unsafe) public static var matmul = 0.0
+    nonisolated(unsafe) public static var attention = 0.0
+
+    public enum Counter { case matmul, attention }
+
+    /// The time to pass to `stop`, or 0 when the clock is off.
+    @inline(__always) public static func start() -> Double { enabled ? Clock.now() : 0 }
+
+    /// Adds the seconds since `t0` (from `start`) to `counter`; nothing when `t0` is 0.
+    @inline(__always) public static func stop(_ counter: Counter, since t0: Double) {
+        guard t0 > 0 else { return }
+        let dt = Clock.now() - t0
+        switch counter {
+        case .matmul: matmul += dt
+        case .attention: attention += dt
+        }
     }
 }
 

@@ -39,6 +39,10 @@ public enum Bench {
         public var fractionOfSgemm: Double
         /// Median of those per-step sgemm figures.
         public var sgemmGFLOPs: Double
+        /// Medians over the back-to-back steps of the seconds spent in matmuls (`BLAS.sgemm`), in
+        /// causal attention, and in everything else (LayerNorm, GELU, residuals, biases, the
+        /// softmax over the vocabulary, AdamW, zeroing).
+        public var matmulSeconds: Double, attentionSeconds: Double, otherSeconds: Double
     }
 
     /// Times `steps` training steps back to back after a warm-up (tokens/s, as PyTorch's benchmark
@@ -71,9 +75,19 @@ public enum Bench {
             opt.step(params: model.params, grads: model.grads!, lr: 1e-4)
             return Clock.now() - t0
         }
-        let n = max(1, steps)
+        precondition(steps >= 1, "trainStep needs at least one step")
+        let n = steps
         _ = step()
-        let times = (0..<n).map { _ in step() }
+        var times: [Double] = [], matmul: [Double] = [], attention: [Double] = []
+        KernelClock.enabled = true
+        for _ in 0..<n {
+            let (m0, a0) = (KernelClock.matmul, KernelClock.attention)
+            times.append(step())
+            matmul.append(KernelClock.matmul - m0)
+            attention.append(KernelClock.attention - a0)
+        }
+        KernelClock.enabled = false
+        let other = times.indices.map { times[$0] - matmul[$0] - attention[$0] }
         let probe = SgemmProbe(n: 2048)
         var paired: [Double] = [], sgemm = [probe.gflops()]
         for _ in 0..<n {
@@ -83,7 +97,8 @@ public enum Bench {
         let flops = trainFlopsPerToken(c, T: T) * Double(B * T)
         let beside = paired.indices.map { max(sgemm[$0], sgemm[$0 + 1]) }
         let fractions = paired.indices.map { flops / paired[$0] / 1e9 / beside[$0] }
-        return TrainMeasurement(stepSeconds: median(times), fractionOfSgemm: median(fractions), sgemmGFLOPs: median(beside))
+        return TrainMeasurement(stepSeconds: median(times), fractionOfSgemm: median(fractions), sgemmGFLOPs: median(beside),
+                                matmulSeconds: median(matmul), attentionSeconds: median(attention), otherSeconds: median(other))
     }
 
     static func median(_ xs: [Double]) -> Double {
@@ -154,6 +169,11 @@ public enum Bench {
                 num("train_gflops", trainFlopsPerToken(s.config, T: s.config.context) * tokens / m.stepSeconds / 1e9)
                 num("train_fraction_of_sgemm", m.fractionOfSgemm)
                 num("train_sgemm_gflops", m.sgemmGFLOPs)
+                let matmulFlops = 6 * Double(ParameterLayout(s.config).matmulParameters) * tokens
+                num("train_matmul_s", m.matmulSeconds)
+                num("train_matmul_gflops", matmulFlops / m.matmulSeconds / 1e9)
+                num("train_attention_s", m.attentionSeconds)
+                num("train_other_s", m.otherSeconds)
             }
             num("sgemm_gflops", sgemm)
             if parts.contains(.generate) { num("generate_new_tokens_per_s", generate(s)) }

@@ -42,6 +42,8 @@ public enum Attention {
     /// multiplies the probabilities by V over the same keys.
     public static func forward(out: UnsafeMutablePointer<Float>, att: UnsafeMutablePointer<Float>, qkv: UnsafePointer<Float>,
                                B: Int, T: Int, C: Int, NH: Int, branches: [PrefixBranch]? = nil) {
+        let t0 = KernelClock.start()
+        defer { KernelClock.stop(.attention, since: t0) }
         let HS = C / NH, C3 = 3 * C
         let scale = 1 / Float(HS).squareRoot()
         let R = AttentionTiles.rows, W = AttentionTiles.cols
@@ -155,6 +157,8 @@ public enum Attention {
     public static func backward(dqkv: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, qkv: UnsafePointer<Float>,
                                 att: UnsafePointer<Float>, B: Int, T: Int, C: Int, NH: Int, scratch: Scratch,
                                 accumulate: Bool = true) {
+        let t0 = KernelClock.start()
+        defer { KernelClock.stop(.attention, since: t0) }
         let HS = C / NH, C3 = 3 * C
         let scale = 1 / Float(HS).squareRoot()
         let R = AttentionTiles.rows, W = AttentionTiles.cols
