@@ -204,9 +204,9 @@ extension Datasets {
     static func nonBlankLines(_ text: String, name: String) throws -> [(number: Int, text: Substring)] {
         var out: [(Int, Substring)] = []
         var n = 0
-        for var line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        // "\r\n" is one Character in Swift, so Windows line ends need their own separator.
+        for line in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
             n += 1
-            if line.hasSuffix("\r") { line = line.dropLast() }
             if line.allSatisfy({ $0.isWhitespace }) { continue }
             out.append((n, line))
         }

@@ -7,21 +7,56 @@ import Tokenizer
 
 /// What the command line does, one function per command.
 public enum Lab {
+    /// A new run goes into a missing or empty directory: never over the user's files, nor into another run.
+    public static func checkNewRunDirectory(_ dir: URL) throws {
+        let fm = FileManager.default
+        if fm.fileExists(atPath: dir.appendingPathComponent("state.json").path) {
+            throw UserError("\(dir.path) already holds a run; continue it with: rlhf resume \(dir.path) (which keeps that run's config.json), or, to start over with this config, delete \(dir.path) or choose another --out")
+        }
+        var isDir: ObjCBool = false
+        guard fm.fileExists(atPath: dir.path, isDirectory: &isDir) else { return }
+        guard isDir.boolValue else { throw UserError("\(dir.path): exists and is not a directory; choose another --out") }
+        guard let entries = try? fm.contentsOfDirectory(atPath: dir.path) else {
+            throw UserError("\(dir.path): cannot list the directory (\(FileSystem.cause(dir))); choose another --out")
+        }
+        if !entries.isEmpty {
+            throw UserError("\(dir.path): not empty and not a run directory (no state.json); a run would overwrite its files: choose another --out, or move its \(entries.count) entries away")
+        }
+    }
+
     public static func runExperiment(_ cfg: ExperimentConfig, dir: URL) throws {
+        // Every data file is read before the run directory exists: a bad file stops the run here,
+        // and the corrected config runs into the same directory.
+        let data = try TaskData(cfg.data, configDir: URL(fileURLWithPath: cfg.file).deletingLastPathComponent(), tokenizerPosts: cfg.tokenizer.corpusPosts)
         ExperimentRunner.installSignalHandlers()
-        let runner = try ExperimentRunner(config: cfg, runDir: dir)
-        runner.state.notes["config_file"] = URL(fileURLWithPath: cfg.file).standardizedFileURL.path
-        try runner.run.saveState(runner.state)
+        let existed = FileManager.default.fileExists(atPath: dir.path)
+        let runner: ExperimentRunner
+        do {
+            runner = try ExperimentRunner(config: cfg, runDir: dir)
+            runner._data = data
+            runner.state.notes["config_file"] = URL(fileURLWithPath: cfg.file).standardizedFileURL.path
+            try runner.run.saveState(runner.state)
+        } catch {
+            // Nothing ran yet: leave no half-made run directory behind (it was missing or empty).
+            removeEmptySkeleton(dir, andDirectory: !existed)
+            throw error
+        }
         runner.progress.message("run directory: \(dir.path)")
         try runner.execute()
         try finish(runner)
     }
 
-    public static func resumeExperiment(_ dir: URL) throws {
-        let stateURL = dir.appendingPathComponent("state.json")
-        guard FileManager.default.fileExists(atPath: stateURL.path) else {
-            throw UserError("\(dir.path): not a run directory (no state.json); start one with: rlhf run CONFIG.json")
+    /// Removes what `RunDirectory` creates while it is still empty (rmdir and unlink of empty files only).
+    static func removeEmptySkeleton(_ dir: URL, andDirectory: Bool) {
+        for sub in ["models", "checkpoints", "data", "report"] { rmdir(dir.appendingPathComponent(sub).path) }
+        for file in ["metrics.jsonl", "samples.jsonl"] {
+            let p = dir.appendingPathComponent(file).path
+            if let size = (try? FileManager.default.attributesOfItem(atPath: p))?[.size] as? NSNumber, size.intValue == 0 { unlink(p) }
         }
+        if andDirectory { rmdir(dir.path) }
+    }
+
+    public static func resumeExperiment(_ dir: URL) throws {
         let cfg = try loadRunConfig(dir)
         ExperimentRunner.installSignalHandlers()
         let runner = try ExperimentRunner(config: cfg, runDir: dir)
@@ -32,19 +67,28 @@ public enum Lab {
 
     /// The config a run was started with (its merged input), validated again.
     static func loadRunConfig(_ dir: URL, overrides: [String] = []) throws -> ExperimentConfig {
+        guard FileManager.default.fileExists(atPath: dir.appendingPathComponent("state.json").path) else {
+            throw UserError("\(dir.path): not a run directory (no state.json); start one with: rlhf run CONFIG.json")
+        }
+        let state = try RunDirectory.readState(dir)
         let cfgURL = dir.appendingPathComponent("config.json")
-        guard let text = try? String(contentsOf: cfgURL, encoding: .utf8) else {
+        guard FileManager.default.fileExists(atPath: cfgURL.path) else {
             throw UserError("\(cfgURL.path): missing; the run directory is incomplete")
+        }
+        guard let text = try? String(contentsOf: cfgURL, encoding: .utf8) else {
+            throw UserError("\(cfgURL.path): cannot read the run's config (\(FileSystem.cause(cfgURL)) or not UTF-8 text); the run directory is damaged")
         }
         var json: JSONValue
         do { json = try JSONParser.parse(text) } catch {
             throw UserError("\(cfgURL.path): invalid JSON (\(error)); the run directory is damaged")
         }
         for o in overrides { json = try ConfigLoader.applySet(o, to: json) }
-        let state = RunDirectory.State.load(dir)
-        // Relative data paths resolve against the original config file's directory.
-        let file = state.notes["config_file"] ?? cfgURL.path
-        return try ExperimentConfig(json: json, file: file)
+        // Validated as the file it is read from, so that a mistake names RUN/config.json ...
+        let cfg = try ExperimentConfig(json: json, file: cfgURL.path)
+        // ... then bound to the original config file: relative data paths (and a name taken from
+        // the file name) resolve against it.
+        guard let original = state.notes["config_file"] else { return cfg }
+        return try ExperimentConfig(json: json, file: original)
     }
 
     static func finish(_ runner: ExperimentRunner) throws {
@@ -66,13 +110,28 @@ public enum Lab {
         print(try Report.compare(runs: [dir], out: nil))
     }
 
-    public static func writeTLDRSynth(to dir: URL, posts: Int, seed: UInt64) throws {
+    /// The files `rlhf data tldr-synth` writes.
+    public static let tldrSynthFiles = ["train.jsonl", "valid.jsonl", "test.jsonl", "comparisons_train.jsonl", "comparisons_valid.jsonl"]
+
+    /// Writes the data set; existing files of the same names are replaced only with `force`.
+    public static func writeTLDRSynth(to dir: URL, posts: Int, seed: UInt64, force: Bool = false) throws {
+        try FileSystem.createDirectory(dir, what: "the data directory", fix: "choose another --out")
+        for name in tldrSynthFiles {
+            let u = dir.appendingPathComponent(name)
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: u.path, isDirectory: &isDir) else { continue }
+            if isDir.boolValue { throw UserError("\(u.path): is a directory, where the data set writes a file; choose another --out") }
+            if !force { throw UserError("\(u.path): already exists; pass --force to overwrite the data set's files, or choose another --out") }
+        }
+        guard access(dir.path, W_OK) == 0 else {
+            throw UserError("\(dir.path): cannot write the data set (\(FileSystem.cause(errno: errno))); choose another --out")
+        }
         do {
             try Datasets.writeTLDRSynth(to: dir, posts: posts, seed: seed)
         } catch let e as DataError {
             throw UserError(e.description)
         } catch {
-            throw UserError("\(dir.path): cannot write the data set (\(error.localizedDescription)); choose another --out")
+            throw UserError("\(dir.path): cannot write the data set (\(FileSystem.describe(error) ?? "\(error)")); choose another --out")
         }
         print("wrote tldr-synth (\(posts) train posts, seed \(seed)) to \(dir.path)")
         // How noisy the written labels are, and the labeler temperature that would give the
@@ -87,14 +146,21 @@ public enum Lab {
 
     public static func bench(shapes: String, steps: Int, threads: Int?, parts: String = "all") throws {
         let known = ["tiny": Bench.tiny, "small": Bench.small]
+        guard !shapes.split(separator: ",").isEmpty else {
+            throw UserError("--shapes: expected tiny, small or both (tiny,small), found \(JSONValue.quote(shapes))")
+        }
         let list = try shapes.split(separator: ",").map { name -> Bench.Shape in
             guard let s = known[String(name)] else { throw UserError("--shapes: unknown shape \"\(name)\"; expected tiny, small or both (tiny,small)") }
             return s
         }
         guard steps >= 1 else { throw UserError("--steps: expected an integer ≥ 1, found \(steps)") }
+        let partNames = Bench.Part.allCases.map(\.rawValue).joined(separator: ", ")
+        guard !parts.split(separator: ",").isEmpty else {
+            throw UserError("--parts: expected all or a comma-separated list of \(partNames), found \(JSONValue.quote(parts))")
+        }
         let selected: Set<Bench.Part> = parts == "all" ? Set(Bench.Part.allCases) : Set(try parts.split(separator: ",").map { name in
             guard let p = Bench.Part(rawValue: String(name)) else {
-                throw UserError("--parts: unknown part \"\(name)\"; expected all or a comma-separated list of \(Bench.Part.allCases.map(\.rawValue).joined(separator: ", "))")
+                throw UserError("--parts: unknown part \"\(name)\"; expected all or a comma-separated list of \(partNames)")
             }
             return p
         })
@@ -104,13 +170,5 @@ public enum Lab {
             BLAS.setThreads(threads)
         }
         Bench.run(shapes: list, steps: steps, parts: selected) { print($0); fflush(stdout) }
-    }
-}
-
-extension RunDirectory.State {
-    static func load(_ dir: URL) -> RunDirectory.State {
-        guard let d = FileManager.default.contents(atPath: dir.appendingPathComponent("state.json").path),
-              let s = try? JSONDecoder().decode(RunDirectory.State.self, from: d) else { return .init() }
-        return s
     }
 }

@@ -36,8 +36,12 @@ public final class GPT {
     }
 
     /// A model with the same config and a copy of `other`'s parameters (e.g. the frozen reference).
-    public init(copying other: GPT) {
-        config = other.config
+    /// A copy of `other`'s weights; `dropout`, when given, replaces its dropout rate (PPO trains
+    /// and scores with dropout off).
+    public init(copying other: GPT, dropout: Float? = nil) {
+        var c = other.config
+        if let dropout { c.dropout = dropout }
+        config = c
         layout = other.layout
         params = other.params.clone()
     }

@@ -56,6 +56,15 @@ public final class GPTWorkspace {
         (storage.pointer + onesOff).update(repeating: 1, count: bt)
     }
 
+    /// Floats a workspace for (maxB, maxT) holds: the sum of `init`'s buffers, for estimating
+    /// memory before allocating (a test keeps the two in step).
+    public static func floatCount(config c: GPTConfig, maxB: Int, maxT: Int) -> Int {
+        let L = c.nLayer, C = c.nEmbd, bt = maxB * maxT
+        let perLayer = 18 * bt * C + 4 * bt + maxB * c.nHead * maxT * maxT
+        let dropout = c.dropout > 0 ? (1 + 2 * L) * bt * C : 0
+        return L * perLayer + 17 * bt * C + 3 * bt + dropout
+    }
+
     @inline(__always) func p(_ off: Int) -> UnsafeMutablePointer<Float> { storage.pointer + off }
 
     /// Final hidden states (after ln_f) of the last forward: (B,T,C).

@@ -52,7 +52,8 @@ public enum SafeTensors {
         }
         guard data.count >= 8 else { throw CheckpointError("checkpoint \(path): not a safetensors file (\(data.count) bytes)") }
         let len = data.prefix(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }.littleEndian
-        guard len > 0, 8 + Int(len) <= data.count else {
+        // Compared as UInt64 before any conversion: a corrupted length (up to 2^64 − 1) must not trap.
+        guard len > 0, len <= UInt64(data.count - 8) else {
             throw CheckpointError("checkpoint \(path): not a safetensors file (header length \(len) exceeds the file); the file is truncated or of another format")
         }
         let headerData = data.subdata(in: 8..<(8 + Int(len)))
@@ -74,9 +75,20 @@ public enum SafeTensors {
             guard dtype == "F32" else {
                 throw CheckpointError("checkpoint \(path): tensor \(name) has dtype \(dtype); only F32 checkpoints are supported")
             }
-            let count = shape.reduce(1, *)
-            guard offs[1] - offs[0] == count * 4, base + offs[1] <= data.count, offs[0] >= 0 else {
-                throw CheckpointError("checkpoint \(path): tensor \(name) data range \(offs) does not match its shape \(shape) or the file size; the file is truncated")
+            guard shape.allSatisfy({ $0 >= 0 }) else {
+                throw CheckpointError("checkpoint \(path): tensor \(name) has shape \(shape); dimensions must be non-negative integers, the file is corrupted")
+            }
+            // Element and byte counts with overflow checks: a lying shape must not trap.
+            let dataBytes = data.count - base
+            var count = 1, overflow = false
+            for d in shape where !overflow { (count, overflow) = count.multipliedReportingOverflow(by: d) }
+            var bytes = 0
+            if !overflow { (bytes, overflow) = count.multipliedReportingOverflow(by: 4) }
+            guard !overflow, bytes <= dataBytes else {
+                throw CheckpointError("checkpoint \(path): tensor \(name) has shape \(shape), more than the \(dataBytes) data bytes of the file hold; the file is truncated or corrupted")
+            }
+            guard offs[0] >= 0, offs[1] >= offs[0], offs[1] <= dataBytes, offs[1] - offs[0] == bytes else {
+                throw CheckpointError("checkpoint \(path): tensor \(name) data range \(offs) does not match its shape \(shape) (\(bytes) bytes) or the file's \(dataBytes) data bytes; the file is truncated or corrupted")
             }
             var values = [Float](repeating: 0, count: count)
             values.withUnsafeMutableBytes { dst in
@@ -153,17 +165,39 @@ extension GPT {
         guard let cj = metadata["config"], let saved = try? JSONDecoder().decode(GPTConfig.self, from: Data(cj.utf8)) else {
             throw CheckpointError("checkpoint \(url.path): no model config in the safetensors metadata; it was not written by rlhf")
         }
+        let problems = saved.problems()
+        guard problems.isEmpty else {
+            let list = problems.map { "\($0.key): \($0.message)" }.joined(separator: "; ")
+            throw CheckpointError("checkpoint \(url.path): the model config in its metadata is invalid (\(list)); the file is corrupted or was not written by rlhf, use a model.safetensors written by a run")
+        }
+        // The sizes the config implies must be those of the file's tensors before anything is
+        // allocated from them (n_layer 100000 or a huge n_embd would otherwise be believed).
+        for (name, expected) in [("wte.weight", [saved.vocabSize, saved.nEmbd]), ("wpe.weight", [saved.context, saved.nEmbd]),
+                                 ("h.\(saved.nLayer - 1).ln_1.weight", [saved.nEmbd])] {
+            guard let shape = tensors[name]?.shape else {
+                throw CheckpointError("checkpoint \(url.path): tensor \(name) is missing; the file is not a complete GPT checkpoint for its config (n_layer \(saved.nLayer), vocab_size \(saved.vocabSize))")
+            }
+            guard shape == expected else {
+                throw CheckpointError("checkpoint \(url.path): tensor \(name) has shape \(shape), expected \(expected) for its config; the file is corrupted")
+            }
+        }
         var config = saved
         if let scalarHead { config.scalarHead = scalarHead }
-        let model = GPT(config: config, seed: seed)
-        for t in model.layout.tensors {
-            guard let (shape, values) = tensors[t.name] else {
-                if t.name.hasPrefix("score.") { continue }  // fresh head (initialized above)
+        let layout = ParameterLayout(config)
+        for t in layout.tensors {
+            guard let shape = tensors[t.name]?.shape else {
+                // A head asked for by the caller may be fresh (initialized by GPT.init); one the
+                // file's own config declares must be in the file.
+                if t.name.hasPrefix("score.") && scalarHead == true && !saved.scalarHead { continue }
                 throw CheckpointError("checkpoint \(url.path): tensor \(t.name) is missing; the file is not a complete GPT checkpoint")
             }
             guard shape == t.shape else {
                 throw CheckpointError("checkpoint \(url.path): tensor \(t.name) has shape \(shape), expected \(t.shape) for its config; the file is corrupted")
             }
+        }
+        let model = GPT(config: config, seed: seed)
+        for t in model.layout.tensors {
+            guard let (_, values) = tensors[t.name] else { continue }  // fresh head (checked above)
             values.withUnsafeBufferPointer { (model.params.pointer + t.offset).update(from: $0.baseAddress!, count: t.count) }
         }
         return model

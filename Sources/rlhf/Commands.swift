@@ -34,10 +34,9 @@ struct Run: ParsableCommand {
             print(cfg.resolved.serialized())
             return
         }
+        if let out, out.isEmpty { throw UserError("--out: expected a directory path, found an empty string; e.g. --out runs/\(cfg.name)") }
         let dir = URL(fileURLWithPath: out ?? "runs/\(cfg.name)")
-        if FileManager.default.fileExists(atPath: dir.appendingPathComponent("state.json").path) {
-            throw UserError("\(dir.path) already holds a run; continue it with: rlhf resume \(dir.path), or choose another --out")
-        }
+        try Lab.checkNewRunDirectory(dir)
         try Lab.runExperiment(cfg, dir: dir)
     }
 }
@@ -78,6 +77,7 @@ struct Compare: ParsableCommand {
 
     func run() throws {
         guard !runs.isEmpty else { throw UserError("compare: name at least one run directory, e.g. rlhf compare runs/quickstart") }
+        if let out, out.isEmpty { throw UserError("--out: expected a directory path, found an empty string; e.g. --out reports/ppo-vs-dpo") }
         let table = try Report.compare(runs: runs.map { URL(fileURLWithPath: $0) }, out: out.map { URL(fileURLWithPath: $0) })
         print(table)
     }
@@ -98,17 +98,20 @@ struct Sample: ParsableCommand {
     @Option(help: "Tokenizer file (default: the run's tokenizer.json).")
     var tokenizer: String?
 
-    @Option(help: "Sampling temperature (0 = greedy).") var temperature: Float = 0.7
-    @Option(help: "Top-k filter (0 = off).") var topK: Int = 0
-    @Option(help: "Top-p (nucleus) filter (1 = off).") var topP: Float = 1
-    @Option(help: "Maximum new tokens.") var maxNewTokens: Int = 64
-    @Option(help: "Random seed.") var seed: Int = 0
-    @Option(name: [.customShort("n"), .customLong("num-samples")], help: "Number of samples.") var n: Int = 1
+    // Numeric options take the next argument even when it starts with '-', so that a negative
+    // value meets the range check below instead of "missing value".
+    @Option(parsing: .unconditional, help: "Sampling temperature (0 = greedy).") var temperature: Float = 0.7
+    @Option(parsing: .unconditional, help: "Top-k filter (0 = off).") var topK: Int = 0
+    @Option(parsing: .unconditional, help: "Top-p (nucleus) filter (1 = off).") var topP: Float = 1
+    @Option(parsing: .unconditional, help: "Maximum new tokens.") var maxNewTokens: Int = 64
+    @Option(parsing: .unconditional, help: "Random seed.") var seed: Int = 0
+    @Option(name: [.customShort("n"), .customLong("num-samples")], parsing: .unconditional, help: "Number of samples.") var n: Int = 1
 
     func validate() throws {
+        guard temperature.isFinite else { throw ValidationError("--temperature must be a finite number ≥ 0, found \(temperature)") }
         guard temperature >= 0 else { throw ValidationError("--temperature must be ≥ 0, found \(temperature)") }
         guard topK >= 0 else { throw ValidationError("--top-k must be ≥ 0, found \(topK)") }
-        guard topP > 0 && topP <= 1 else { throw ValidationError("--top-p must be in (0, 1], found \(topP)") }
+        guard topP.isFinite && topP > 0 && topP <= 1 else { throw ValidationError("--top-p must be in (0, 1], found \(topP)") }
         guard maxNewTokens >= 1 else { throw ValidationError("--max-new-tokens must be ≥ 1, found \(maxNewTokens)") }
         guard n >= 1 && n <= 1024 else { throw ValidationError("-n/--num-samples must be in 1...1024, found \(n)") }
         guard seed >= 0 else { throw ValidationError("--seed must be ≥ 0, found \(seed)") }
@@ -128,25 +131,28 @@ struct DataCommand: ParsableCommand {
 struct TLDRSynthData: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "tldr-synth",
         abstract: "Write the built-in summarization task in the real data formats (TL;DR filtered + comparisons JSONL).")
-    @Option(help: "Output directory.") var out: String
-    @Option(help: "Posts per train split (valid and test get a tenth).") var posts: Int = 2000
-    @Option(help: "Task seed.") var seed: Int = 1
+    @Option(help: "Output directory (created if missing). Writes \(Lab.tldrSynthFiles.joined(separator: ", ")); refuses to replace existing ones without --force.")
+    var out: String
+    @Option(parsing: .unconditional, help: "Posts per train split (valid and test get a tenth).") var posts: Int = 2000
+    @Option(parsing: .unconditional, help: "Task seed.") var seed: Int = 1
+    @Flag(help: "Overwrite the data set's files when --out already has them (other files are left alone).") var force = false
 
     func validate() throws {
+        guard !out.isEmpty else { throw ValidationError("--out: expected a directory path, found an empty string; e.g. --out data/tldr") }
         guard posts >= 1 else { throw ValidationError("--posts must be ≥ 1, found \(posts)") }
         guard seed >= 0 else { throw ValidationError("--seed must be ≥ 0, found \(seed)") }
     }
 
     func run() throws {
-        try Lab.writeTLDRSynth(to: URL(fileURLWithPath: out), posts: posts, seed: UInt64(seed))
+        try Lab.writeTLDRSynth(to: URL(fileURLWithPath: out), posts: posts, seed: UInt64(seed), force: force)
     }
 }
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Measure training, generation and DPO throughput (build with -c release).")
     @Option(help: "Comma-separated shapes: tiny, small.") var shapes: String = "tiny,small"
-    @Option(help: "Timed training steps per shape.") var steps: Int = 6
-    @Option(help: "Threads (default: all cores).") var threads: Int?
+    @Option(parsing: .unconditional, help: "Timed training steps per shape.") var steps: Int = 6
+    @Option(parsing: .unconditional, help: "Threads (default: all cores).") var threads: Int?
     @Option(help: "What to measure: all, or a comma-separated list of train, generate, dpo, ppo, tokenizer.") var parts: String = "all"
 
     func run() throws {

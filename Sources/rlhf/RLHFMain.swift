@@ -6,8 +6,13 @@ import Foundation
 @main
 enum Main {
     static func main() {
+        var command: ParsableCommand
         do {
-            var command = try RLHF.parseAsRoot()
+            command = try RLHF.parseAsRoot()
+        } catch {
+            argumentError(error)
+        }
+        do {
             try command.run()
         } catch let e as UserError {
             fail(e.description, code: 2)
@@ -15,16 +20,25 @@ enum Main {
             fail(e.description, code: 130)
         } catch let e as CustomStringConvertible where !(e is any ParsableCommand) && isUserFacing(e) {
             fail(e.description, code: 2)
+        } catch where String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") {
+            argumentError(error)   // `rlhf help`, `--help` of a subcommand
         } catch {
-            let code = RLHF.exitCode(for: error)
-            if code == .success {
-                print(RLHF.fullMessage(for: error))
-                exit(0)
-            }
-            // Argument errors (unknown flag, missing value...): ArgumentParser's message, exit code 2.
-            let msg = RLHF.message(for: error)
-            fail(msg.isEmpty ? "\(error)" : msg + (msg.contains("--help") ? "" : " (see rlhf --help)"), code: 2)
+            // A file the system refused (a directory where a file was expected, no permission, a
+            // full disk): the path and the cause, a problem of the user's environment.
+            if let line = FileSystem.describe(error) { fail(line, code: 2) }
+            // Anything else is a bug of rlhf, not a usage error.
+            fail("internal error: \(String(describing: type(of: error))): \(error); please report it", code: 1)
         }
+    }
+
+    /// Help, or an argument error (unknown flag, missing value...): ArgumentParser's message, exit code 2.
+    static func argumentError(_ error: Error) -> Never {
+        if RLHF.exitCode(for: error) == .success {
+            print(RLHF.fullMessage(for: error))
+            exit(0)
+        }
+        let msg = RLHF.message(for: error)
+        fail(msg.isEmpty ? "\(error)" : msg + (msg.contains("--help") ? "" : " (see rlhf --help)"), code: 2)
     }
 
     /// Errors from the modules below that describe a user mistake (bad file, checkpoint, data).
@@ -33,8 +47,21 @@ enum Main {
         return ["CheckpointError", "TokenizerError", "DataError", "RewardModelError", "DPOError", "PPOError"].contains(t)
     }
 
+    /// Prints `error: MESSAGE` as one line (newlines and carriage returns of user text escaped) and exits.
     static func fail(_ message: String, code: Int32) -> Never {
-        FileHandle.standardError.write(Data(("error: " + message + "\n").utf8))
+        FileHandle.standardError.write(Data(("error: " + oneLine(message) + "\n").utf8))
         exit(code)
+    }
+
+    static func oneLine(_ s: String) -> String {
+        var out = String.UnicodeScalarView()
+        for u in s.unicodeScalars {
+            switch u {
+            case "\n": out.append(contentsOf: "\\n".unicodeScalars)
+            case "\r": out.append(contentsOf: "\\r".unicodeScalars)
+            default: out.append(u)
+            }
+        }
+        return String(out)
     }
 }

@@ -84,8 +84,13 @@ final class LoaderTests: XCTestCase {
         XCTAssertEqual(try Datasets.parsePreferencePairs(jsonl: comparison, name: "c.jsonl"),
                        [PreferencePair(prompt: "SUBREDDIT: r/AskReddit\n\nTITLE: T\n\nPOST: Body.\n\nTL;DR:", chosen: " second one", rejected: " first one")])
         // Blank lines are skipped but still counted; CRLF line ends are fine.
-        let crlf = "\r\n" + #"{"prompt": "p", "completion": " c"}"# + "\r\n\r\n"
-        XCTAssertEqual(try Datasets.parseSFTExamples(jsonl: crlf, name: "x"), [SFTExample(prompt: "p", completion: " c")])
+        let crlf = "\r\n" + #"{"prompt": "p", "completion": " c"}"# + "\r\n\r\n" + #"{"prompt": "q", "completion": " d"}"# + "\r\n"
+        XCTAssertEqual(try Datasets.parseSFTExamples(jsonl: crlf, name: "x"),
+                       [SFTExample(prompt: "p", completion: " c"), SFTExample(prompt: "q", completion: " d")])
+        // ("\r\n" is a single Character in Swift: a split on "\n" alone would see one line here.)
+        let crlfBad = #"{"prompt": "p", "completion": " c"}"# + "\r\n" + #"{"prompt": "q"}"# + "\r\n"
+        XCTAssertEqual(message { try Datasets.parseSFTExamples(jsonl: crlfBad, name: "w.jsonl") },
+                       #"w.jsonl:2: expected a JSON object with string fields "prompt" and "completion", found no "completion"; fix or remove the line"#)
     }
 
     // MARK: - Malformed lines: exact messages

@@ -3,29 +3,10 @@ import Foundation
 
 /// The `rlhf` binary turns bad input into one line on stderr and exit code 2.
 final class CommandLineTests: XCTestCase {
-    var binary: URL {
-        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("rlhf")
-    }
-
-    func run(_ args: [String]) throws -> (code: Int32, stdout: String, stderr: String) {
-        guard FileManager.default.isExecutableFile(atPath: binary.path) else {
-            XCTFail("rlhf binary not found at \(binary.path): build with --build-tests")
-            return (-1, "", "")
-        }
-        return try run(executable: binary, args)
-    }
+    func run(_ args: [String]) throws -> (code: Int32, stdout: String, stderr: String) { try runRLHF(args) }
 
     func run(executable: URL, _ args: [String]) throws -> (code: Int32, stdout: String, stderr: String) {
-        let p = Process()
-        p.executableURL = executable
-        p.arguments = args
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+        try runProcess(executable, args)
     }
 
     func expectUsageError(_ args: [String], _ message: String, file: StaticString = #filePath, line: UInt = #line) throws {

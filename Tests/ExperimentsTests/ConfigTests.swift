@@ -81,6 +81,54 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(message("[1, 2]"), "c.json: top level: expected a JSON object, found an array of 2")
     }
 
+    func testJSONSyntaxIsStrict() {
+        // Numbers follow JSON's grammar, not Double's parser.
+        XCTAssertEqual(message(#"{"seed": 01}"#), #"c.json:1:10: invalid JSON: invalid number "01": leading zeros are not allowed in JSON"#)
+        XCTAssertEqual(message(#"{"sft": {"lr": .5}}"#), "c.json:1:16: invalid JSON: unexpected character '.', expected a value")
+        XCTAssertEqual(message(#"{"sft": {"lr": 5.}}"#), #"c.json:1:16: invalid JSON: invalid number "5.": expected a digit after '.'"#)
+        XCTAssertEqual(message(#"{"sft": {"lr": 1e}}"#), #"c.json:1:16: invalid JSON: invalid number "1e": expected a digit in the exponent"#)
+        XCTAssertEqual(message(#"{"sft": {"lr": +1}}"#), "c.json:1:16: invalid JSON: unexpected character '+', expected a value")
+        XCTAssertEqual(message(#"{"sft": {"lr": -}}"#), #"c.json:1:16: invalid JSON: invalid number "-": expected a digit after '-'"#)
+        XCTAssertEqual(try JSONParser.parse("[0, -0.5, 1e-05, 2E+3, 10]"),
+                       .array([.number(0, isInteger: true), .number(-0.5, isInteger: false), .number(1e-5, isInteger: false),
+                               .number(2000, isInteger: false), .number(10, isInteger: true)]))
+        // Nesting is bounded (the parser recurses once per level): an error, not a stack overflow.
+        let deep = String(repeating: "[", count: 100_000)
+        XCTAssertEqual(message(#"{"a": "# + deep), "c.json:1:262: invalid JSON: arrays and objects nested deeper than 256 levels")
+        XCTAssertNoThrow(try JSONParser.parse(String(repeating: "[", count: 256) + String(repeating: "]", count: 256)))
+        // A value with a line break is quoted, so the message stays on one line.
+        XCTAssertEqual(message(#"{"sft": {"lr": "a\nb"}}"#), #"c.json: sft.lr: expected a number in (0, 1], found "a\nb""#)
+    }
+
+    func testModelTooLargeForThisMachine() {
+        // 12.9 billion parameters: no machine this runs on holds the 218 GB that training them needs.
+        let m = message(#"{"model": {"n_layer": 64, "n_head": 64, "n_embd": 4096}, "pretrain": {"batch_size": 2}}"#)
+        XCTAssertTrue(m.hasPrefix("c.json: model: needs at least 218.3 GB of memory (12897755136 parameters at 16 bytes each and 12.0 GB of activations for pretrain.batch_size at n_positions 256) but this machine has "), m)
+        XCTAssertTrue(m.hasSuffix(" GB; lower model.n_layer, model.n_embd, pretrain.batch_size or model.n_positions"), m)
+        // The activations alone: a batch of 4096 at 4096 positions.
+        let b = message(#"{"model": {"n_positions": 4096}, "pretrain": {"batch_size": 4096}}"#)
+        XCTAssertTrue(b.hasPrefix("c.json: model: needs at least "), b)
+        XCTAssertTrue(b.contains("of activations for pretrain.batch_size at n_positions 4096"), b)
+        // The shipped configs pass (testShippedConfigsAreValid) and so does a large but possible one.
+        XCTAssertNoThrow(try ExperimentConfig.load(path: write("ok.json", #"{"model": {"n_layer": 12, "n_head": 12, "n_embd": 768, "n_positions": 1024}, "pretrain": {"batch_size": 8}}"#)))
+    }
+
+    func testDataFilesNeedTheFilesTask() {
+        XCTAssertEqual(message(#"{"data": {"preferences_train": "prefs.jsonl"}}"#),
+                       #"c.json: data.preferences_train: a data file is read only when data.task is "files" (data.task is "tldr-synth", the built-in task); set data.task to "files" or remove data.preferences_train"#)
+        XCTAssertEqual(message(#"{"data": {"task": "tldr-synth", "corpus": "c.txt"}}"#),
+                       #"c.json: data.corpus: a data file is read only when data.task is "files" (data.task is "tldr-synth", the built-in task); set data.task to "files" or remove data.corpus"#)
+    }
+
+    func testSetPathsAndEmptyStages() {
+        XCTAssertEqual(message(#"{"sft": {}}"#, overrides: ["ppo..kl_coef=1"]),
+                       #"--set ppo..kl_coef=1: empty key in "ppo..kl_coef"; expected KEY.PATH=VALUE, e.g. --set ppo.kl_coef=0.1"#)
+        XCTAssertEqual(message(#"{"sft": {}}"#, overrides: [".seed=1"]),
+                       #"--set .seed=1: empty key in ".seed"; expected KEY.PATH=VALUE, e.g. --set ppo.kl_coef=0.1"#)
+        XCTAssertEqual(message(#"{"stages": []}"#),
+                       #"c.json: stages: expected at least one stage, found an empty list; list the stages to run, e.g. ["tokenizer", "sft"], or leave "stages" out to run every configured section"#)
+    }
+
     func testExtendsMergesKeyByKeyAndSetOverrides() throws {
         _ = write("base.json", #"{"seed": 3, "sft": {"steps": 10, "lr": 0.001}, "model": {"n_layer": 2}}"#)
         let p = write("child.json", #"{"extends": "base.json", "name": "child", "sft": {"steps": 20}}"#)

@@ -126,6 +126,23 @@ final class PipelineTests: XCTestCase {
         XCTAssertEqual(summary["stages"]?["preferences"]?["valid_pairs"]?.doubleValue, Double(valid.count))
     }
 
+    /// model.dropout trains SFT with dropout; PPO turns it off in all its models (it used to
+    /// pass validation and then stop on a precondition after every earlier stage had trained).
+    func testPPORunsWithDropoutOffAfterSFTWithDropout() throws {
+        let text = Self.micro.replacingOccurrences(of: "\"name\": \"micro\"",
+                                                   with: "\"name\": \"drop\", \"stages\": [\"tokenizer\", \"sft\", \"preferences\", \"reward_model\", \"ppo\"]")
+            .replacingOccurrences(of: "\"n_positions\": 176}", with: "\"n_positions\": 176, \"dropout\": 0.2}")
+        let cfg = try ExperimentConfig.load(path: writeConfig(text, "drop.json"))
+        XCTAssertEqual(cfg.model.dropout, 0.2)
+        let runDir = dir.appendingPathComponent("runs/drop")
+        try Lab.runExperiment(cfg, dir: runDir)
+        let summary = try JSONParser.parse(String(contentsOf: runDir.appendingPathComponent("summary.json"), encoding: .utf8))
+        XCTAssertEqual(summary["finished"]?.arrayValue?.compactMap(\.stringValue), ["tokenizer", "sft", "preferences", "reward_model", "ppo"])
+        XCTAssertEqual(summary["stages"]?["ppo"]?["iterations"]?.doubleValue, 2)
+        // The saved policy keeps the configured architecture, dropout included.
+        XCTAssertEqual(try GPT.load(from: runDir.appendingPathComponent("models/ppo.safetensors")).config.dropout, 0.2)
+    }
+
     func testStoppedRunResumesToTheUninterruptedWeights() throws {
         let short = Self.micro.replacingOccurrences(of: "\"name\": \"micro\"", with: "\"name\": \"short\", \"stages\": [\"tokenizer\", \"pretrain\", \"sft\"]")
         let cfg = try ExperimentConfig.load(path: writeConfig(short, "short.json"))

@@ -68,7 +68,9 @@ enum FakeRuns {
                 return d
             }
             + metricLines("dpo", 1...25) { ["rewards/margins": 0.04 * Double($0), "rewards/accuracies": min(1, 0.5 + 0.02 * Double($0)), "loss": 0.6] }
-            + ["{\"stage\": \"sft\", \"step\": 31, \"loss\": NaN}", "{\"stage\": \"sft\", \"step\": 32, \"loss\": \"abc\"}", "not json"]
+            // Values the plots skip (metrics.jsonl writes a non-finite loss as null); a line that is not
+            // JSON at all is an error of `rlhf compare` (RunInputTests).
+            + ["{\"stage\": \"sft\", \"step\": 31, \"loss\": null}", "{\"stage\": \"sft\", \"step\": 32, \"loss\": \"abc\"}"]
     }
 
     static func betaMetrics() -> [String] {

@@ -42,6 +42,17 @@ public enum CheckpointStore {
         try AtomicFile.write(try enc.encode(value), to: url)
     }
 
+    /// Checks a step counter read from a checkpoint's `state.json` before a trainer uses it:
+    /// batches and schedules index with it, so it must lie in 0...total (the configured steps).
+    public static func checkStep(_ value: Int, key: String, total: Int, totalName: String, in url: URL) throws {
+        guard value >= 0 else {
+            throw CheckpointError("checkpoint state \(url.path): \"\(key)\" is \(value), expected an integer in 0...\(total) (\(totalName)); the checkpoint is corrupted, delete it to fall back to the previous one")
+        }
+        guard value <= total else {
+            throw CheckpointError("checkpoint state \(url.path): \"\(key)\" is \(value), beyond the configured \(totalName) (\(total)); resume with the \(totalName) it was written with (at least \(value)) or delete the checkpoint to fall back to the previous one")
+        }
+    }
+
     public static func readJSON<T: Decodable>(_ type: T.Type, from url: URL) throws -> T {
         guard let data = FileManager.default.contents(atPath: url.path) else {
             throw CheckpointError("checkpoint state \(url.path): file not found; the checkpoint is incomplete")

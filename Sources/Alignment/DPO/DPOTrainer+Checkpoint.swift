@@ -35,7 +35,9 @@ extension DPOTrainer {
     public func restore(from dir: URL) throws {
         try GPT.loadBuffer(policy.params, layout: policy.layout, from: dir.appendingPathComponent("model.safetensors"))
         try optimizer.load(from: dir.appendingPathComponent("optimizer.safetensors"))
-        let s = try CheckpointStore.readJSON(State.self, from: dir.appendingPathComponent("state.json"))
+        let stateURL = dir.appendingPathComponent("state.json")
+        let s = try CheckpointStore.readJSON(State.self, from: stateURL)
+        try CheckpointStore.checkStep(s.step, key: "step", total: config.steps, totalName: "dpo.steps", in: stateURL)
         let cache = dir.appendingPathComponent(Self.referenceCacheFile)
         if !config.referenceFree && config.precomputeRefLogProbs && FileManager.default.fileExists(atPath: cache.path) {
             try loadReferenceCache(from: cache)

@@ -11,14 +11,17 @@ extension PPOTrainer {
     /// model, head included, as Huang et al. 2024 and TRL; nil for `.shared`).
     public static func makeModels(sft: GPT, rewardModel: GPT?, valueModel kind: ValueModelKind, seed: UInt64)
         -> (policy: GPT, reference: GPT, value: GPT?) {
-        let reference = GPT(copying: sft)
+        // Dropout off in all three, whatever the SFT model was trained with (TRL's `disable_dropout`):
+        // the rollout's log-probs and values must be the ones the update differentiates.
+        let reference = GPT(copying: sft, dropout: 0)
         switch kind {
         case .separate:
             guard let rm = rewardModel, rm.config.scalarHead else { preconditionFailure("a separate value model is initialized from a reward model with a scalar head") }
-            return (GPT(copying: sft), reference, GPT(copying: rm))
+            return (GPT(copying: sft, dropout: 0), reference, GPT(copying: rm, dropout: 0))
         case .shared:
             var c = sft.config
             c.scalarHead = true
+            c.dropout = 0
             let policy = GPT(config: c, seed: seed)
             policy.copyMatchingTensors(from: sft)
             return (policy, reference, nil)
@@ -85,7 +88,9 @@ extension PPOTrainer {
         } else if hasValue {
             throw CheckpointError("checkpoint \(dir.path): it holds a separate value model (value_model \"separate\"), this run uses the policy's value head (\"shared\"); resume with the config it was written with")
         }
-        let s = try CheckpointStore.readJSON(State.self, from: dir.appendingPathComponent("state.json"))
+        let stateURL = dir.appendingPathComponent("state.json")
+        let s = try CheckpointStore.readJSON(State.self, from: stateURL)
+        try CheckpointStore.checkStep(s.iteration, key: "iteration", total: config.iterations, totalName: "ppo.steps", in: stateURL)
         iteration = s.iteration
         kl = s.kl
         tokensSeen = s.tokensSeen

@@ -72,7 +72,9 @@ extension RewardModelTrainer {
     public func restore(from dir: URL) throws {
         try GPT.loadBuffer(model.params, layout: model.layout, from: dir.appendingPathComponent("model.safetensors"))
         try optimizer.load(from: dir.appendingPathComponent("optimizer.safetensors"))
-        let s = try CheckpointStore.readJSON(State.self, from: dir.appendingPathComponent("state.json"))
+        let stateURL = dir.appendingPathComponent("state.json")
+        let s = try CheckpointStore.readJSON(State.self, from: stateURL)
+        try CheckpointStore.checkStep(s.step, key: "step", total: config.steps, totalName: "reward_model.steps", in: stateURL)
         step = s.step
         bias = s.bias
         normalized = s.normalized

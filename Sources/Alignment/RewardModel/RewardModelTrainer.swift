@@ -198,7 +198,7 @@ public final class RewardModelTrainer {
                 break
             }
         }
-        if step >= config.steps && !normalized {  // e.g. restored at or past `steps` (a shortened run) without a bias
+        if step >= config.steps && !normalized {  // e.g. restored at `steps` (a checkpoint of the last step) without a bias
             last["reward/bias"] = Double(try normalize())
             try hooks.checkpoint(step)
         }

@@ -128,7 +128,9 @@ public final class SFTTrainer {
     public func restore(from dir: URL) throws {
         try GPT.loadBuffer(model.params, layout: model.layout, from: dir.appendingPathComponent("model.safetensors"))
         try optimizer.load(from: dir.appendingPathComponent("optimizer.safetensors"))
-        let s = try CheckpointStore.readJSON(State.self, from: dir.appendingPathComponent("state.json"))
+        let stateURL = dir.appendingPathComponent("state.json")
+        let s = try CheckpointStore.readJSON(State.self, from: stateURL)
+        try CheckpointStore.checkStep(s.step, key: "step", total: config.steps, totalName: "steps", in: stateURL)
         step = s.step
         tokensSeen = s.tokensSeen
         timeSpent = s.timeSpent

@@ -261,7 +261,7 @@ public enum ConfigLoader {
             throw UserError("--set \(assignment): expected KEY.PATH=VALUE, e.g. --set ppo.kl_coef=0.1")
         }
         let keyPath = String(assignment[..<eq]), text = String(assignment[assignment.index(after: eq)...])
-        let keys = keyPath.split(separator: ".").map(String.init)
+        let keys = keyPath.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
         guard !keys.isEmpty, !keys.contains(where: \.isEmpty) else {
             throw UserError("--set \(assignment): empty key in \"\(keyPath)\"; expected KEY.PATH=VALUE, e.g. --set ppo.kl_coef=0.1")
         }

@@ -95,7 +95,11 @@ public struct ExperimentConfig {
         input = json
         let root = try ConfigSection(file: file, path: "", value: json)
         name = try root.string("name", URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent)
-        guard !name.isEmpty, !name.contains("/") else { throw root.fail("name", "expected a run name without '/', found \"\(name)\"") }
+        // The name is the default run directory (runs/NAME): one plain path component.
+        guard !name.isEmpty, name != ".", name != "..", !name.contains("/"), !name.contains("\\"),
+              !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw root.fail("name", "expected a run name usable as a directory name (not empty, \".\" or \"..\", without '/', '\\' or control characters), found \(JSONValue.quote(name)); e.g. \"my-run\"")
+        }
         seed = UInt64(try root.int("seed", 1, min: 0))
         threads = try root.int("threads", max(1, ProcessInfo.processInfo.activeProcessorCount), min: 1, max: 256)
         initFrom = try root.optionalString("init_from")
@@ -104,6 +108,9 @@ public struct ExperimentConfig {
         let names = Stage.allCases.map(\.rawValue)
         if root.has("stages") {
             let list = try root.strings("stages", [])
+            if list.isEmpty {
+                throw root.fail("stages", "expected at least one stage, found an empty list; list the stages to run, e.g. [\"tokenizer\", \"sft\"], or leave \"stages\" out to run every configured section")
+            }
             stages = try list.enumerated().map { i, s in
                 guard let st = Stage(rawValue: s) else {
                     let hint = nearest(s, in: names).map { "; did you mean \"\($0)\"?" } ?? ""
@@ -182,6 +189,32 @@ public struct ExperimentConfig {
         try root.finish()
         resolved = root.resolvedJSON
         try checkDependencies(root)
+        try checkMemory()
+    }
+
+    /// Rejects, before any work starts, a model or batch that cannot fit in this machine's memory.
+    /// The estimate is a lower bound: the parameters with their gradients and AdamW moments in every
+    /// model the heaviest stage holds (16 bytes a parameter for one trained model; DPO adds the
+    /// reference, PPO a trained value model, the reference and the reward model), plus one
+    /// workspace of activations for the largest training batch at the full context.
+    func checkMemory(physicalBytes: UInt64 = ProcessInfo.processInfo.physicalMemory) throws {
+        guard initFrom == nil else { return }  // the models come from that run, whatever "model" says
+        let parameters = ParameterLayout(model).count
+        let bytesPerParameter = ppo != nil ? 40 : dpo != nil ? 20 : 16
+        var batches: [(key: String, rows: Int)] = []
+        if let pretrain { batches.append(("pretrain.batch_size", pretrain.batchSize)) }
+        if let sft { batches.append(("sft.batch_size", sft.batchSize)) }
+        if let rewardModel { batches.append(("reward_model.batch_size", 2 * rewardModel.trainer.batchSize)) }
+        if let dpo { batches.append(("dpo.batch_size", 2 * dpo.trainer.batchSize)) }
+        if let ppo { batches.append(("ppo.batch_size", ppo.trainer.microBatchSize)) }
+        let largest = batches.max { $0.rows < $1.rows } ?? ("", 1)
+        let activations = Double(GPTWorkspace.floatCount(config: model, maxB: largest.rows, maxT: model.context)) * 4
+        let need = Double(parameters) * Double(bytesPerParameter) + activations
+        guard need > Double(physicalBytes) else { return }
+        func gb(_ b: Double) -> String { String(format: "%.1f GB", b / 1e9) }
+        let batchPart = largest.key.isEmpty ? "" : " and \(gb(activations)) of activations for \(largest.key) at n_positions \(model.context)"
+        let fix = largest.key.isEmpty ? "" : ", \(largest.key) or model.n_positions"
+        throw UserError("\(file): model: needs at least \(gb(need)) of memory (\(parameters) parameters at \(bytesPerParameter) bytes each\(batchPart)) but this machine has \(gb(Double(physicalBytes))); lower model.n_layer, model.n_embd\(fix)")
     }
 
     static func divisor(_ n: Int, near h: Int) -> Int {
@@ -234,6 +267,13 @@ public struct ExperimentConfig {
         d.maxCompletionTokens = try s.int("max_completion_tokens", d.maxCompletionTokens, min: 2)
         if d.task == .files && d.sftTrain == nil {
             throw s.fail("sft_train", "required when data.task is \"files\": a TL;DR JSONL or {\"prompt\",\"completion\"} JSONL file")
+        }
+        if d.task == .tldrSynth {
+            // Data files are read only with data.task "files"; silently ignoring one would train on
+            // the built-in task while the user believes it trains on their file.
+            for key in ["sft_train", "sft_valid", "preferences_train", "preferences_valid", "test", "corpus"] where s.has(key) {
+                throw s.fail(key, "a data file is read only when data.task is \"files\" (data.task is \"tldr-synth\", the built-in task); set data.task to \"files\" or remove data.\(key)")
+            }
         }
         return d
     }

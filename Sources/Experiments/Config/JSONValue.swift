@@ -33,7 +33,7 @@ public indirect enum JSONValue: Equatable, Sendable {
         case .null: return "null"
         case .bool(let b): return "\(b)"
         case .number(let d, let isInt): return isInt ? String(Int64(d)) : "\(d)"
-        case .string(let s): return "\"\(s.count > 40 ? String(s.prefix(40)) + "…" : s)\""
+        case .string(let s): return s.count > 40 ? String(JSONValue.quote(String(s.prefix(40))).dropLast()) + "…\"" : JSONValue.quote(s)
         case .array(let a): return "an array of \(a.count)"
         case .object: return "an object"
         }
@@ -122,6 +122,10 @@ public struct JSONParseError: Error, CustomStringConvertible {
 public struct JSONParser {
     let bytes: [UInt8]
     var i = 0
+    /// Arrays and objects currently open; parsing recurses once per level, so the depth is bounded.
+    var depth = 0
+    /// Deepest nesting accepted (experiment configs use a handful of levels).
+    public static let maxDepth = 256
 
     public static func parse(_ text: String) throws -> JSONValue {
         var p = JSONParser(bytes: Array(text.utf8))
@@ -166,20 +170,42 @@ public struct JSONParser {
         i += u.count
     }
 
+    /// A number in JSON's grammar: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
     mutating func number() throws -> JSONValue {
         let start = i
-        var isInt = true
-        if i < bytes.count && bytes[i] == UInt8(ascii: "-") { i += 1 }
-        while i < bytes.count {
-            let b = bytes[i]
-            if b >= 48 && b <= 57 { i += 1 } else if b == UInt8(ascii: ".") || b == UInt8(ascii: "e") || b == UInt8(ascii: "E") || b == UInt8(ascii: "+") || b == UInt8(ascii: "-") {
-                isInt = false; i += 1
-            } else { break }
+        func digits() -> Int {
+            let from = i
+            while i < bytes.count, bytes[i] >= 48, bytes[i] <= 57 { i += 1 }
+            return i - from
         }
-        guard i > start, let d = Double(String(decoding: bytes[start..<i], as: UTF8.self)) else {
+        func bad(_ what: String) -> JSONParseError {
+            let text = String(decoding: bytes[start..<min(bytes.count, max(i, start + 1))], as: UTF8.self)
             i = start
-            throw error("unexpected character '\(String(decoding: [bytes[start]], as: UTF8.self))', expected a value")
+            return error("invalid number \(text.debugDescription): \(what)")
         }
+        if i < bytes.count && bytes[i] == UInt8(ascii: "-") { i += 1 }
+        let intStart = i
+        let intDigits = digits()
+        if intDigits == 0 {
+            guard i > start else {
+                throw error("unexpected character '\(String(decoding: [bytes[start]], as: UTF8.self))', expected a value")
+            }
+            throw bad("expected a digit after '-'")
+        }
+        if intDigits > 1 && bytes[intStart] == UInt8(ascii: "0") { throw bad("leading zeros are not allowed in JSON") }
+        var isInt = true
+        if i < bytes.count && bytes[i] == UInt8(ascii: ".") {
+            i += 1
+            isInt = false
+            if digits() == 0 { throw bad("expected a digit after '.'") }
+        }
+        if i < bytes.count && (bytes[i] == UInt8(ascii: "e") || bytes[i] == UInt8(ascii: "E")) {
+            i += 1
+            isInt = false
+            if i < bytes.count && (bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: "-")) { i += 1 }
+            if digits() == 0 { throw bad("expected a digit in the exponent") }
+        }
+        guard let d = Double(String(decoding: bytes[start..<i], as: UTF8.self)) else { throw bad("not a number") }
         return .number(d, isInteger: isInt)
     }
 
@@ -221,7 +247,14 @@ public struct JSONParser {
         throw error("unterminated string")
     }
 
+    mutating func enter() throws {
+        depth += 1
+        if depth > Self.maxDepth { throw error("arrays and objects nested deeper than \(Self.maxDepth) levels") }
+    }
+
     mutating func array() throws -> JSONValue {
+        try enter()
+        defer { depth -= 1 }
         i += 1
         var items: [JSONValue] = []
         skipSpace()
@@ -238,6 +271,8 @@ public struct JSONParser {
     }
 
     mutating func object() throws -> JSONValue {
+        try enter()
+        defer { depth -= 1 }
         i += 1
         var kv: [(String, JSONValue)] = []
         skipSpace()

@@ -29,7 +29,7 @@ enum Plots {
                 continue
             }
             do { try AtomicFile.write(Chart.render(plot.figure), to: url) } catch {
-                throw UserError("\(url.path): cannot write the plot (\(error)); check that the report directory is writable")
+                throw UserError("\(url.path): cannot write the plot (\(FileSystem.describe(error) ?? "\(error)")); check that the report directory is writable")
             }
             out.append(Output(file: file, title: plot.figure.title, caption: plot.caption))
         }

@@ -12,19 +12,39 @@ public enum Report {
     }
 
     static func load(_ url: URL) throws -> RunData {
-        func json(_ name: String) -> JSONValue? {
-            guard let t = try? String(contentsOf: url.appendingPathComponent(name), encoding: .utf8) else { return nil }
-            return try? JSONParser.parse(t)
+        /// A run file as JSON: nil when absent, an error naming the file when present but unreadable.
+        func json(_ name: String) throws -> JSONValue? {
+            let u = url.appendingPathComponent(name)
+            guard let t = try text(u) else { return nil }
+            do { return try JSONParser.parse(t) } catch {
+                throw UserError("\(u.path): invalid JSON (\(error)); re-create it with: rlhf \(name == "eval.json" ? "eval" : "resume") \(url.path)")
+            }
         }
-        guard let summary = json("summary.json") else {
+        func text(_ u: URL) throws -> String? {
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: u.path, isDirectory: &isDir) else { return nil }
+            guard !isDir.boolValue else { throw UserError("\(u.path): is a directory, expected the run's file; remove or rename it") }
+            guard let d = FileManager.default.contents(atPath: u.path) else {
+                throw UserError("\(u.path): cannot read the file (\(FileSystem.cause(u))); check its permissions")
+            }
+            guard let t = String(data: d, encoding: .utf8) else { throw UserError("\(u.path): not UTF-8 text; the run directory is damaged") }
+            return t
+        }
+        guard let summary = try json("summary.json") else {
             throw UserError("\(url.path): no summary.json; not a run directory, or the run has not finished a stage yet")
         }
         var metrics: [JSONValue] = []
-        if let t = try? String(contentsOf: url.appendingPathComponent("metrics.jsonl"), encoding: .utf8) {
-            for line in t.split(separator: "\n") { if let v = try? JSONParser.parse(String(line)) { metrics.append(v) } }
+        let metricsURL = url.appendingPathComponent("metrics.jsonl")
+        if let t = try text(metricsURL) {
+            for (i, line) in t.split(separator: "\n", omittingEmptySubsequences: false).enumerated() where !line.isEmpty {
+                do { metrics.append(try JSONParser.parse(String(line))) } catch {
+                    let why = (error as? JSONParseError).map { "column \($0.column): \($0.message)" } ?? "\(error)"
+                    throw UserError("\(metricsURL.path): line \(i + 1): invalid JSON (\(why)); delete or repair that line")
+                }
+            }
         }
         return RunData(url: url, name: summary["name"]?.stringValue ?? url.lastPathComponent, summary: summary,
-                       eval: json("eval.json"), config: json("config.resolved.json"), metrics: metrics)
+                       eval: try json("eval.json"), config: try json("config.resolved.json"), metrics: metrics)
     }
 
     /// Prints the comparison table and writes the report (report.md + SVG plots).

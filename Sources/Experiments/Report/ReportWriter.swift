@@ -4,9 +4,7 @@ import GPT
 /// report.md: the table, the plots written by `Plots` next to it, and a section per run.
 enum ReportWriter {
     static func write(_ runs: [Report.RunData], table: Table, to dir: URL) throws {
-        do { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true) } catch {
-            throw UserError("\(dir.path): cannot create the report directory (\(error.localizedDescription))")
-        }
+        try FileSystem.createDirectory(dir, what: "the report directory", fix: "choose another --out")
         let plots = try Plots.write(runs, to: dir)
         var md = "# Comparison of \(runs.map(\.name).joined(separator: ", "))\n\n"
         md += "Win rate: fraction of held-out prompts where the policy's summary beats the reference summary under the judge (ties count half), ±95% CI.\n"
@@ -15,7 +13,10 @@ enum ReportWriter {
         md += plotsSection(plots, runs)
         md += judgeSection(runs)
         md += runsSection(runs)
-        try AtomicFile.write(md, to: dir.appendingPathComponent("report.md"))
+        let file = dir.appendingPathComponent("report.md")
+        do { try AtomicFile.write(md, to: file) } catch {
+            throw UserError("\(file.path): cannot write the report (\(FileSystem.describe(error) ?? "\(error)")); check that the report directory is writable")
+        }
     }
 
     /// The plots embedded with their captions, and a line for each plot that could not be drawn.

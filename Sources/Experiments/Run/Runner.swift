@@ -76,7 +76,29 @@ public final class ExperimentRunner {
         guard let u = artifact("models/\(stage).safetensors") else {
             throw UserError("\(config.file): stage \"\(user.rawValue)\" needs models/\(stage).safetensors, which neither this run nor init_from has; add \"\(stage)\" to the stages or fix init_from")
         }
-        return try GPT.load(from: u)
+        return try loadModel(u)
+    }
+
+    /// A model file of this run or of init_from, checked against what this run will feed it:
+    /// token ids of this run's tokenizer and sequences up to model.n_positions tokens.
+    func loadModel(_ u: URL) throws -> GPT {
+        let model = try GPT.load(from: u)
+        try checkFits(model, u)
+        return model
+    }
+
+    /// Throws when `model` (read from `url`) cannot take this run's inputs: a vocabulary other
+    /// than the tokenizer's (ids out of range, or another tokenizer's ids), or fewer positions
+    /// than model.n_positions (which bounds every prompt + completion this run builds).
+    func checkFits(_ model: GPT, _ url: URL) throws {
+        let tok = try tokenizer
+        let c = model.config
+        guard c.vocabSize == tok.vocabSize else {
+            throw UserError("\(url.path): the model has vocab_size \(c.vocabSize), this run's tokenizer has \(tok.vocabSize) tokens; it was trained with another tokenizer: use the tokenizer of the run that trained it (drop the tokenizer stage or tokenizer.path, or init_from that run) or train the model again")
+        }
+        guard c.context >= config.model.context else {
+            throw UserError("\(url.path): the model has n_positions \(c.context), this run needs \(config.model.context) (model.n_positions; data.max_prompt_tokens \(config.data.maxPromptTokens) + data.max_completion_tokens \(config.data.maxCompletionTokens)); set model.n_positions to \(c.context) and lower data.max_prompt_tokens and data.max_completion_tokens to fit, or init_from a run whose model has n_positions ≥ \(config.model.context)")
+        }
     }
 
     var data: TaskData {

@@ -134,7 +134,7 @@ extension ExperimentRunner {
             let parts = s.replacingOccurrences(of: ".safetensors", with: "").split(separator: "-")
             guard parts.count == 2, let step = Int(parts[1]) else { continue }
             let name = String(parts[0])
-            let policy = try GPT.load(from: snapDir.appendingPathComponent(s))
+            let policy = try loadModel(snapDir.appendingPathComponent(s))
             let row: [(String, JSONValue)]
             if let f = finalAtOne[name], f.weights == policy.params.array {
                 row = f.row
@@ -160,7 +160,10 @@ extension ExperimentRunner {
     func loadRewardScorer() throws -> RewardModelScorer? {
         guard let u = artifact("models/reward_model.safetensors") else { return nil }
         let (_, meta) = try SafeTensors.read(u)
-        let model = try GPT.load(from: u)
+        let model = try loadModel(u)
+        guard model.config.scalarHead else {
+            throw UserError("\(u.path): the model has no scalar head (scalar_head false), so it is not a reward model; replace it with the reward_model stage's output (run the reward_model stage again) or init_from a run that trained one")
+        }
         let bias = Float(meta["reward_bias"] ?? "0") ?? 0
         return RewardModelScorer(model: model, bias: bias, pad: try tokenizer.padId, maxBatch: 32)
     }

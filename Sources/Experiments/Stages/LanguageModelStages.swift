@@ -68,7 +68,7 @@ extension ExperimentRunner {
         let tok = try tokenizer
         let model: GPT
         if let u = artifact("models/pretrain.safetensors") {
-            model = try GPT.load(from: u)
+            model = try loadModel(u)
             progress.message("[sft] starting from \(u.path)")
         } else {
             model = GPT(config: config.model, seed: config.seed)
@@ -110,11 +110,15 @@ extension ExperimentRunner {
         }
         let t0 = Clock.now()
         let startStep = trainer.step
-        let last = try trainer.run()
+        var last = try trainer.run()
         try checkStopped(stage, step: trainer.step)
         try trainer.model.save(to: run.model(stage.rawValue))
         let dt = Clock.now() - t0
-        var s: [String: Double] = ["final_loss": last["loss"] ?? .nan, "steps": Double(trainer.step), "corpus_tokens": Double(tokens)]
+        // Resumed at the final checkpoint (stopped after it, before the state was saved): no step
+        // ran, and the final figures are the last ones logged.
+        if trainer.step == startStep { last = run.lastMetrics(stage: stage.rawValue).merging(last) { _, new in new } }
+        var s: [String: Double] = ["steps": Double(trainer.step), "corpus_tokens": Double(tokens)]
+        if let l = last["loss"] { s["final_loss"] = l }
         if let e = last["eval/loss"] { s["eval_loss"] = e }
         if trainer.step > startStep, let tps = last["tokens_per_s"] { s["tokens_per_s"] = tps; s["train_seconds"] = dt }
         return s

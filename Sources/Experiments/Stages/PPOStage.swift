@@ -9,7 +9,11 @@ extension ExperimentRunner {
     func runPPO() throws -> [String: Double] {
         guard let stage = config.ppo else { return [:] }
         let tok = try tokenizer
-        let sft = try requireModel("sft", for: .ppo)
+        let trained = try requireModel("sft", for: .ppo)
+        // PPO runs policy, reference and value model with dropout off, whatever model.dropout the
+        // earlier stages trained with (TRL's `disable_dropout`): the rollout's log-probs and values
+        // must be the ones the update differentiates.
+        let sft = trained.config.dropout == 0 ? trained : GPT(copying: trained, dropout: 0)
         let d = try data
         var cfg = stage.trainer
         cfg.stopToken = tok.eosId
@@ -36,7 +40,7 @@ extension ExperimentRunner {
                 throw UserError("\(config.file): ppo.reward is \"reward_model\" but no models/reward_model.safetensors exists; add the reward_model stage or init_from a run that has it")
             }
             reward = scorer
-            if cfg.valueModel == .separate { value = GPT(copying: scorer.model) }
+            if cfg.valueModel == .separate { value = GPT(copying: scorer.model, dropout: 0) }
         }
         let policy: GPT
         if cfg.valueModel == .shared {
@@ -60,7 +64,7 @@ extension ExperimentRunner {
         let last = try trainer.run()
         try checkStopped(.ppo, step: trainer.iteration)
         // The saved policy is an LM without the value head (the head, when shared, is dropped).
-        let out = GPT(config: sft.config, seed: 0)
+        let out = GPT(config: trained.config, seed: 0)
         out.copyMatchingTensors(from: trainer.policy)
         try out.save(to: run.model("ppo"))
         var s: [String: Double] = ["iterations": Double(trainer.iteration), "train_seconds": Clock.now() - t0,
