@@ -113,6 +113,12 @@ final class ConfigTests: XCTestCase {
         XCTAssertNoThrow(try ExperimentConfig.load(path: write("ok.json", #"{"model": {"n_layer": 12, "n_head": 12, "n_embd": 768, "n_positions": 1024}, "pretrain": {"batch_size": 8}}"#)))
     }
 
+    func testDPODisableDropout() throws {
+        XCTAssertEqual(try ExperimentConfig.load(path: write("d.json", #"{"sft": {}, "dpo": {}}"#)).dpo?.trainer.disableDropout, true)
+        XCTAssertEqual(try ExperimentConfig.load(path: write("d.json", #"{"sft": {}, "dpo": {"disable_dropout": false}}"#)).dpo?.trainer.disableDropout, false)
+        XCTAssertEqual(message(#"{"sft": {}, "dpo": {"disable_dropout": 0}}"#), "c.json: dpo.disable_dropout: expected true or false, found 0")
+    }
+
     func testDataFilesNeedTheFilesTask() {
         XCTAssertEqual(message(#"{"data": {"preferences_train": "prefs.jsonl"}}"#),
                        #"c.json: data.preferences_train: a data file is read only when data.task is "files" (data.task is "tldr-synth", the built-in task); set data.task to "files" or remove data.preferences_train"#)

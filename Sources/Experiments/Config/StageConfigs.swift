@@ -36,6 +36,7 @@ public struct DPOStage {
         trainer.referenceFree = try s.bool("reference_free", false)
         trainer.precomputeRefLogProbs = try s.bool("precompute_ref_log_probs", true)
         trainer.sharedPrompt = try s.bool("shared_prompt", true)
+        trainer.disableDropout = try s.bool("disable_dropout", true)
         snapshotEvery = try s.int("snapshot_every", 0, min: 0)
     }
 }
