@@ -101,6 +101,11 @@ public enum Lab {
     }
 
     public static func evaluateRun(_ dir: URL, overrides: [String]) throws {
+        // The run's other settings describe how it was trained (and config.json is rewritten with
+        // the overrides): only the evaluation's own may change.
+        for o in overrides where !o.hasPrefix("eval.") {
+            throw UserError("--set \(o): rlhf eval takes only eval.* settings (e.g. --set eval.prompts=100); the run's other settings are the ones it trained with")
+        }
         var cfg = try loadRunConfig(dir, overrides: overrides)
         if cfg.eval == nil { cfg.eval = EvalConfig() }
         cfg.stages = [.eval]
