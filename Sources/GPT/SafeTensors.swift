@@ -148,8 +148,16 @@ extension GPT {
             guard shape == t.shape else {
                 throw CheckpointError("checkpoint \(url.path): tensor \(prefix + t.name) has shape \(shape), this model expects \(t.shape); use a checkpoint of the same model config")
             }
+            try checkFinite(values, tensor: prefix + t.name, url: url)
             values.withUnsafeBufferPointer { (buffer.pointer + t.offset).update(from: $0.baseAddress!, count: t.count) }
         }
+    }
+
+    /// Training never writes NaN or infinity (AdamW skips a step whose gradient is not finite), so
+    /// one in a file means corruption; loaded, it would silently turn every output into NaN.
+    static func checkFinite(_ values: [Float], tensor: String, url: URL) throws {
+        guard let i = values.firstIndex(where: { !$0.isFinite }) else { return }
+        throw CheckpointError("checkpoint \(url.path): tensor \(tensor) holds \(values[i]) at element \(i); the file is corrupted, use an earlier checkpoint")
     }
 
     var configJSON: String {
@@ -198,6 +206,7 @@ extension GPT {
         let model = GPT(config: config, seed: seed)
         for t in model.layout.tensors {
             guard let (_, values) = tensors[t.name] else { continue }  // fresh head (checked above)
+            try checkFinite(values, tensor: t.name, url: url)
             values.withUnsafeBufferPointer { (model.params.pointer + t.offset).update(from: $0.baseAddress!, count: t.count) }
         }
         return model

@@ -138,6 +138,19 @@ final class SafeTensorsValidationTests: XCTestCase {
         expectError(url3, "checkpoint \(url3.path): tensor score.weight is missing; the file is not a complete GPT checkpoint")
     }
 
+    func testNonFiniteWeightsAreReported() throws {
+        let m = GPT(config: config, seed: 4)
+        let t = m.layout["h.0.mlp.c_fc.weight"]!
+        m.params[t.offset + 5] = .nan
+        let url = dir.appendingPathComponent("nan.safetensors")
+        try m.save(to: url)
+        expectError(url, "checkpoint \(url.path): tensor h.0.mlp.c_fc.weight holds nan at element 5; the file is corrupted, use an earlier checkpoint")
+        m.params[t.offset + 5] = 0
+        m.params[m.layout["wte.weight"]!.offset] = -.infinity
+        try m.save(to: url)
+        expectError(url, "checkpoint \(url.path): tensor wte.weight holds -inf at element 0; the file is corrupted, use an earlier checkpoint")
+    }
+
     func testValidFileStillLoadsAndAFreshHeadCanBeAsked() throws {
         let url = dir.appendingPathComponent("ok.safetensors")
         let m = GPT(config: config, seed: 4)
