@@ -84,12 +84,17 @@ extension BPETokenizer {
             .invalidContents(path: path, expected: expected, found: found)
         }
 
+        if let unknown = object.keys.filter({ !["format", "vocab_size", "merges", "special"].contains($0) }).sorted().first {
+            throw invalid("only the keys \"format\", \"vocab_size\", \"merges\" and \"special\"", quoted(unknown))
+        }
         guard let rawMerges = object["merges"] as? [Any] else {
             throw invalid("\"merges\" to be an array of [left, right] id pairs",
                           object["merges"].map(jsonKind) ?? "no \"merges\" key")
         }
         var merges: [(left: Int32, right: Int32)] = []
         merges.reserveCapacity(rawMerges.count)
+        // Training never merges a pair twice; a repeated pair would make its later token unreachable.
+        var seen: [Int64: Int] = [:]
         for (rank, rawPair) in rawMerges.enumerated() {
             let limit = byteTokenCount + rank
             let expected = "merges[\(rank)] to be a pair of token ids in 0..<\(limit)"
@@ -99,6 +104,9 @@ extension BPETokenizer {
             }
             guard (0..<limit).contains(left), (0..<limit).contains(right) else {
                 throw invalid(expected, "[\(left), \(right)]")
+            }
+            if let first = seen.updateValue(rank, forKey: Int64(left) << 32 | Int64(right)) {
+                throw invalid("merges[\(rank)] to differ from every earlier merge", "[\(left), \(right)] again (merges[\(first)])")
             }
             merges.append((Int32(left), Int32(right)))
         }

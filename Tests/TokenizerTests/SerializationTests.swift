@@ -107,6 +107,14 @@ final class SerializationTests: XCTestCase {
         XCTAssertEqual(loadError(badEOS),
                        "tokenizer file \(badEOS.path): expected \"special\" id of <|endoftext|> to be 257, "
                            + "found 5; re-run the tokenizer stage or point to a file written by it")
+        let twice = try file("twice.json", contents: #"{"format": "rlhf-bpe-v1", "vocab_size": 260, "merges": [[1, 2], [1, 2]], "special": {"<|endoftext|>": 258, "<|pad|>": 259}}"#)
+        XCTAssertEqual(loadError(twice),
+                       "tokenizer file \(twice.path): expected merges[1] to differ from every earlier merge, "
+                           + "found [1, 2] again (merges[0]); re-run the tokenizer stage or point to a file written by it")
+        let extra = try file("extra.json", contents: #"{"format": "rlhf-bpe-v1", "vocab_size": 259, "merges": [[1, 2]], "vocab": {}, "# + special + "}")
+        XCTAssertEqual(loadError(extra),
+                       "tokenizer file \(extra.path): expected only the keys \"format\", \"vocab_size\", \"merges\" and \"special\", "
+                           + "found \"vocab\"; re-run the tokenizer stage or point to a file written by it")
         let good = try file("good.json", contents: #"{"format": "rlhf-bpe-v1", "vocab_size": 259, "merges": [[1, 2]], "# + special + "}")
         XCTAssertEqual(try BPETokenizer.load(from: good).merges.map { [$0.left, $0.right] }, [[1, 2]])
     }
