@@ -20,7 +20,7 @@ public enum Lab {
             throw UserError("\(dir.path): cannot list the directory (\(FileSystem.cause(dir))); choose another --out")
         }
         if !entries.isEmpty {
-            throw UserError("\(dir.path): not empty and not a run directory (no state.json); a run would overwrite its files: choose another --out, or move its \(entries.count) entries away")
+            throw UserError("\(dir.path): not empty and not a run directory (no state.json); a run would overwrite its files: choose another --out, or move its \(entries.count == 1 ? "1 entry" : "\(entries.count) entries") away")
         }
     }
 
@@ -103,8 +103,8 @@ public enum Lab {
     public static func evaluateRun(_ dir: URL, overrides: [String]) throws {
         // The run's other settings describe how it was trained (and config.json is rewritten with
         // the overrides): only the evaluation's own may change.
-        for o in overrides where !o.hasPrefix("eval.") {
-            throw UserError("--set \(o): rlhf eval takes only eval.* settings (e.g. --set eval.prompts=100); the run's other settings are the ones it trained with")
+        for o in overrides where !o.hasPrefix("eval.") && !o.hasPrefix("threads=") {
+            throw UserError("--set \(o): rlhf eval takes only eval.* settings and threads (e.g. --set eval.prompts=100); the run's other settings are the ones it trained with")
         }
         var cfg = try loadRunConfig(dir, overrides: overrides)
         if cfg.eval == nil { cfg.eval = EvalConfig() }

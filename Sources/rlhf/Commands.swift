@@ -30,6 +30,7 @@ struct Run: ParsableCommand {
 
     func run() throws {
         let cfg = try ExperimentConfig.load(path: config, overrides: overrides)
+        try cfg.checkMemory()
         if dryRun {
             print(cfg.resolved.serialized())
             return

@@ -40,7 +40,7 @@ final class ResumeStateValidationTests: XCTestCase {
     }
 
     func beyond(_ path: String, _ key: String, _ value: Int, _ total: Int, _ name: String) -> String {
-        "checkpoint state \(path): \"\(key)\" is \(value), beyond the configured \(name) (\(total)); resume with the \(name) it was written with (at least \(value)) or delete the checkpoint to fall back to the previous one"
+        "checkpoint state \(path): \"\(key)\" is \(value), beyond the configured \(name) (\(total)); set \(name) in the run's config.json back to at least \(value), or delete the checkpoint to fall back to the previous one"
     }
 
     func testSFTStepOutOfRange() throws {

@@ -38,7 +38,7 @@ final class CommandLineTests: XCTestCase {
         try expectUsageError(["bench", "--parts", "train,trian"],
                              "--parts: unknown part \"trian\"; expected all or a comma-separated list of train, generate, dpo, ppo, tokenizer")
         try expectUsageError(["eval", "/nonexistent-run", "--set", "model.n_layer=3"],
-                             "--set model.n_layer=3: rlhf eval takes only eval.* settings (e.g. --set eval.prompts=100); the run's other settings are the ones it trained with")
+                             "--set model.n_layer=3: rlhf eval takes only eval.* settings and threads (e.g. --set eval.prompts=100); the run's other settings are the ones it trained with")
         let r = try run(["frobnicate"])
         XCTAssertEqual(r.code, 2)
         XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)

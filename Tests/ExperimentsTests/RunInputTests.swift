@@ -107,7 +107,7 @@ final class RunInputTests: XCTestCase {
         try FileManager.default.createDirectory(at: user, withIntermediateDirectories: true)
         try "keep me\n".write(to: user.appendingPathComponent("metrics.jsonl"), atomically: true, encoding: .utf8)
         try expectError(["run", cfg.path, "--out", user.path],
-                        "\(user.path): not empty and not a run directory (no state.json); a run would overwrite its files: choose another --out, or move its 1 entries away")
+                        "\(user.path): not empty and not a run directory (no state.json); a run would overwrite its files: choose another --out, or move its 1 entry away")
         XCTAssertEqual(try read(user.appendingPathComponent("metrics.jsonl")), "keep me\n")
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: user.path), ["metrics.jsonl"])
 
@@ -186,7 +186,11 @@ final class RunInputTests: XCTestCase {
         try expectError(["compare", run.path],
                         "\(run.path)/eval.json: invalid JSON (line 1, column 15: unexpected character '}', expected a value); re-create it with: rlhf eval \(run.path)")
         try FileManager.default.removeItem(at: run.appendingPathComponent("eval.json"))
-        try "{\"stage\": \"sft\", \"step\": 1}\n{\"stage\": \"sft\", \"st\n".write(to: run.appendingPathComponent("metrics.jsonl"), atomically: true, encoding: .utf8)
+        // A last line cut short (a run killed mid-write) is skipped; damage before it is reported.
+        let metrics = run.appendingPathComponent("metrics.jsonl")
+        try "{\"stage\": \"sft\", \"step\": 1}\n{\"stage\": \"sft\", \"st\n".write(to: metrics, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try rlhf(["compare", run.path]).code, 0)
+        try "{\"stage\": \"sft\", \"step\": 1}\n{\"stage\": \"sft\", \"st\n{\"stage\": \"sft\", \"step\": 3}\n".write(to: metrics, atomically: true, encoding: .utf8)
         try expectError(["compare", run.path],
                         "\(run.path)/metrics.jsonl: line 2: invalid JSON (column 21: unterminated string); delete or repair that line")
     }

@@ -49,7 +49,7 @@ public enum CheckpointStore {
             throw CheckpointError("checkpoint state \(url.path): \"\(key)\" is \(value), expected an integer in 0...\(total) (\(totalName)); the checkpoint is corrupted, delete it to fall back to the previous one")
         }
         guard value <= total else {
-            throw CheckpointError("checkpoint state \(url.path): \"\(key)\" is \(value), beyond the configured \(totalName) (\(total)); resume with the \(totalName) it was written with (at least \(value)) or delete the checkpoint to fall back to the previous one")
+            throw CheckpointError("checkpoint state \(url.path): \"\(key)\" is \(value), beyond the configured \(totalName) (\(total)); set \(totalName) in the run's config.json back to at least \(value), or delete the checkpoint to fall back to the previous one")
         }
     }
 

@@ -189,32 +189,42 @@ public struct ExperimentConfig {
         try root.finish()
         resolved = root.resolvedJSON
         try checkDependencies(root)
-        try checkMemory()
     }
 
-    /// Rejects, before any work starts, a model or batch that cannot fit in this machine's memory.
-    /// The estimate is a lower bound: the parameters with their gradients and AdamW moments in every
-    /// model the heaviest stage holds (16 bytes a parameter for one trained model; DPO adds the
-    /// reference, PPO a trained value model, the reference and the reward model), plus one
-    /// workspace of activations for the largest training batch at the full context.
-    func checkMemory(physicalBytes: UInt64 = ProcessInfo.processInfo.physicalMemory) throws {
+    /// Rejects, before a new run starts, a model or batch that cannot fit in this machine's memory
+    /// (`rlhf run` calls it; a run resumed or re-evaluated passed it when it started). The
+    /// estimate is a lower bound, taken over the stages this run trains: the parameters of every
+    /// model a stage holds (16 bytes a parameter for a trained model: weights, gradients and AdamW
+    /// moments; 4 for a frozen one: DPO's reference, PPO's reference and reward model), plus one
+    /// workspace of activations for the stage's largest batch at the full context.
+    public func checkMemory(physicalBytes: UInt64 = ProcessInfo.processInfo.physicalMemory) throws {
         guard initFrom == nil else { return }  // the models come from that run, whatever "model" says
         let parameters = ParameterLayout(model).count
-        let bytesPerParameter = ppo != nil ? 40 : dpo != nil ? 20 : 16
-        var batches: [(key: String, rows: Int)] = []
-        if let pretrain { batches.append(("pretrain.batch_size", pretrain.batchSize)) }
-        if let sft { batches.append(("sft.batch_size", sft.batchSize)) }
-        if let rewardModel { batches.append(("reward_model.batch_size", 2 * rewardModel.trainer.batchSize)) }
-        if let dpo { batches.append(("dpo.batch_size", 2 * dpo.trainer.batchSize)) }
-        if let ppo { batches.append(("ppo.batch_size", ppo.trainer.microBatchSize)) }
-        let largest = batches.max { $0.rows < $1.rows } ?? ("", 1)
-        let activations = Double(GPTWorkspace.floatCount(config: model, maxB: largest.rows, maxT: model.context)) * 4
-        let need = Double(parameters) * Double(bytesPerParameter) + activations
-        guard need > Double(physicalBytes) else { return }
+        var noDropout = model
+        noDropout.dropout = 0
+        // (stage's batch key, rows of its workspace, bytes a parameter, model config it runs).
+        var needs: [(key: String, rows: Int, perParameter: Int, config: GPTConfig)] = []
+        if stages.contains(.pretrain), let pretrain { needs.append(("pretrain.batch_size", pretrain.batchSize, 16, model)) }
+        if stages.contains(.sft), let sft { needs.append(("sft.batch_size", sft.batchSize, 16, model)) }
+        if stages.contains(.rewardModel), let rewardModel {
+            needs.append(("reward_model.batch_size", 2 * rewardModel.trainer.batchSize, 16, noDropout))
+        }
+        if stages.contains(.dpo), let dpo {
+            let t = dpo.trainer
+            needs.append(("dpo.batch_size", 2 * t.batchSize, t.referenceFree ? 16 : 20, t.disableDropout ? noDropout : model))
+        }
+        if stages.contains(.ppo), let ppo {
+            let value = ppo.trainer.valueModel == .separate ? 16 : 0, reward = ppo.reward == "reward_model" ? 4 : 0
+            needs.append(("ppo.batch_size", ppo.trainer.microBatchSize, 16 + 4 + value + reward, noDropout))
+        }
         func gb(_ b: Double) -> String { String(format: "%.1f GB", b / 1e9) }
-        let batchPart = largest.key.isEmpty ? "" : " and \(gb(activations)) of activations for \(largest.key) at n_positions \(model.context)"
-        let fix = largest.key.isEmpty ? "" : ", \(largest.key) or model.n_positions"
-        throw UserError("\(file): model: needs at least \(gb(need)) of memory (\(parameters) parameters at \(bytesPerParameter) bytes each\(batchPart)) but this machine has \(gb(Double(physicalBytes))); lower model.n_layer, model.n_embd\(fix)")
+        for n in needs {
+            let activations = Double(GPTWorkspace.floatCount(config: n.config, maxB: n.rows, maxT: model.context)) * 4
+            let need = Double(parameters) * Double(n.perParameter) + activations
+            guard need > Double(physicalBytes) else { continue }
+            let stage = String(n.key.prefix { $0 != "." })
+            throw UserError("\(file): model: the \(stage) stage needs at least \(gb(need)) of memory (\(parameters) parameters at \(n.perParameter) bytes each and \(gb(activations)) of activations for \(n.key) at n_positions \(model.context)) but this machine has \(gb(Double(physicalBytes))); lower model.n_layer, model.n_embd, \(n.key) or model.n_positions")
+        }
     }
 
     static func divisor(_ n: Int, near h: Int) -> Int {

@@ -36,8 +36,13 @@ public enum Report {
         var metrics: [JSONValue] = []
         let metricsURL = url.appendingPathComponent("metrics.jsonl")
         if let t = try text(metricsURL) {
-            for (i, line) in t.split(separator: "\n", omittingEmptySubsequences: false).enumerated() where !line.isEmpty {
+            let lines = t.split(separator: "\n", omittingEmptySubsequences: false)
+            let last = lines.lastIndex { !$0.isEmpty }
+            for (i, line) in lines.enumerated() where !line.isEmpty {
                 do { metrics.append(try JSONParser.parse(String(line))) } catch {
+                    // A last line cut short is what a run killed mid-write leaves (resume drops it);
+                    // damage anywhere else is reported.
+                    if i == last { continue }
                     let why = (error as? JSONParseError).map { "column \($0.column): \($0.message)" } ?? "\(error)"
                     throw UserError("\(metricsURL.path): line \(i + 1): invalid JSON (\(why)); delete or repair that line")
                 }

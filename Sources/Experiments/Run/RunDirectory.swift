@@ -45,13 +45,15 @@ public final class RunDirectory {
         samplesHandle.write(Data((JSONValue(item).serialized(pretty: false) + "\n").utf8))
     }
 
-    /// Drops metrics lines of `stage` with step > `step` (after resuming from an earlier checkpoint).
+    /// Drops metrics lines of `stage` with step > `step` (after resuming from an earlier
+    /// checkpoint), and lines that are not JSON: only a write cut short by a crash leaves those.
     public func truncateMetrics(stage: String, after step: Int) throws {
         let u = path("metrics.jsonl")
         guard let text = try? String(contentsOf: u, encoding: .utf8) else { return }
         var kept: [Substring] = []
         for line in text.split(separator: "\n") {
-            if let v = try? JSONParser.parse(String(line)), v["stage"]?.stringValue == stage, let s = v["step"]?.doubleValue, Int(s) > step { continue }
+            guard let v = try? JSONParser.parse(String(line)) else { continue }
+            if v["stage"]?.stringValue == stage, let s = v["step"]?.doubleValue, Int(s) > step { continue }
             kept.append(line)
         }
         try metricsHandle.truncate(atOffset: 0)
