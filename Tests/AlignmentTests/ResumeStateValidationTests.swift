@@ -56,10 +56,10 @@ final class ResumeStateValidationTests: XCTestCase {
         var ck = try checkpoint(key: "step", value: -3) { try t.save(to: $0) }
         let path = ck.appendingPathComponent("state.json").path
         let second = trainer()
-        expectError({ try second.restore(from: ck) }, negative(path, "step", -3, 5, "steps"))
+        expectError({ try second.restore(from: ck) }, negative(path, "step", -3, 5, "sft.steps"))
         XCTAssertEqual(second.step, 0)
         ck = try checkpoint(key: "step", value: 6) { try t.save(to: $0) }
-        expectError({ try trainer().restore(from: ck) }, beyond(path, "step", 6, 5, "steps"))
+        expectError({ try trainer().restore(from: ck) }, beyond(path, "step", 6, 5, "sft.steps"))
         // In range (the last step included) is accepted.
         ck = try checkpoint(key: "step", value: 5) { try t.save(to: $0) }
         let third = trainer()

@@ -130,7 +130,7 @@ public final class SFTTrainer {
         try optimizer.load(from: dir.appendingPathComponent("optimizer.safetensors"))
         let stateURL = dir.appendingPathComponent("state.json")
         let s = try CheckpointStore.readJSON(State.self, from: stateURL)
-        try CheckpointStore.checkStep(s.step, key: "step", total: config.steps, totalName: "steps", in: stateURL)
+        try CheckpointStore.checkStep(s.step, key: "step", total: config.steps, totalName: config.allTokens ? "pretrain.steps" : "sft.steps", in: stateURL)
         step = s.step
         tokensSeen = s.tokensSeen
         timeSpent = s.timeSpent
