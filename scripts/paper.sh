@@ -3,7 +3,7 @@
 # the gold reward, and without KL for the over-optimization curve), DPO, and the KL / beta sweeps
 # for the reward-KL frontier; then one comparison report. Each run resumes if it exists, so the
 # script can be stopped and started again. Measured from a fresh clone on 2 cores (2026-11-26):
-# 1 h 30 min including the build; 1 h 8 min at f598e31 (sixth session, after engine speed-ups).
+# 1 h 30 min including the build; 1 h 8 min at 5c68c4d (sixth session, after engine speed-ups).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
