@@ -76,11 +76,10 @@ public enum Bench {
             return Clock.now() - t0
         }
         precondition(steps >= 1, "trainStep needs at least one step")
-        let n = steps
         _ = step()
         var times: [Double] = [], matmul: [Double] = [], attention: [Double] = []
         KernelClock.enabled = true
-        for _ in 0..<n {
+        for _ in 0..<steps {
             let (m0, a0) = (KernelClock.matmul, KernelClock.attention)
             times.append(step())
             matmul.append(KernelClock.matmul - m0)
@@ -90,7 +89,7 @@ public enum Bench {
         let other = times.indices.map { times[$0] - matmul[$0] - attention[$0] }
         let probe = SgemmProbe(n: 2048)
         var paired: [Double] = [], sgemm = [probe.gflops()]
-        for _ in 0..<n {
+        for _ in 0..<steps {
             paired.append(step())
             sgemm.append(probe.gflops())
         }

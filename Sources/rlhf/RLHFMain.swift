@@ -21,7 +21,9 @@ enum Main {
         } catch let e as CustomStringConvertible where !(e is any ParsableCommand) && isUserFacing(e) {
             fail(e.description, code: 2)
         } catch where String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") {
-            argumentError(error)   // `rlhf help`, `--help` of a subcommand
+            // `rlhf help`, `--help` of a subcommand: ArgumentParser's own commands throw its
+            // internal CommandError, which no public type matches.
+            argumentError(error)
         } catch {
             // A file the system refused (a directory where a file was expected, no permission, a
             // full disk): the path and the cause, a problem of the user's environment.
