@@ -53,7 +53,7 @@ let package = Package(
             swiftSettings: settings
         ),
         .testTarget(name: "EngineTests", dependencies: ["Engine"], swiftSettings: settings),
-        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"], swiftSettings: settings),
+        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"], resources: [.copy("Fixtures")], swiftSettings: settings),
         .testTarget(name: "GPTTests", dependencies: ["GPT", "Engine"], resources: [.copy("Fixtures")], swiftSettings: settings),
         .testTarget(name: "DataTests", dependencies: ["Data", "Engine"], swiftSettings: settings),
         .testTarget(name: "AlignmentTests", dependencies: ["Alignment", "GPT", "Engine"], swiftSettings: settings),

@@ -1,14 +1,30 @@
 import Foundation
 
-/// A byte-level BPE tokenizer in the style of GPT-2.
+/// A byte-level BPE tokenizer in the style of GPT-2, with any vocabulary: the project's own
+/// (trained by `train`) or one read from Hugging Face files (`tokenizer.json`, or `vocab.json` +
+/// `merges.txt`), such as GPT-2's 50,257 tokens.
 ///
-/// Vocabulary layout: ids `0...255` are the raw bytes, id `256 + r` is the result of merge `r`
-/// (merges in the order they were learned, which is also their priority when encoding), then
-/// `eosId = 256 + merges.count` and `padId = eosId + 1`.
+/// Vocabulary: each of the 256 bytes has a token (`byteIds`), merge `r` (its rank, which is its
+/// priority) joins the pair `merges[r]` into token `mergeResults[r]`, every id decodes to bytes,
+/// and `addedTokens` (`<|endoftext|>`, pads, ...) are matched in the raw text. The project's own
+/// tokenizers have the fixed layout: ids `0...255` are the bytes in byte order, merge `r` gives
+/// `256 + r`, then `eosId = 256 + merges.count` (`<|endoftext|>`) and `padId = eosId + 1` (`<|pad|>`).
 ///
-/// Text is first split into chunks (see `preTokenize`); merges never cross chunk boundaries.
-/// Encoding never produces the special tokens: a literal `"<|endoftext|>"` in the input is
-/// encoded as ordinary bytes.
+/// Encoding, exactly as Hugging Face `tokenizers` with its default settings:
+/// 1. added tokens are cut out of the text first (leftmost-longest, honouring `lstrip`, `rstrip`,
+///    `single_word` and `normalized` as `tokenizers` does), under the tokenizer's `specialTokenRule`:
+///    - `.split` (files read from Hugging Face): special-token text such as `"<|endoftext|>"` in the
+///      input becomes its id;
+///    - `.bytes` (the project's own tokenizers, and any whose `tokenizer_config.json` says
+///      `"split_special_tokens": true`): special-token text is encoded as ordinary bytes, so the
+///      input can never produce EOS or PAD; non-special added tokens are still matched;
+/// 2. each piece of text between them is split into chunks by GPT-2's pattern (see `preTokenize`);
+/// 3. within a chunk, the adjacent pair with the lowest merge rank is merged (leftmost on ties)
+///    until no pair is a merge. Merges never cross chunk boundaries.
+///
+/// Decoding gives the bytes of each token; an added token gives its content (through the
+/// ByteLevel decoder, as `tokenizers`). The project's own layout keeps its old rule that PAD
+/// decodes to nothing; `skipSpecialTokens` drops every special token.
 ///
 /// Thread safety: the tokenizer is immutable apart from a memo of recently encoded chunks, which
 /// is guarded by a lock. A call that finds the memo busy (another thread is encoding) simply
@@ -17,51 +33,143 @@ public final class BPETokenizer: @unchecked Sendable {
     public static let eosToken = "<|endoftext|>"
     public static let padToken = "<|pad|>"
 
-    /// Number of byte tokens; merge `r` produces id `byteTokenCount + r`.
+    /// Number of byte tokens; in the project's own layout merge `r` produces id `byteTokenCount + r`.
     public static let byteTokenCount = 256
 
-    /// Learned merges in priority order; merge `r` yields token id `256 + r`.
+    /// Merges in priority order (rank); merge `r` joins `merges[r]` into `mergeResults[r]`.
     public let merges: [(left: Int32, right: Int32)]
+    /// The token each merge produces (`256 + r` in the project's own layout).
+    public let mergeResults: [Int32]
+    /// The token of each single byte (`byteIds[b] == b` in the project's own layout).
+    public let byteIds: [Int32]
+    /// Tokens matched in the raw text before pre-tokenization, in id order.
+    public let addedTokens: [AddedToken]
+    /// Whether special-token text in the input is matched (`.split`) or encoded as bytes (`.bytes`).
+    public let specialTokenRule: SpecialTokenRule
+    public let eosId: Int32
+    /// The beginning-of-sequence token named by the tokenizer's files (GPT-2: `<|endoftext|>`), if any.
+    public let bosId: Int32?
+    /// The unknown token named by the tokenizer's files (GPT-2: `<|endoftext|>`); byte-level BPE never emits it.
+    public let unkId: Int32?
+    /// True when the tokenizer has a pad token of its own; otherwise `padId == eosId` (as TRL pads GPT-2).
+    public let hasPadToken: Bool
+    public let padId: Int32
+    /// `model_max_length` of `tokenizer_config.json` when it names a real limit.
+    public let modelMaxLength: Int?
+    /// Total number of token ids: the BPE vocabulary plus added tokens outside it.
+    public let vocabSize: Int
+    /// Ids `0..<modelVocabSize` are the BPE model's vocabulary (`model.vocab` of tokenizer.json, `vocab.json`).
+    public let modelVocabSize: Int
+    /// The project's own layout (bytes in order, merge r = 256 + r, then EOS and PAD as the only
+    /// added tokens); such a tokenizer keeps its rule that PAD decodes to nothing.
+    public let isProjectLayout: Bool
 
     let rankTable: PairRankTable
-    /// Bytes of every non-special token: token `t` is `tokenBytes[tokenOffsets[t]..<tokenOffsets[t+1]]`.
+    /// Bytes of every id: token `t` is `tokenBytes[tokenOffsets[t]..<tokenOffsets[t+1]]`.
     private let tokenOffsets: [Int32]
     private let tokenBytes: [UInt8]
+    private let isSpecialId: [Bool]
+    private let byteIdTable: UnsafeMutablePointer<Int32>
+    private let resultTable: UnsafeMutablePointer<Int32>
+    let splitter: AddedTokenSplitter?
 
     private let cacheLock = NSLock()
     private var sharedCache = ChunkCache()
 
-    /// Total number of token ids, including the two special tokens.
-    public var vocabSize: Int { Self.byteTokenCount + merges.count + 2 }
-    public var eosId: Int32 { Int32(Self.byteTokenCount + merges.count) }
-    public var padId: Int32 { eosId + 1 }
+    /// The parts a tokenizer is built from; readers check them (`BPETokenizer.check`) first.
+    struct Parts {
+        var byteIds: [Int32]
+        var merges: [(left: Int32, right: Int32)]
+        var mergeResults: [Int32]
+        /// Bytes of model tokens `0..<modelTokenBytes.count`.
+        var modelTokenBytes: [[UInt8]]
+        var addedTokens: [AddedToken]
+        var eosId: Int32
+        var padId: Int32?
+        var bosId: Int32?
+        var unkId: Int32?
+        var rule: SpecialTokenRule
+        var modelMaxLength: Int?
+    }
 
-    /// Builds a tokenizer from an ordered merge list. Each merge may only refer to byte tokens
-    /// and to tokens produced by earlier merges (`load` checks this before calling).
-    init(merges: [(left: Int32, right: Int32)]) {
+    /// The project's own layout from an ordered merge list. Each merge may only refer to byte
+    /// tokens and to tokens produced by earlier merges (`load` checks this before calling).
+    convenience init(merges: [(left: Int32, right: Int32)]) {
         precondition(Self.invalidMergeIndex(merges) == nil, "merge refers to a token that does not exist yet")
-        self.merges = merges
-        rankTable = PairRankTable(merges: merges)
+        self.init(Self.projectParts(merges: merges))
+    }
+
+    static func projectParts(merges: [(left: Int32, right: Int32)]) -> Parts {
+        var tokens = (0..<byteTokenCount).map { [UInt8($0)] }
+        tokens.reserveCapacity(byteTokenCount + merges.count)
+        for merge in merges { tokens.append(tokens[Int(merge.left)] + tokens[Int(merge.right)]) }
+        let eos = Int32(byteTokenCount + merges.count)
+        return Parts(byteIds: (0..<Int32(byteTokenCount)).map { $0 }, merges: merges,
+                     mergeResults: (0..<merges.count).map { Int32(byteTokenCount + $0) }, modelTokenBytes: tokens,
+                     addedTokens: [AddedToken(content: eosToken, id: eos, special: true),
+                                   AddedToken(content: padToken, id: eos + 1, special: true)],
+                     eosId: eos, padId: eos + 1, bosId: nil, unkId: nil, rule: .bytes, modelMaxLength: nil)
+    }
+
+    init(_ parts: Parts) {
+        precondition(parts.byteIds.count == Self.byteTokenCount && parts.merges.count == parts.mergeResults.count)
+        let added = parts.addedTokens.sorted { $0.id < $1.id }
+        let modelCount = parts.modelTokenBytes.count
+        let count = modelCount + added.filter { Int($0.id) >= modelCount }.count
+        let pad = parts.padId ?? parts.eosId
+        let layout = parts.byteIds.enumerated().allSatisfy { $0.element == Int32($0.offset) }
+            && parts.mergeResults.enumerated().allSatisfy { $0.element == Int32(Self.byteTokenCount + $0.offset) }
+            && modelCount == Self.byteTokenCount + parts.merges.count
+            && added == [AddedToken(content: Self.eosToken, id: Int32(modelCount), special: true),
+                         AddedToken(content: Self.padToken, id: Int32(modelCount) + 1, special: true)]
+            && parts.eosId == Int32(modelCount) && parts.padId == parts.eosId + 1
+        merges = parts.merges
+        mergeResults = parts.mergeResults
+        byteIds = parts.byteIds
+        addedTokens = added
+        specialTokenRule = parts.rule
+        eosId = parts.eosId
+        bosId = parts.bosId
+        unkId = parts.unkId
+        hasPadToken = parts.padId != nil && parts.padId != parts.eosId
+        padId = pad
+        modelMaxLength = parts.modelMaxLength
+        modelVocabSize = modelCount
+        vocabSize = count
+        rankTable = PairRankTable(merges: parts.merges)
+        isProjectLayout = layout
+
+        var decoded = [[UInt8]?](repeating: nil, count: count)
+        var special = [Bool](repeating: false, count: count)
+        for token in added {
+            decoded[Int(token.id)] = (layout && token.id == pad) ? [] : ByteLevel.decodedBytes(of: token.content)
+            special[Int(token.id)] = token.special
+        }
         var offsets: [Int32] = [0]
         var bytes: [UInt8] = []
-        offsets.reserveCapacity(Self.byteTokenCount + merges.count + 1)
-        for b in 0..<Self.byteTokenCount {
-            bytes.append(UInt8(b))
-            offsets.append(Int32(bytes.count))
-        }
-        for merge in merges {
-            for part in [merge.left, merge.right] {
-                let start = Int(offsets[Int(part)])
-                let end = Int(offsets[Int(part) + 1])
-                bytes.append(contentsOf: bytes[start..<end])
-            }
+        offsets.reserveCapacity(count + 1)
+        for id in 0..<count {
+            bytes.append(contentsOf: decoded[id] ?? parts.modelTokenBytes[id])
             offsets.append(Int32(bytes.count))
         }
         tokenOffsets = offsets
         tokenBytes = bytes
+        isSpecialId = special
+
+        byteIdTable = .allocate(capacity: Self.byteTokenCount)
+        byteIdTable.initialize(from: parts.byteIds, count: Self.byteTokenCount)
+        resultTable = .allocate(capacity: max(1, parts.mergeResults.count))
+        resultTable.initialize(from: parts.mergeResults, count: parts.mergeResults.count)
+        splitter = AddedTokenSplitter(addedTokens, rule: parts.rule)
     }
 
-    /// Index of the first merge that refers to an id that is negative or not yet defined, if any.
+    deinit {
+        byteIdTable.deallocate()
+        resultTable.deallocate()
+    }
+
+    /// Index of the first merge that refers to an id that is negative or not yet defined, if any
+    /// (the project's own layout, where merge r may use ids below 256 + r).
     static func invalidMergeIndex(_ merges: [(left: Int32, right: Int32)]) -> Int? {
         for (rank, merge) in merges.enumerated() {
             let limit = Int32(byteTokenCount + rank)
@@ -72,9 +180,36 @@ public final class BPETokenizer: @unchecked Sendable {
         return nil
     }
 
+    // MARK: - Lookups
+
+    /// The id of a token given as Hugging Face spells it: an added token's content, or a
+    /// vocabulary key in the byte-level alphabet (`"Ġthe"` for `" the"`). O(vocabulary) per call.
+    public func tokenId(_ token: String) -> Int32? {
+        if let added = addedTokens.first(where: { $0.content == token }) { return added.id }
+        guard let bytes = ByteLevel.bytes(of: token) else { return nil }
+        return tokenBytes.withUnsafeBufferPointer { all -> Int32? in
+            for id in 0..<modelVocabSize {
+                let start = Int(tokenOffsets[id]), end = Int(tokenOffsets[id + 1])
+                if end - start == bytes.count && bytes.elementsEqual(all[start..<end]) { return Int32(id) }
+            }
+            return nil
+        }
+    }
+
+    /// The bytes token `id` decodes to (empty for ids outside the vocabulary).
+    public func bytes(ofToken id: Int32) -> [UInt8] {
+        guard id >= 0 && Int(id) < vocabSize else { return [] }
+        return Array(tokenBytes[Int(tokenOffsets[Int(id)])..<Int(tokenOffsets[Int(id) + 1])])
+    }
+
+    /// True for the ids of special added tokens.
+    public func isSpecial(_ id: Int32) -> Bool {
+        id >= 0 && Int(id) < vocabSize && isSpecialId[Int(id)]
+    }
+
     // MARK: - Encoding
 
-    /// Encodes text. Never emits EOS or PAD.
+    /// Encodes text (see the type's comment for the special-token rule).
     public func encode(_ text: String) -> [Int32] {
         if let ids = text.utf8.withContiguousStorageIfAvailable({ encodeWithSharedCache($0) }) {
             return ids
@@ -82,12 +217,14 @@ public final class BPETokenizer: @unchecked Sendable {
         return encode(bytes: Array(text.utf8))
     }
 
-    /// Encodes an arbitrary byte string (valid UTF-8 or not); `decodeBytes` restores it exactly.
+    /// Encodes an arbitrary byte string (valid UTF-8 or not); `decodeBytes` restores it exactly
+    /// when no added token matched.
     public func encode(bytes: [UInt8]) -> [Int32] {
         bytes.withUnsafeBufferPointer { encodeWithSharedCache($0) }
     }
 
-    /// Splits text into the chunks that BPE merges operate within (a debugging aid).
+    /// Splits text into the chunks that BPE merges operate within (a debugging aid; added tokens
+    /// are not taken out first).
     public static func preTokenize(_ text: String) -> [String] {
         let bytes = Array(text.utf8)
         return bytes.withUnsafeBufferPointer { buffer in
@@ -122,12 +259,25 @@ public final class BPETokenizer: @unchecked Sendable {
 
     func encode(_ buffer: UnsafeBufferPointer<UInt8>, into out: inout [Int32], cache: inout ChunkCache) {
         guard let base = buffer.baseAddress else { return }
+        if let splitter {
+            splitter.split(base, 0..<buffer.count,
+                           text: { encodeText(UnsafeBufferPointer(start: base + $0.lowerBound, count: $0.count), into: &out, cache: &cache) },
+                           token: { out.append($0) })
+        } else {
+            encodeText(buffer, into: &out, cache: &cache)
+        }
+    }
+
+    /// Pre-tokenization and BPE of text that holds no added token.
+    private func encodeText(_ buffer: UnsafeBufferPointer<UInt8>, into out: inout [Int32], cache: inout ChunkCache) {
+        guard let base = buffer.baseAddress else { return }
+        let byteIds = byteIdTable
         var pre = PreTokenizer(buffer)
         while let range = pre.next() {
             let start = base + range.lowerBound
             let length = range.count
             if length == 1 {
-                out.append(Int32(start[0]))
+                out.append(byteIds[Int(start[0])])
             } else if length <= ShortChunkKey.maxLength {
                 let key = ShortChunkKey(start, count: length)
                 if cache.appendCached(key, to: &out) { continue }
@@ -148,10 +298,12 @@ public final class BPETokenizer: @unchecked Sendable {
     @inline(__always)
     private func mergeShortChunk(_ bytes: UnsafePointer<UInt8>, _ length: Int, into out: inout [Int32]) {
         let table = rankTable
+        let byteIds = byteIdTable
+        let results = resultTable
         withUnsafeTemporaryAllocation(of: Int32.self, capacity: 2 * length) { scratch in
             let symbols = scratch.baseAddress!
             let ranks = symbols + length
-            for k in 0..<length { symbols[k] = Int32(bytes[k]) }
+            for k in 0..<length { symbols[k] = byteIds[Int(bytes[k])] }
             for k in 0..<(length - 1) { ranks[k] = table.rank(symbols[k], symbols[k + 1]) }
             var n = length
             while n > 1 {
@@ -162,7 +314,7 @@ public final class BPETokenizer: @unchecked Sendable {
                     at = k
                 }
                 if at < 0 { break }
-                symbols[at] = Int32(Self.byteTokenCount) + best
+                symbols[at] = results[Int(best)]
                 var k = at + 1
                 while k < n - 1 {
                     symbols[k] = symbols[k + 1]
@@ -185,7 +337,9 @@ public final class BPETokenizer: @unchecked Sendable {
     /// heap of candidate merges keyed by (rank, original position), validated lazily when popped.
     private func mergeLongChunk(_ bytes: UnsafePointer<UInt8>, _ length: Int, into out: inout [Int32]) {
         let table = rankTable
-        var symbols = (0..<length).map { Int32(bytes[$0]) }
+        let byteIds = byteIdTable
+        let results = resultTable
+        var symbols = (0..<length).map { byteIds[Int(bytes[$0])] }
         var next = (0..<length).map { $0 + 1 < length ? $0 + 1 : -1 }
         var prev = (0..<length).map { $0 - 1 }
         var alive = [Bool](repeating: true, count: length)
@@ -201,7 +355,7 @@ public final class BPETokenizer: @unchecked Sendable {
             guard alive[i] else { continue }
             let j = next[i]
             guard j >= 0, table.rank(symbols[i], symbols[j]) == rank else { continue }
-            symbols[i] = Int32(Self.byteTokenCount) + rank
+            symbols[i] = results[Int(rank)]
             alive[j] = false
             next[i] = next[j]
             if next[j] >= 0 { prev[next[j]] = i }
@@ -223,27 +377,25 @@ public final class BPETokenizer: @unchecked Sendable {
 
     // MARK: - Decoding
 
-    /// The exact bytes of the tokens. EOS contributes the bytes of `"<|endoftext|>"`, PAD
-    /// contributes nothing, and an id outside the vocabulary contributes U+FFFD (EF BF BD).
-    public func decodeBytes(_ ids: [Int32]) -> [UInt8] {
+    /// The exact bytes of the tokens. An added token contributes its content (EOS the bytes of
+    /// `"<|endoftext|>"`; PAD nothing in the project's own layout), special tokens nothing when
+    /// `skipSpecialTokens`, and an id outside the vocabulary U+FFFD (EF BF BD).
+    public func decodeBytes(_ ids: [Int32], skipSpecialTokens: Bool = false) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(ids.count * 4)
-        let regularCount = Int32(tokenOffsets.count - 1)
-        let eos = eosId
-        let pad = padId
+        let count = Int32(vocabSize)
         tokenBytes.withUnsafeBufferPointer { bytes in
             tokenOffsets.withUnsafeBufferPointer { offsets in
-                for id in ids {
-                    if id >= 0 && id < regularCount {
-                        let start = Int(offsets[Int(id)])
-                        let end = Int(offsets[Int(id) + 1])
-                        out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<end]))
-                    } else if id == eos {
-                        out.append(contentsOf: Self.eosToken.utf8)
-                    } else if id == pad {
-                        continue
-                    } else {
-                        out.append(contentsOf: [0xEF, 0xBF, 0xBD])
+                isSpecialId.withUnsafeBufferPointer { special in
+                    for id in ids {
+                        if id >= 0 && id < count {
+                            if skipSpecialTokens && special[Int(id)] { continue }
+                            let start = Int(offsets[Int(id)])
+                            let end = Int(offsets[Int(id) + 1])
+                            out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<end]))
+                        } else {
+                            out.append(contentsOf: [0xEF, 0xBF, 0xBD])
+                        }
                     }
                 }
             }
@@ -251,20 +403,19 @@ public final class BPETokenizer: @unchecked Sendable {
         return out
     }
 
-    /// Decodes to text. EOS becomes `"<|endoftext|>"`, PAD becomes `""`; byte sequences that are
-    /// not valid UTF-8 (e.g. a multi-byte character cut in half) become U+FFFD.
-    public func decode(_ ids: [Int32]) -> String {
-        String(decoding: decodeBytes(ids), as: UTF8.self)
+    /// Decodes to text (see `decodeBytes`); byte sequences that are not valid UTF-8 (e.g. a
+    /// multi-byte character cut in half) become U+FFFD, as Hugging Face's ByteLevel decoder does.
+    public func decode(_ ids: [Int32], skipSpecialTokens: Bool = false) -> String {
+        String(decoding: decodeBytes(ids, skipSpecialTokens: skipSpecialTokens), as: UTF8.self)
     }
 
-    /// A printable rendering of one token for display: special tokens as their literal names,
-    /// control characters escaped (`\n`, `\t`, `\r`, `\u{7F}`), bytes that are not valid UTF-8 on
-    /// their own as `<0xNN>`, ids outside the vocabulary as `<unk:ID>`.
+    /// A printable rendering of one token for display: added tokens as their content, control
+    /// characters escaped (`\n`, `\t`, `\r`, `\u{7F}`), bytes that are not valid UTF-8 on their
+    /// own as `<0xNN>`, ids outside the vocabulary as `<unk:ID>`.
     public func tokenString(_ id: Int32) -> String {
-        if id == eosId { return Self.eosToken }
-        if id == padId { return Self.padToken }
-        guard id >= 0 && Int(id) < tokenOffsets.count - 1 else { return "<unk:\(id)>" }
-        let bytes = Array(tokenBytes[Int(tokenOffsets[Int(id)])..<Int(tokenOffsets[Int(id) + 1])])
+        if let added = addedTokens.first(where: { $0.id == id }) { return added.content }
+        guard id >= 0 && Int(id) < vocabSize else { return "<unk:\(id)>" }
+        let bytes = self.bytes(ofToken: id)
         var result = ""
         var position = 0
         var iterator = bytes.makeIterator()
@@ -302,8 +453,8 @@ public final class BPETokenizer: @unchecked Sendable {
     ///
     /// Each pass starts from an empty chunk memo (the shared one is neither used nor disturbed),
     /// so the figure is the cold-cache throughput of a single pass over `text`. Passes repeat
-    /// until at least 0.25 s have been measured.
-    public static func measureEncodeMBps(tokenizer: BPETokenizer, text: String) -> Double {
+    /// until at least `minimumSeconds` have been measured.
+    public static func measureEncodeMBps(tokenizer: BPETokenizer, text: String, minimumSeconds: Double = 0.25) -> Double {
         let bytes = Array(text.utf8)
         guard !bytes.isEmpty else { return 0 }
         var elapsed: UInt64 = 0
@@ -318,7 +469,7 @@ public final class BPETokenizer: @unchecked Sendable {
             elapsed += DispatchTime.now().uptimeNanoseconds - start
             processed += bytes.count
             checksum &+= out.count
-        } while elapsed < 250_000_000
+        } while Double(elapsed) < minimumSeconds * 1e9
         precondition(checksum > 0)
         return Double(processed) / 1e6 / (Double(elapsed) / 1e9)
     }

@@ -29,7 +29,13 @@ struct PairRankTable {
             while keys[slot] != Self.emptyKey && keys[slot] != key {
                 slot = (slot + 1) & (capacity - 1)
             }
-            if keys[slot] == key { continue }  // duplicate merge: the first (lowest) rank wins
+            if keys[slot] == key {
+                // A pair listed twice: the later rank wins, as in Hugging Face tokenizers (its
+                // merge map is collected from the list in order). The project's own tokenizers
+                // never list a pair twice.
+                ranks[slot] = Int32(rank)
+                continue
+            }
             keys[slot] = key
             ranks[slot] = Int32(rank)
         }

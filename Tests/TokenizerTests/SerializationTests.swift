@@ -1,5 +1,5 @@
 import Foundation
-import Tokenizer
+@testable import Tokenizer
 import XCTest
 
 final class SerializationTests: XCTestCase {
@@ -32,36 +32,90 @@ final class SerializationTests: XCTestCase {
         }
     }
 
+    /// The legacy rlhf-bpe-v1 file of a tokenizer, as the old `save(to:)` wrote it.
+    static func legacyJSON(_ tokenizer: BPETokenizer) -> String {
+        var json = "{\n  \"format\": \"rlhf-bpe-v1\",\n  \"vocab_size\": \(tokenizer.vocabSize),\n  \"merges\": ["
+        for (index, merge) in tokenizer.merges.enumerated() {
+            json += (index == 0 ? "\n    " : ",\n    ") + "[\(merge.left), \(merge.right)]"
+        }
+        json += tokenizer.merges.isEmpty ? "],\n" : "\n  ],\n"
+        json += "  \"special\": {\"<|endoftext|>\": \(tokenizer.eosId), \"<|pad|>\": \(tokenizer.padId)}\n}\n"
+        return json
+    }
+
     func testSaveLoadGivesIdenticalTokenizer() throws {
         let original = Fixtures.trained()
         let url = try file("nested/dir/tokenizer.json")
         try original.save(to: url)
         let loaded = try BPETokenizer.load(from: url)
 
-        XCTAssertEqual(loaded.vocabSize, original.vocabSize)
-        XCTAssertEqual(loaded.eosId, original.eosId)
-        XCTAssertEqual(loaded.padId, original.padId)
-        XCTAssertEqual(loaded.merges.map { [$0.left, $0.right] }, original.merges.map { [$0.left, $0.right] })
-        let text = Fixtures.corpus(sentences: 30, seed: 3).joined()
+        assertSameTokenizer(loaded, original)
+        XCTAssertEqual(loaded.specialTokenRule, .bytes)
+        XCTAssertTrue(loaded.isProjectLayout)
+        let text = Fixtures.corpus(sentences: 30, seed: 3).joined() + "<|endoftext|> and <|pad|>"
         XCTAssertEqual(loaded.encode(text), original.encode(text))
-        for id in 0..<Int32(original.vocabSize) {
-            XCTAssertEqual(loaded.decodeBytes([id]), original.decodeBytes([id]))
-        }
+        XCTAssertFalse(loaded.encode(text).contains(loaded.eosId))
+        XCTAssertEqual(loaded.decode([loaded.eosId, loaded.padId]), "<|endoftext|>")
 
-        // The documented layout, and no temporary file left behind.
+        // The documented layout: a Hugging Face tokenizer.json and a tokenizer_config.json, no
+        // temporary file left behind.
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any]
-        XCTAssertEqual(json?["format"] as? String, "rlhf-bpe-v1")
-        XCTAssertEqual(json?["vocab_size"] as? Int, 400)
-        XCTAssertEqual((json?["merges"] as? [Any])?.count, 142)
-        XCTAssertEqual((json?["special"] as? [String: Any])?["<|endoftext|>"] as? Int, 398)
-        XCTAssertEqual((json?["special"] as? [String: Any])?["<|pad|>"] as? Int, 399)
-        let siblings = try FileManager.default.contentsOfDirectory(atPath: url.deletingLastPathComponent().path)
-        XCTAssertEqual(siblings, ["tokenizer.json"])
+        let model = json?["model"] as? [String: Any]
+        XCTAssertEqual(model?["type"] as? String, "BPE")
+        let vocab = model?["vocab"] as? [String: Int]
+        XCTAssertEqual(vocab?.count, 398)
+        XCTAssertEqual(vocab?["Ġ"], 32)
+        XCTAssertEqual(vocab?["a"], 97)
+        XCTAssertEqual(vocab?["Ā"], 0)
+        XCTAssertEqual((model?["merges"] as? [String])?.count, 142)
+        let added = json?["added_tokens"] as? [[String: Any]]
+        XCTAssertEqual(added?.map { $0["content"] as? String }, ["<|endoftext|>", "<|pad|>"])
+        XCTAssertEqual(added?.map { $0["id"] as? Int }, [398, 399])
+        XCTAssertEqual(added?.map { $0["special"] as? Bool }, [true, true])
+        XCTAssertEqual((json?["pre_tokenizer"] as? [String: Any])?["add_prefix_space"] as? Bool, false)
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: url.deletingLastPathComponent().appendingPathComponent("tokenizer_config.json"))) as? [String: Any]
+        XCTAssertEqual(config?["split_special_tokens"] as? Bool, true)
+        XCTAssertEqual(config?["eos_token"] as? String, "<|endoftext|>")
+        XCTAssertEqual(config?["pad_token"] as? String, "<|pad|>")
+        let siblings = try FileManager.default.contentsOfDirectory(atPath: url.deletingLastPathComponent().path).sorted()
+        XCTAssertEqual(siblings, ["tokenizer.json", "tokenizer_config.json"])
 
         // Saving again replaces the file in place.
         let small = BPETokenizer.train(corpus: ["hug hug hug pug"], vocabSize: 263)
         try small.save(to: url)
         XCTAssertEqual(try BPETokenizer.load(from: url).vocabSize, 263)
+    }
+
+    /// Runs from before the Hugging Face format keep their rlhf-bpe-v1 tokenizer files.
+    func testLegacyFileLoadsAsBefore() throws {
+        let original = Fixtures.trained()
+        let url = try file("legacy.json", contents: Self.legacyJSON(original))
+        // A tokenizer_config.json beside a legacy file changes nothing.
+        _ = try file("tokenizer_config.json", contents: #"{"split_special_tokens": false}"#)
+        let loaded = try BPETokenizer.load(from: url)
+        assertSameTokenizer(loaded, original)
+        XCTAssertEqual(loaded.specialTokenRule, .bytes)
+        let text = Fixtures.corpus(sentences: 30, seed: 4).joined() + "<|endoftext|>"
+        XCTAssertEqual(loaded.encode(text), original.encode(text))
+        XCTAssertEqual(loaded.decode([loaded.eosId, loaded.padId]), "<|endoftext|>")
+    }
+
+    /// Without its tokenizer_config.json an own tokenizer.json is read as Hugging Face would read
+    /// it: the split rule, so special-token text becomes the special id.
+    func testOwnTokenizerJSONWithoutConfigUsesTheSplitRule() throws {
+        let url = try file("tokenizer.json")
+        let original = Fixtures.trained()
+        try original.save(to: url)
+        try FileManager.default.removeItem(at: directory.appendingPathComponent("tokenizer_config.json"))
+        let loaded = try BPETokenizer.load(from: url)
+        XCTAssertEqual(loaded.specialTokenRule, .split)
+        XCTAssertEqual(loaded.eosId, original.eosId)
+        XCTAssertEqual(loaded.padId, original.padId)
+        let before = loaded.encode("the model")
+        XCTAssertEqual(loaded.encode("the model<|endoftext|><|pad|>"), before + [loaded.eosId, loaded.padId])
+        let asText = original.encode("the model<|endoftext|>")
+        XCTAssertGreaterThan(asText.count, before.count + 2, "bytes rule: <|endoftext|> is text")
+        XCTAssertFalse(asText.contains(original.eosId))
     }
 
     func testMissingFile() throws {
@@ -74,7 +128,15 @@ final class SerializationTests: XCTestCase {
     func testNonJSONFile() throws {
         let url = try file("notjson.json", contents: "merges: 1 2\n")
         XCTAssertEqual(loadError(url),
-                       "tokenizer file \(url.path): expected a JSON object, found text that is not valid JSON; "
+                       "tokenizer file \(url.path): line 1, column 1: not valid JSON: expected a JSON value, found 'm'; "
+                           + "fix the file or write it again")
+        let cut = try file("cut.json", contents: "{\n  \"model\": {\"vocab\": {\"a\": 1,\n")
+        XCTAssertEqual(loadError(cut),
+                       "tokenizer file \(cut.path): line 3, column 1: not valid JSON: expected a string key, found the end of the file; "
+                           + "fix the file or write it again")
+        let empty = try file("empty.json", contents: "")
+        XCTAssertEqual(loadError(empty),
+                       "tokenizer file \(empty.path): expected a JSON object, found an empty file; "
                            + "re-run the tokenizer stage or point to a file written by it")
         let array = try file("array.json", contents: "[1, 2]")
         XCTAssertEqual(loadError(array),
@@ -89,8 +151,9 @@ final class SerializationTests: XCTestCase {
                            + "re-run the tokenizer stage or point to a file written by it")
         let noFormat = try file("noformat.json", contents: #"{"vocab_size": 258}"#)
         XCTAssertEqual(loadError(noFormat),
-                       "tokenizer file \(noFormat.path): expected \"format\": \"rlhf-bpe-v1\", found no \"format\" key; "
-                           + "re-run the tokenizer stage or point to a file written by it")
+                       "tokenizer file \(noFormat.path): expected a Hugging Face tokenizer.json (with a \"model\" key) or an rlhf "
+                           + "tokenizer file (\"format\": \"rlhf-bpe-v1\"), found an object with the keys \"vocab_size\"; point to a "
+                           + "tokenizer.json, a directory with tokenizer.json or vocab.json + merges.txt, or re-run the tokenizer stage")
     }
 
     func testInconsistentContents() throws {

@@ -72,3 +72,74 @@ func referenceEncode(_ text: String, tokenizer: BPETokenizer) -> [Int32] {
     }
     return out
 }
+
+// MARK: - Hugging Face fixtures
+
+/// The files of Fixtures/hf (written by scripts/make_hf_tokenizer_fixtures.py) and their expectations.
+enum HFFixtures {
+    static let directory: URL = Bundle.module.url(forResource: "Fixtures", withExtension: nil)!.appendingPathComponent("hf")
+
+    static func url(_ name: String) -> URL { directory.appendingPathComponent(name) }
+
+    struct Case {
+        var text: String
+        var tokenizers: [Int32]
+        var tokenizersLegacyMerges: [Int32]
+        var autoJSON: [Int32]
+        var autoPair: [Int32]
+        var autoSplit: [Int32]
+        var decoded: String
+        var decodedSkipSpecial: String
+        var ownTokenizers: [Int32]
+        var ownAuto: [Int32]
+    }
+
+    static let expected: [String: Any] = {
+        let data = try! Data(contentsOf: url("expected.json"))
+        return try! JSONSerialization.jsonObject(with: data) as! [String: Any]
+    }()
+
+    static let cases: [Case] = (expected["cases"] as! [[String: Any]]).map { c in
+        func ids(_ key: String) -> [Int32] { (c[key] as! [Int]).map { Int32($0) } }
+        return Case(text: c["text"] as! String, tokenizers: ids("tokenizers"), tokenizersLegacyMerges: ids("tokenizers_legacy_merges"),
+                    autoJSON: ids("auto_json"), autoPair: ids("auto_pair"), autoSplit: ids("auto_split"),
+                    decoded: c["decoded"] as! String, decodedSkipSpecial: c["decoded_skip_special"] as! String,
+                    ownTokenizers: ids("own_tokenizers"), ownAuto: ids("own_auto"))
+    }
+
+    static let pretokenized: [(text: String, chunks: [String])] = (expected["pretokenize"] as! [[String: Any]]).map {
+        ($0["text"] as! String, $0["chunks"] as! [String])
+    }
+
+    /// The fixture's merges in the project's own layout.
+    static let ownMerges: [(left: Int32, right: Int32)] = {
+        let pairs = try! JSONSerialization.jsonObject(with: Data(contentsOf: url("own_merges.json"))) as! [[Int]]
+        return pairs.map { (Int32($0[0]), Int32($0[1])) }
+    }()
+
+    /// A fresh temporary directory holding copies of fixture files (`target name: fixture name`)
+    /// and files given as text (`target name: contents`).
+    static func directory(copying files: [String: String] = [:], writing texts: [String: String] = [:]) throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hf-fixture-\(UUID().uuidString)", isDirectory: true)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        for (target, source) in files {
+            try FileManager.default.copyItem(at: url(source), to: dir.appendingPathComponent(target))
+        }
+        for (target, text) in texts {
+            try Data(text.utf8).write(to: dir.appendingPathComponent(target))
+        }
+        return dir
+    }
+}
+
+/// The error message of a throwing tokenizer call, or a note that it did not throw as expected.
+func tokenizerError(_ body: () throws -> Any) -> String {
+    do {
+        _ = try body()
+        return "no error"
+    } catch let error as TokenizerError {
+        return error.description
+    } catch {
+        return "unexpected error type: \(error)"
+    }
+}
