@@ -41,12 +41,13 @@ let package = Package(
             providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
         ),
         .target(name: "CPrefetch"),
+        .target(name: "JSON", swiftSettings: settings),
         .target(name: "Engine", dependencies: ["COpenBLAS", "CPrefetch"], swiftSettings: settings),
         .target(name: "Tokenizer", swiftSettings: settings),
-        .target(name: "GPT", dependencies: ["Engine"], swiftSettings: settings),
+        .target(name: "GPT", dependencies: ["Engine", "JSON"], swiftSettings: settings),
         .target(name: "Data", dependencies: ["Engine"], swiftSettings: settings),
         .target(name: "Alignment", dependencies: ["Engine", "GPT"], swiftSettings: settings),
-        .target(name: "Experiments", dependencies: ["Alignment", "Engine", "GPT", "Tokenizer", "Data"], swiftSettings: settings),
+        .target(name: "Experiments", dependencies: ["Alignment", "Engine", "GPT", "JSON", "Tokenizer", "Data"], swiftSettings: settings),
         .executableTarget(
             name: "rlhf",
             dependencies: ["Experiments", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -57,7 +58,7 @@ let package = Package(
         .testTarget(name: "GPTTests", dependencies: ["GPT", "Engine"], resources: [.copy("Fixtures")], swiftSettings: settings),
         .testTarget(name: "DataTests", dependencies: ["Data", "Engine"], swiftSettings: settings),
         .testTarget(name: "AlignmentTests", dependencies: ["Alignment", "GPT", "Engine"], swiftSettings: settings),
-        .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "Alignment", "Data", "GPT", "rlhf"], swiftSettings: settings),
+        .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "Alignment", "Data", "GPT", "JSON", "Tokenizer", "rlhf"], swiftSettings: settings),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,9 +1,10 @@
 import Alignment
+import Data
 import Engine
 import Foundation
 import GPT
+import JSON
 import Tokenizer
-import Data
 
 /// `rlhf bench`: throughput of the engine on fixed shapes, each as one JSON line, measured
 /// against this machine's own sgemm GFLOP/s in the same run.
@@ -12,14 +13,21 @@ public enum Bench {
         public let name: String
         public let config: GPTConfig
         public let batch: Int
-        public let genPrompt: Int, genNew: Int
+        public let genBatch: Int, genPrompt: Int, genNew: Int
         public let dpoPairs: Int, dpoCompletion: Int
+        /// Whether `--parts ppo` (or all) measures a PPO iteration at this shape.
+        public let ppo: Bool
     }
 
     public static let tiny = Shape(name: "tiny", config: GPTConfig(vocabSize: 2048, context: 128, nLayer: 4, nHead: 4, nEmbd: 128),
-                                   batch: 16, genPrompt: 64, genNew: 32, dpoPairs: 16, dpoCompletion: 32)
+                                   batch: 16, genBatch: 64, genPrompt: 64, genNew: 32, dpoPairs: 16, dpoCompletion: 32, ppo: true)
     public static let small = Shape(name: "small", config: GPTConfig(vocabSize: 8192, context: 256, nLayer: 6, nHead: 6, nEmbd: 384),
-                                    batch: 8, genPrompt: 128, genNew: 64, dpoPairs: 8, dpoCompletion: 64)
+                                    batch: 8, genBatch: 64, genPrompt: 128, genNew: 64, dpoPairs: 8, dpoCompletion: 64, ppo: true)
+    /// GPT-2 (124M) as Hugging Face ships it: the vocabulary of 50,257 and 1,024 positions. PPO at
+    /// this shape (32 rollouts of 512 + 64 tokens, three models) is not part of the benchmark.
+    public static let gpt2 = Shape(name: "gpt2", config: GPTConfig(vocabSize: 50257, context: 1024, nLayer: 12, nHead: 12, nEmbd: 768),
+                                   batch: 4, genBatch: 16, genPrompt: 512, genNew: 64, dpoPairs: 4, dpoCompletion: 64, ppo: false)
+    public static let shapes = [tiny, small, gpt2]
 
     /// Training FLOPs per token (PaLM, appendix B; nanoGPT's MFU estimate): 6·N for the matmul
     /// parameters N (blocks and the tied LM head) plus 12·n_layer·T·C for attention (QKᵀ and AV,
@@ -100,21 +108,33 @@ public enum Bench {
                                 matmulSeconds: median(matmul), attentionSeconds: median(attention), otherSeconds: median(other))
     }
 
+    /// The process's peak resident memory (getrusage's ru_maxrss, kilobytes on Linux, bytes on macOS).
+    static func peakResidentBytes() -> Int {
+        var u = rusage()
+        #if os(macOS)
+        getrusage(RUSAGE_SELF, &u)
+        return Int(u.ru_maxrss)
+        #else
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &u)
+        return Int(u.ru_maxrss) * 1024
+        #endif
+    }
+
     static func median(_ xs: [Double]) -> Double {
         let s = xs.sorted(), n = s.count
         return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2
     }
 
-    /// New tokens per second of KV-cache sampling at batch 64 (temperature 1, no EOS).
+    /// New tokens per second of KV-cache sampling at batch `genBatch` (temperature 1, no EOS).
     public static func generate(_ s: Shape) -> Double {
         let c = s.config
         let model = GPT(config: c, seed: 1)
         var rng = RNG(seed: 3)
-        let prompts = (0..<64).map { _ in (0..<s.genPrompt).map { _ in Int32(rng.int(c.vocabSize)) } }
-        let gen = Generator(model: model, maxBatch: 64)
+        let prompts = (0..<s.genBatch).map { _ in (0..<s.genPrompt).map { _ in Int32(rng.int(c.vocabSize)) } }
+        let gen = Generator(model: model, maxBatch: s.genBatch)
         var warm = [RNG(seed: 1)]
         _ = gen.generate(prompts: [prompts[0]], options: SamplingOptions(maxNewTokens: 4), rngs: &warm)
-        var rngs = (0..<64).map { RNG(seed: 5).split("bench", $0) }
+        var rngs = (0..<s.genBatch).map { RNG(seed: 5).split("bench", $0) }
         let t0 = Clock.now()
         let out = gen.generate(prompts: prompts, options: SamplingOptions(temperature: 1, maxNewTokens: s.genNew), rngs: &rngs)
         let dt = Clock.now() - t0
@@ -180,7 +200,9 @@ public enum Bench {
                 num("dpo_step_s", DPOTrainer.benchmarkStep(config: s.config, pairs: s.dpoPairs, length: s.config.context,
                                                           completion: s.dpoCompletion, steps: max(3, steps / 2)))
             }
-            if parts.contains(.ppo) { num("ppo_iteration_s", ppoIteration(s)) }
+            if parts.contains(.ppo) && s.ppo { num("ppo_iteration_s", ppoIteration(s)) }
+            // The process's peak so far: with several shapes in one run, the largest one's.
+            num("peak_rss_mb", Double(peakResidentBytes()) / 1e6)
             fields.append(("threads", .number(Double(Parallel.threads), isInteger: true)))
             emit(JSONValue.object(fields).serialized(pretty: false))
         }
@@ -192,5 +214,26 @@ public enum Bench {
         let mbps = BPETokenizer.measureEncodeMBps(tokenizer: tok, text: text)
         emit(JSONValue.object([("tokenizer_encode_mb_per_s", .number(mbps, isInteger: false)),
                                ("text_mb", .number(Double(text.utf8.count) / 1e6, isInteger: false))]).serialized(pretty: false))
+    }
+
+    /// `rlhf bench --parts tokenizer --tokenizer PATH --text PATH`: the encoding speed of a given
+    /// tokenizer (tokenizer.json, model directory or rlhf file) on a given UTF-8 text file, on one
+    /// thread, each pass from a cold chunk memo (`measureEncodeMBps`), as one JSON line.
+    public static func tokenizerFile(tokenizer path: String, text textPath: String, seconds: Double = 2) throws -> String {
+        let tok = try BPETokenizer.load(from: URL(fileURLWithPath: path))
+        guard let data = FileManager.default.contents(atPath: textPath) else {
+            throw UserError("--text \(textPath): not found or not readable; pass a UTF-8 text file")
+        }
+        guard let text = String(data: data, encoding: .utf8), !text.isEmpty else {
+            throw UserError("--text \(textPath): expected non-empty UTF-8 text; pass a UTF-8 text file")
+        }
+        let tokens = tok.encode(text).count
+        let mbps = BPETokenizer.measureEncodeMBps(tokenizer: tok, text: text, minimumSeconds: seconds)
+        return JSONValue.object([("tokenizer_encode_mb_per_s", .number(mbps, isInteger: false)),
+                                 ("text_mb", .number(Double(text.utf8.count) / 1e6, isInteger: false)),
+                                 ("tokens", .number(Double(tokens), isInteger: true)),
+                                 ("vocab_size", .number(Double(tok.vocabSize), isInteger: true)),
+                                 ("merges", .number(Double(tok.merges.count), isInteger: true)),
+                                 ("tokenizer", .string(path))]).serialized(pretty: false)
     }
 }

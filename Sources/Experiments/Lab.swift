@@ -3,6 +3,7 @@ import Data
 import Engine
 import Foundation
 import GPT
+import JSON
 import Tokenizer
 
 /// What the command line does, one function per command.
@@ -150,12 +151,14 @@ public enum Lab {
     }
 
     public static func bench(shapes: String, steps: Int, threads: Int?, parts: String = "all") throws {
-        let known = ["tiny": Bench.tiny, "small": Bench.small]
+        let names = Bench.shapes.map(\.name)
         guard !shapes.split(separator: ",").isEmpty else {
-            throw UserError("--shapes: expected tiny, small or both (tiny,small), found \(JSONValue.quote(shapes))")
+            throw UserError("--shapes: expected a comma-separated list of \(names.joined(separator: ", ")) (e.g. tiny,small), found \(JSONValue.quote(shapes))")
         }
         let list = try shapes.split(separator: ",").map { name -> Bench.Shape in
-            guard let s = known[String(name)] else { throw UserError("--shapes: unknown shape \"\(name)\"; expected tiny, small or both (tiny,small)") }
+            guard let s = Bench.shapes.first(where: { $0.name == name }) else {
+                throw UserError("--shapes: unknown shape \"\(name)\"; expected a comma-separated list of \(names.joined(separator: ", ")) (e.g. tiny,small)")
+            }
             return s
         }
         guard steps >= 1 else { throw UserError("--steps: expected an integer ≥ 1, found \(steps)") }

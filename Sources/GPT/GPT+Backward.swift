@@ -5,7 +5,7 @@ extension GPT {
     /// of the last forward and ADDS into `grads`. The forward must have been run on `tokens`.
     public func backward(tokens: UnsafePointer<Int32>, ws: GPTWorkspace) {
         guard let G = grads?.pointer else { preconditionFailure("backward on a model without gradients (call enableGrads)") }
-        let c = config, C = c.nEmbd, NH = c.nHead, L = c.nLayer
+        let c = config, C = c.nEmbd, NH = c.nHead, L = c.nLayer, H = c.nInner
         let B = ws.B, T = ws.T, N = B * T
         let P = params.pointer
         let bt = ws.maxB * ws.maxT
@@ -23,9 +23,9 @@ extension GPT {
             let w = layout.block(l)
             let residIn = l == 0 ? ws.p(ws.encoded) : ws.p(ws.resid3 + (l - 1) * bt * C)
             let ln1 = ws.p(ws.ln1 + l * bt * C), qkv = ws.p(ws.qkv + l * bt * 3 * C)
-            let atty = ws.p(ws.atty + l * bt * C), att = ws.p(ws.att + l * ws.maxB * NH * ws.maxT * ws.maxT)
+            let atty = ws.p(ws.atty + l * bt * C), lse = ws.p(ws.lse + l * ws.maxB * NH * ws.maxT)
             let resid2 = ws.p(ws.resid2 + l * bt * C)
-            let ln2 = ws.p(ws.ln2 + l * bt * C), fch = ws.p(ws.fch + l * bt * 4 * C), fchGelu = ws.p(ws.fchGelu + l * bt * 4 * C)
+            let ln2 = ws.p(ws.ln2 + l * bt * C), fch = ws.p(ws.fch + l * bt * H), fchGelu = ws.p(ws.fchGelu + l * bt * H)
 
             // resid3 = resid2 + fcproj: d(resid2) = dres (kept in place), d(fcproj) = dres.
             var dfcproj = UnsafePointer(dres)
@@ -35,15 +35,15 @@ extension GPT {
                 dfcproj = UnsafePointer(dC1)
             }
             // fcproj = fchGelu @ Wfcproj + b
-            d4C2.update(repeating: 0, count: N * 4 * C)
+            d4C2.update(repeating: 0, count: N * H)
             Linear.backward(dinp: d4C2, dweight: G + w.fcprojw, dbias: G + w.fcprojb, dout: dfcproj, inp: fchGelu,
-                            weight: P + w.fcprojw, N: N, C: 4 * C, OC: C, ones: ones)
+                            weight: P + w.fcprojw, N: N, C: H, OC: C, ones: ones)
             // fchGelu = GELU(fch): d4C1 written, not accumulated (no zeroing pass)
-            GELU.backward(dinp: d4C1, inp: fch, dout: d4C2, n: N * 4 * C, accumulate: false)
+            GELU.backward(dinp: d4C1, inp: fch, dout: d4C2, n: N * H, accumulate: false)
             // fch = ln2 @ Wfc + b
             dC2.update(repeating: 0, count: N * C)
             Linear.backward(dinp: dC2, dweight: G + w.fcw, dbias: G + w.fcb, dout: d4C1, inp: ln2,
-                            weight: P + w.fcw, N: N, C: C, OC: 4 * C, ones: ones)
+                            weight: P + w.fcw, N: N, C: C, OC: H, ones: ones)
             // ln2 = LN(resid2)
             LayerNorm.backward(dinp: dres, dweight: G + w.ln2w, dbias: G + w.ln2b, dout: dC2, inp: resid2, weight: P + w.ln2w,
                                mean: ws.p(ws.ln2Mean + l * bt), rstd: ws.p(ws.ln2Rstd + l * bt), N: N, C: C, scratch: ws.scratch)
@@ -59,7 +59,7 @@ extension GPT {
             Linear.backward(dinp: dC2, dweight: G + w.attprojw, dbias: G + w.attprojb, dout: dattproj, inp: atty,
                             weight: P + w.attprojw, N: N, C: C, OC: C, ones: ones)
             // atty = Attention(qkv): d3C written, not accumulated (no zeroing pass)
-            Attention.backward(dqkv: d3C, dout: dC2, qkv: qkv, att: att, B: B, T: T, C: C, NH: NH, scratch: ws.scratch,
+            Attention.backward(dqkv: d3C, dout: dC2, qkv: qkv, lse: lse, B: B, T: T, C: C, NH: NH, branches: ws.branches, scratch: ws.scratch,
                                accumulate: false)
             // qkv = ln1 @ Wqkv + b
             dC1.update(repeating: 0, count: N * C)

@@ -18,7 +18,7 @@ extension GPT {
             precondition(T <= config.context, "sequence length \(T) exceeds the context \(config.context)")
         }
         ws.branches = branches
-        let c = config, C = c.nEmbd, NH = c.nHead, L = c.nLayer, V = c.vocabSize
+        let c = config, C = c.nEmbd, NH = c.nHead, L = c.nLayer, V = c.vocabSize, H = c.nInner, eps = c.layerNormEpsilon
         let N = B * T
         ws.B = B
         ws.T = T
@@ -36,25 +36,25 @@ extension GPT {
             let w = layout.block(l)
             let residIn = l == 0 ? ws.p(ws.encoded) : ws.p(ws.resid3 + (l - 1) * bt * C)
             let ln1 = ws.p(ws.ln1 + l * bt * C), qkv = ws.p(ws.qkv + l * bt * 3 * C)
-            let atty = ws.p(ws.atty + l * bt * C), att = ws.p(ws.att + l * ws.maxB * NH * ws.maxT * ws.maxT)
+            let atty = ws.p(ws.atty + l * bt * C), lse = ws.p(ws.lse + l * ws.maxB * NH * ws.maxT)
             let attproj = ws.p(ws.attproj + l * bt * C), resid2 = ws.p(ws.resid2 + l * bt * C)
-            let ln2 = ws.p(ws.ln2 + l * bt * C), fch = ws.p(ws.fch + l * bt * 4 * C), fchGelu = ws.p(ws.fchGelu + l * bt * 4 * C)
+            let ln2 = ws.p(ws.ln2 + l * bt * C), fch = ws.p(ws.fch + l * bt * H), fchGelu = ws.p(ws.fchGelu + l * bt * H)
             let fcproj = ws.p(ws.fcproj + l * bt * C), resid3 = ws.p(ws.resid3 + l * bt * C)
 
             LayerNorm.forward(out: ln1, mean: ws.p(ws.ln1Mean + l * bt), rstd: ws.p(ws.ln1Rstd + l * bt),
-                              inp: residIn, weight: P + w.ln1w, bias: P + w.ln1b, N: N, C: C)
+                              inp: residIn, weight: P + w.ln1w, bias: P + w.ln1b, N: N, C: C, eps: eps)
             Linear.forward(out: qkv, inp: ln1, weight: P + w.qkvw, bias: P + w.qkvb, N: N, C: C, OC: 3 * C)
-            Attention.forward(out: atty, att: att, qkv: qkv, B: B, T: T, C: C, NH: NH, branches: branches)
+            Attention.forward(out: atty, lse: lse, qkv: qkv, B: B, T: T, C: C, NH: NH, branches: branches, scratch: ws.scratch)
             Linear.forward(out: attproj, inp: atty, weight: P + w.attprojw, bias: P + w.attprojb, N: N, C: C, OC: C)
             if useDrop {
                 Dropout.forward(out: attproj, mask: ws.p(ws.attprojMask + l * bt * C), inp: attproj, n: N * C, p: c.dropout, rng: &dropout!.pointee)
             }
             Residual.forward(out: resid2, a: residIn, b: attproj, n: N * C)
             LayerNorm.forward(out: ln2, mean: ws.p(ws.ln2Mean + l * bt), rstd: ws.p(ws.ln2Rstd + l * bt),
-                              inp: resid2, weight: P + w.ln2w, bias: P + w.ln2b, N: N, C: C)
-            Linear.forward(out: fch, inp: ln2, weight: P + w.fcw, bias: P + w.fcb, N: N, C: C, OC: 4 * C)
-            GELU.forward(out: fchGelu, inp: fch, n: N * 4 * C)
-            Linear.forward(out: fcproj, inp: fchGelu, weight: P + w.fcprojw, bias: P + w.fcprojb, N: N, C: 4 * C, OC: C)
+                              inp: resid2, weight: P + w.ln2w, bias: P + w.ln2b, N: N, C: C, eps: eps)
+            Linear.forward(out: fch, inp: ln2, weight: P + w.fcw, bias: P + w.fcb, N: N, C: C, OC: H)
+            GELU.forward(out: fchGelu, inp: fch, n: N * H)
+            Linear.forward(out: fcproj, inp: fchGelu, weight: P + w.fcprojw, bias: P + w.fcprojb, N: N, C: H, OC: C)
             if useDrop {
                 Dropout.forward(out: fcproj, mask: ws.p(ws.fcprojMask + l * bt * C), inp: fcproj, n: N * C, p: c.dropout, rng: &dropout!.pointee)
             }
@@ -62,7 +62,7 @@ extension GPT {
         }
         LayerNorm.forward(out: ws.p(ws.lnf), mean: ws.p(ws.lnfMean), rstd: ws.p(ws.lnfRstd),
                           inp: ws.p(ws.resid3 + (L - 1) * bt * C),
-                          weight: P + layout.offset("ln_f.weight"), bias: P + layout.offset("ln_f.bias"), N: N, C: C)
+                          weight: P + layout.offset("ln_f.weight"), bias: P + layout.offset("ln_f.bias"), N: N, C: C, eps: eps)
     }
 
     /// Log-probabilities (and entropies) of `targets` predicted at flat positions `rows` of the last

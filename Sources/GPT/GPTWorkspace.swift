@@ -14,7 +14,7 @@ public final class GPTWorkspace {
     var branches: [PrefixBranch]?
 
     // Offsets (per-layer tensors are L consecutive slabs of the per-layer size).
-    let encoded, ln1, ln1Mean, ln1Rstd, qkv, atty, att, attproj, resid2, ln2, ln2Mean, ln2Rstd: Int
+    let encoded, ln1, ln1Mean, ln1Rstd, qkv, atty, lse, attproj, resid2, ln2, ln2Mean, ln2Rstd: Int
     let fch, fchGelu, fcproj, resid3, lnf, lnfMean, lnfRstd: Int
     let embMask, attprojMask, fcprojMask: Int
     // Gradient scratch
@@ -30,7 +30,7 @@ public final class GPTWorkspace {
         config = c
         self.maxB = maxB
         self.maxT = maxT
-        let L = c.nLayer, C = c.nEmbd, NH = c.nHead
+        let L = c.nLayer, C = c.nEmbd, NH = c.nHead, H = c.nInner
         let bt = maxB * maxT
         btc = bt * C
         var off = 0
@@ -39,18 +39,18 @@ public final class GPTWorkspace {
         ln1 = take(L * bt * C); ln1Mean = take(L * bt); ln1Rstd = take(L * bt)
         qkv = take(L * bt * 3 * C)
         atty = take(L * bt * C)
-        att = take(L * maxB * NH * maxT * maxT)
+        lse = take(L * maxB * NH * maxT)        // attention's row log-sum-exps (its probabilities are recomputed)
         attproj = take(L * bt * C)
         resid2 = take(L * bt * C)
         ln2 = take(L * bt * C); ln2Mean = take(L * bt); ln2Rstd = take(L * bt)
-        fch = take(L * bt * 4 * C); fchGelu = take(L * bt * 4 * C)
+        fch = take(L * bt * H); fchGelu = take(L * bt * H)
         fcproj = take(L * bt * C)
         resid3 = take(L * bt * C)
         lnf = take(bt * C); lnfMean = take(bt); lnfRstd = take(bt)
         let dropN = c.dropout > 0 ? 1 : 0
         embMask = take(dropN * bt * C); attprojMask = take(dropN * L * bt * C); fcprojMask = take(dropN * L * bt * C)
         dlnf = take(bt * C); dres = take(bt * C); dC1 = take(bt * C); dC2 = take(bt * C)
-        d3C = take(bt * 3 * C); d4C1 = take(bt * 4 * C); d4C2 = take(bt * 4 * C)
+        d3C = take(bt * 3 * C); d4C1 = take(bt * H); d4C2 = take(bt * H)
         onesOff = take(bt)
         storage = FloatBuffer(count: off)
         (storage.pointer + onesOff).update(repeating: 1, count: bt)
@@ -59,10 +59,10 @@ public final class GPTWorkspace {
     /// Floats a workspace for (maxB, maxT) holds: the sum of `init`'s buffers, for estimating
     /// memory before allocating (a test keeps the two in step).
     public static func floatCount(config c: GPTConfig, maxB: Int, maxT: Int) -> Int {
-        let L = c.nLayer, C = c.nEmbd, bt = maxB * maxT
-        let perLayer = 18 * bt * C + 4 * bt + maxB * c.nHead * maxT * maxT
+        let L = c.nLayer, C = c.nEmbd, H = c.nInner, bt = maxB * maxT
+        let perLayer = 10 * bt * C + 2 * bt * H + 4 * bt + maxB * c.nHead * maxT
         let dropout = c.dropout > 0 ? (1 + 2 * L) * bt * C : 0
-        return L * perLayer + 17 * bt * C + 3 * bt + dropout
+        return L * perLayer + 9 * bt * C + 2 * bt * H + 3 * bt + dropout
     }
 
     @inline(__always) func p(_ off: Int) -> UnsafeMutablePointer<Float> { storage.pointer + off }

@@ -38,7 +38,7 @@ public struct GeneratedSequence: Sendable, Equatable {
 public final class Generator {
     public let model: GPT
     public let maxBatch: Int
-    let C: Int, NH: Int, HS: Int, L: Int, V: Int, ctx: Int
+    let C: Int, NH: Int, HS: Int, L: Int, V: Int, ctx: Int, H: Int, eps: Float
     let kCache: FloatBuffer, vCache: FloatBuffer
     // Decode buffers, (maxBatch, ·)
     let x, ln, qkv, atty, tmp, fch, logits, mean, rstd: FloatBuffer
@@ -46,7 +46,8 @@ public final class Generator {
     /// Prefill works on up to `prefillTokens` (padded) prompt tokens at once (one prompt when it is
     /// longer), one layer at a time, keeping no activations for a backward pass.
     let prefillTokens: Int
-    let px, pln, pqkv, patty, ptmp, pfch, patt, pmean, prstd, plogits: FloatBuffer
+    let px, pln, pqkv, patty, ptmp, pfch, pmean, prstd, plogits: FloatBuffer
+    let prefillScratch = Scratch()
     /// The decode steps' weights, packed for `PackedMatmul` at the start of every `generate` that
     /// decodes (the model's weights may have changed since the last call): per layer c_attn,
     /// attn.c_proj, mlp.c_fc, mlp.c_proj, then the LM head (wteᵀ). As many floats as those weights.
@@ -61,11 +62,12 @@ public final class Generator {
         self.maxBatch = maxBatch
         let c = model.config
         C = c.nEmbd; NH = c.nHead; HS = c.headSize; L = c.nLayer; V = c.vocabSize; ctx = c.context
+        H = c.nInner; eps = c.layerNormEpsilon
         kCache = FloatBuffer(count: L * maxBatch * NH * ctx * HS)
         vCache = FloatBuffer(count: L * maxBatch * NH * ctx * HS)
         x = FloatBuffer(count: maxBatch * C); ln = FloatBuffer(count: maxBatch * C); qkv = FloatBuffer(count: maxBatch * 3 * C)
         atty = FloatBuffer(count: maxBatch * C); tmp = FloatBuffer(count: maxBatch * C)
-        fch = FloatBuffer(count: maxBatch * 4 * C)
+        fch = FloatBuffer(count: maxBatch * H)
         logits = FloatBuffer(count: maxBatch * V)
         mean = FloatBuffer(count: maxBatch); rstd = FloatBuffer(count: maxBatch)
         scores = FloatBuffer(count: maxBatch * NH * ctx)
@@ -73,21 +75,20 @@ public final class Generator {
         self.prefillTokens = max(1, prefillTokens ?? 2048)
         let n = max(ctx, self.prefillTokens)
         px = FloatBuffer(count: n * C); pln = FloatBuffer(count: n * C); pqkv = FloatBuffer(count: n * 3 * C)
-        patty = FloatBuffer(count: n * C); ptmp = FloatBuffer(count: n * C); pfch = FloatBuffer(count: n * 4 * C)
-        patt = FloatBuffer(count: n * NH * ctx)      // (B, NH, T, T) with B·T ≤ n and T ≤ ctx
+        patty = FloatBuffer(count: n * C); ptmp = FloatBuffer(count: n * C); pfch = FloatBuffer(count: n * H)
         pmean = FloatBuffer(count: n); prstd = FloatBuffer(count: n)
         plogits = FloatBuffer(count: min(maxBatch, n) * V)
         var offsets: [[Int]] = [], total = 0
         for _ in 0..<L {
             var o: [Int] = []
-            for (k, n) in [(C, 3 * C), (C, C), (C, 4 * C), (4 * C, C)] { o.append(total); total += PackedMatmul.packedCount(k: k, n: n) }
+            for (k, n) in [(C, 3 * C), (C, C), (C, H), (H, C)] { o.append(total); total += PackedMatmul.packedCount(k: k, n: n) }
             offsets.append(o)
         }
         packedBlock = offsets
         packedHead = total
         total += PackedMatmul.packedCount(k: C, n: V)
         packed = FloatBuffer(count: total)
-        packedScratch = FloatBuffer(count: 2 * PackedMatmul.inputScratchCount(m: maxBatch, k: 4 * C))   // one per row group
+        packedScratch = FloatBuffer(count: 2 * PackedMatmul.inputScratchCount(m: maxBatch, k: max(H, C)))   // one per row group
     }
 
     /// Lays out the current weights for the decode steps.
@@ -97,8 +98,8 @@ public final class Generator {
             let w = lay.block(l), o = packedBlock[l]
             PackedMatmul.pack(P + w.qkvw, k: C, n: 3 * C, transposed: false, into: pk + o[0])
             PackedMatmul.pack(P + w.attprojw, k: C, n: C, transposed: false, into: pk + o[1])
-            PackedMatmul.pack(P + w.fcw, k: C, n: 4 * C, transposed: false, into: pk + o[2])
-            PackedMatmul.pack(P + w.fcprojw, k: 4 * C, n: C, transposed: false, into: pk + o[3])
+            PackedMatmul.pack(P + w.fcw, k: C, n: H, transposed: false, into: pk + o[2])
+            PackedMatmul.pack(P + w.fcprojw, k: H, n: C, transposed: false, into: pk + o[3])
         }
         PackedMatmul.pack(P + lay.offset("wte.weight"), k: C, n: V, transposed: true, into: pk + packedHead)
     }
@@ -113,7 +114,7 @@ public final class Generator {
     /// Bytes held by the KV cache and buffers.
     public var bytes: Int {
         let decode = [x, ln, qkv, atty, tmp, fch, logits, mean, rstd, scores, packed, packedScratch].reduce(0) { $0 + $1.count }
-        let prefill = [px, pln, pqkv, patty, ptmp, pfch, patt, pmean, prstd, plogits].reduce(0) { $0 + $1.count }
+        let prefill = [px, pln, pqkv, patty, ptmp, pfch, pmean, prstd, plogits].reduce(0) { $0 + $1.count } + prefillScratch.buffer.count
         return (kCache.count * 2 + decode + prefill) * 4
     }
 
@@ -202,7 +203,8 @@ public final class Generator {
         tokens.withUnsafeBufferPointer { Encoder.forward(out: xp, tokens: $0.baseAddress!, wte: wte, wpe: wpe, B: B, T: T, C: C) }
         for l in 0..<L {
             let w = lay.block(l)
-            LayerNorm.forward(out: pln.pointer, mean: pmean.pointer, rstd: prstd.pointer, inp: xp, weight: P + w.ln1w, bias: P + w.ln1b, N: N, C: C)
+            LayerNorm.forward(out: pln.pointer, mean: pmean.pointer, rstd: prstd.pointer, inp: xp, weight: P + w.ln1w, bias: P + w.ln1b, N: N, C: C,
+                              eps: eps)
             Linear.forward(out: pqkv.pointer, inp: pln.pointer, weight: P + w.qkvw, bias: P + w.qkvb, N: N, C: C, OC: 3 * C)
             let q3 = pqkv.pointer, kc = kCache.pointer, vc = vCache.pointer
             Parallel.forRange(B * NH, grain: 4) { range in
@@ -216,7 +218,7 @@ public final class Generator {
                 }
             }
             if l < L - 1 {
-                Attention.forward(out: patty.pointer, att: patt.pointer, qkv: q3, B: B, T: T, C: C, NH: NH)
+                Attention.forward(out: patty.pointer, lse: nil, qkv: q3, B: B, T: T, C: C, NH: NH, scratch: prefillScratch)
                 blockTail(w, x: xp, atty: patty.pointer, N: N, ln: pln.pointer, mean: pmean.pointer, rstd: prstd.pointer,
                           tmp: ptmp.pointer, fch: pfch.pointer)
                 continue
@@ -226,7 +228,7 @@ public final class Generator {
             // that one row per prompt (a 1/L share of the prompt's block FLOPs, less a quarter).
             // Its query attends to the cached keys and values, as a decode step's does.
             let ay = patty.pointer
-            attendToCache(layer: l, count: B, scores: patt.pointer, out: ay) { (b: Int) -> (qkv: UnsafePointer<Float>, slot: Int, len: Int) in
+            attendToCache(layer: l, count: B, scores: scores.pointer, out: ay) { (b: Int) -> (qkv: UnsafePointer<Float>, slot: Int, len: Int) in
                 let i = members[b], t = prompts[i].count - 1
                 return (UnsafePointer(q3 + (b * T + t) * 3 * C), i, t + 1)
             }
@@ -239,7 +241,7 @@ public final class Generator {
         }
         // ln_f and the LM head on each prompt's last position (x rows 0..<B).
         LayerNorm.forward(out: pln.pointer, mean: pmean.pointer, rstd: prstd.pointer, inp: xp,
-                          weight: P + lay.offset("ln_f.weight"), bias: P + lay.offset("ln_f.bias"), N: B, C: C)
+                          weight: P + lay.offset("ln_f.weight"), bias: P + lay.offset("ln_f.bias"), N: B, C: C, eps: eps)
         var b0 = 0
         while b0 < B {         // plogits holds min(maxBatch, prefillTokens) rows
             let nb = min(B - b0, plogits.count / V)
@@ -284,10 +286,10 @@ public final class Generator {
         }
         linear(1, out: tmp, inp: atty, weight: w.attprojw, bias: w.attprojb, k: C, n: C)
         Residual.forward(out: x, a: x, b: tmp, n: N * C)
-        LayerNorm.forward(out: ln, mean: mean, rstd: rstd, inp: x, weight: P + w.ln2w, bias: P + w.ln2b, N: N, C: C)
-        linear(2, out: fch, inp: ln, weight: w.fcw, bias: w.fcb, k: C, n: 4 * C)
-        GELU.forward(out: fch, inp: fch, n: N * 4 * C)
-        linear(3, out: tmp, inp: fch, weight: w.fcprojw, bias: w.fcprojb, k: 4 * C, n: C)
+        LayerNorm.forward(out: ln, mean: mean, rstd: rstd, inp: x, weight: P + w.ln2w, bias: P + w.ln2b, N: N, C: C, eps: eps)
+        linear(2, out: fch, inp: ln, weight: w.fcw, bias: w.fcb, k: C, n: H)
+        GELU.forward(out: fch, inp: fch, n: N * H)
+        linear(3, out: tmp, inp: fch, weight: w.fcprojw, bias: w.fcprojb, k: H, n: C)
         Residual.forward(out: x, a: x, b: tmp, n: N * C)
     }
 
@@ -329,7 +331,7 @@ public final class Generator {
         }
         for l in 0..<L {
             let w = lay.block(l)
-            LayerNorm.forward(out: lnp, mean: meanp, rstd: rstdp, inp: xp, weight: P + w.ln1w, bias: P + w.ln1b, N: m, C: C)
+            LayerNorm.forward(out: lnp, mean: meanp, rstd: rstdp, inp: xp, weight: P + w.ln1w, bias: P + w.ln1b, N: m, C: C, eps: eps)
             decodeLinear(out: q3, inp: lnp, offset: packedBlock[l][0], bias: P + w.qkvb, m: m, k: C, n: 3 * C, scratch: scratch)
             for i in 0..<m {
                 let r = r0 + i
@@ -342,11 +344,11 @@ public final class Generator {
             attendToCache(layer: l, count: m, scores: scores.pointer + r0 * NH * ctx, out: ay) { (i: Int) -> (qkv: UnsafePointer<Float>, slot: Int, len: Int) in
                 (UnsafePointer(q3 + i * 3 * C), rows[r0 + i], positions[r0 + i] + 1)
             }
-            blockTail(w, x: xp, atty: ay, N: m, ln: lnp, mean: meanp, rstd: rstdp, tmp: tmp.pointer + r0 * C, fch: fch.pointer + r0 * 4 * C,
+            blockTail(w, x: xp, atty: ay, N: m, ln: lnp, mean: meanp, rstd: rstdp, tmp: tmp.pointer + r0 * C, fch: fch.pointer + r0 * H,
                       decode: (l, scratch))
         }
         LayerNorm.forward(out: lnp, mean: meanp, rstd: rstdp, inp: xp,
-                          weight: P + lay.offset("ln_f.weight"), bias: P + lay.offset("ln_f.bias"), N: m, C: C)
+                          weight: P + lay.offset("ln_f.weight"), bias: P + lay.offset("ln_f.bias"), N: m, C: C, eps: eps)
         decodeLinear(out: logits.pointer + r0 * V, inp: lnp, offset: packedHead, bias: nil, m: m, k: C, n: V, scratch: scratch)
     }
 }

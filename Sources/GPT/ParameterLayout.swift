@@ -28,7 +28,7 @@ public struct ParameterLayout: Sendable {
             t.append(s)
             off += s.count
         }
-        let C = c.nEmbd
+        let C = c.nEmbd, H = c.nInner
         add("wte.weight", [c.vocabSize, C], embedding: true)
         add("wpe.weight", [c.context, C], embedding: true)
         for l in 0..<c.nLayer {
@@ -37,8 +37,8 @@ public struct ParameterLayout: Sendable {
             add(p + "attn.c_attn.weight", [C, 3 * C], matrix: true); add(p + "attn.c_attn.bias", [3 * C])
             add(p + "attn.c_proj.weight", [C, C], matrix: true); add(p + "attn.c_proj.bias", [C])
             add(p + "ln_2.weight", [C]); add(p + "ln_2.bias", [C])
-            add(p + "mlp.c_fc.weight", [C, 4 * C], matrix: true); add(p + "mlp.c_fc.bias", [4 * C])
-            add(p + "mlp.c_proj.weight", [4 * C, C], matrix: true); add(p + "mlp.c_proj.bias", [C])
+            add(p + "mlp.c_fc.weight", [C, H], matrix: true); add(p + "mlp.c_fc.bias", [H])
+            add(p + "mlp.c_proj.weight", [H, C], matrix: true); add(p + "mlp.c_proj.bias", [C])
         }
         add("ln_f.weight", [C]); add("ln_f.bias", [C])
         if c.scalarHead {
@@ -61,7 +61,7 @@ public struct ParameterLayout: Sendable {
     /// the N of the 6·N·tokens FLOP estimate.
     public var matmulParameters: Int {
         let C = config.nEmbd
-        return config.nLayer * 12 * C * C + config.vocabSize * C
+        return config.nLayer * (4 * C * C + 2 * C * config.nInner) + config.vocabSize * C
     }
 
     /// Offsets of one transformer block's tensors.

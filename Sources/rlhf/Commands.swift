@@ -9,7 +9,7 @@ struct RLHF: ParsableCommand {
         discussion: """
         Quickstart: rlhf run configs/quickstart.json   (then: rlhf compare runs/quickstart)
         """,
-        subcommands: [Run.self, Resume.self, Eval.self, Compare.self, Sample.self, DataCommand.self, Bench.self]
+        subcommands: [Run.self, Resume.self, Eval.self, Compare.self, Sample.self, ExportCommand.self, DataCommand.self, Bench.self]
     )
 }
 
@@ -151,12 +151,29 @@ struct TLDRSynthData: ParsableCommand {
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Measure training, generation and DPO throughput (build with -c release).")
-    @Option(help: "Comma-separated shapes: tiny, small.") var shapes: String = "tiny,small"
+    @Option(help: "Comma-separated shapes: tiny, small, gpt2 (GPT-2 124M: several GB of memory and minutes).") var shapes: String = "tiny,small"
     @Option(parsing: .unconditional, help: "Timed training steps per shape.") var steps: Int = 6
     @Option(parsing: .unconditional, help: "Threads (default: all cores).") var threads: Int?
     @Option(help: "What to measure: all, or a comma-separated list of train, generate, dpo, ppo, tokenizer.") var parts: String = "all"
+    @Option(help: "With --parts tokenizer: the tokenizer to measure (tokenizer.json, model directory or rlhf file) instead of a trained one; needs --text.")
+    var tokenizer: String?
+    @Option(help: "With --tokenizer: the UTF-8 text file to encode.") var text: String?
+
+    func validate() throws {
+        guard tokenizer != nil || text != nil else { return }
+        guard tokenizer != nil && text != nil else {
+            throw ValidationError("--tokenizer and --text go together: pass both, e.g. --parts tokenizer --tokenizer gpt2/tokenizer.json --text data.txt")
+        }
+        guard parts == "tokenizer" else {
+            throw ValidationError("--tokenizer and --text measure the tokenizer only: pass --parts tokenizer, found --parts \(parts)")
+        }
+    }
 
     func run() throws {
+        if let tokenizer, let text {
+            print(try Experiments.Bench.tokenizerFile(tokenizer: tokenizer, text: text))
+            return
+        }
         try Lab.bench(shapes: shapes, steps: steps, threads: threads, parts: parts)
     }
 }

@@ -193,10 +193,14 @@ final class GoldenTests: XCTestCase {
         var rng = TestRNG(204)
         let HS = C / NH
         let qkv = rng.normalBuffer(B * T * 3 * C, scale: 1.5)
-        let out = FloatBuffer(count: B * T * C), att = FloatBuffer(count: B * NH * T * T)
-        for i in 0..<att.count { att[i] = .nan } // the cache must be fully written, zeros above the diagonal
-        Attention.forward(out: out.pointer, att: att.pointer, qkv: qkv.pointer, B: B, T: T, C: C, NH: NH, branches: branches)
-        var wantOut = [Double](repeating: 0, count: B * T * C), wantAtt = [Double](repeating: 0, count: B * NH * T * T)
+        let out = FloatBuffer(count: B * T * C), lse = FloatBuffer(count: B * NH * T)
+        for i in 0..<lse.count { lse[i] = .nan } // every row's log-sum-exp must be written
+        // A reused scratch starts as NaN: whatever the kernel reads must have been written first.
+        let scratch = Scratch()
+        let s0 = scratch.pointer(1 << 16)
+        for i in 0..<(1 << 16) { s0[i] = .nan }
+        Attention.forward(out: out.pointer, lse: lse.pointer, qkv: qkv.pointer, B: B, T: T, C: C, NH: NH, branches: branches, scratch: scratch)
+        var wantOut = [Double](repeating: 0, count: B * T * C), wantLse = [Double](repeating: 0, count: B * NH * T)
         for b in 0..<B {
             for h in 0..<NH {
                 for t in 0..<T {
@@ -214,7 +218,7 @@ final class GoldenTests: XCTestCase {
                     let mx = s.max()!
                     let e = s.map { $0 == -.infinity ? 0 : Foundation.exp($0 - mx) }
                     let z = e.reduce(0, +)
-                    for j in 0..<T { wantAtt[((b * NH + h) * T + t) * T + j] = e[j] / z }
+                    wantLse[(b * NH + h) * T + t] = mx + Foundation.log(z)
                     for d in 0..<HS {
                         var o = 0.0
                         for j in 0...t { o += e[j] / z * v(j, d) }
@@ -224,7 +228,7 @@ final class GoldenTests: XCTestCase {
             }
         }
         assertClose(out.array, wantOut, rtol: 1e-5, atol: 2e-6, "Attention out (T \(T), HS \(HS))")
-        assertClose(att.array, wantAtt, rtol: 1e-5, atol: 1e-6, "Attention att (T \(T), HS \(HS))")
+        assertClose(lse.array, wantLse, rtol: 1e-5, atol: 1e-5, "Attention log-sum-exp (T \(T), HS \(HS))")
     }
 
     func testAttentionBackwardMatchesNaive() {
@@ -247,11 +251,15 @@ final class GoldenTests: XCTestCase {
         var rng = TestRNG(207)
         let HS = C / NH, C3 = 3 * C, scale = 1 / Double(HS).squareRoot()
         let qkv = rng.normalBuffer(B * T * C3), dout = rng.normalBuffer(B * T * C)
-        let out = FloatBuffer(count: B * T * C), att = FloatBuffer(count: B * NH * T * T)
+        let out = FloatBuffer(count: B * T * C), lse = FloatBuffer(count: B * NH * T)
         let start = rng.normalBuffer(B * T * C3), dqkv = FloatBuffer(start.array)
-        Attention.forward(out: out.pointer, att: att.pointer, qkv: qkv.pointer, B: B, T: T, C: C, NH: NH, branches: branches)
-        Attention.backward(dqkv: dqkv.pointer, dout: dout.pointer, qkv: qkv.pointer, att: att.pointer, B: B, T: T, C: C, NH: NH,
-                           scratch: Scratch())
+        Attention.forward(out: out.pointer, lse: lse.pointer, qkv: qkv.pointer, B: B, T: T, C: C, NH: NH, branches: branches, scratch: Scratch())
+        // The scratch starts as NaN (P and dS above the diagonal must be zeroed before they are read).
+        let scratch = Scratch()
+        let s0 = scratch.pointer(1 << 16)
+        for i in 0..<(1 << 16) { s0[i] = .nan }
+        Attention.backward(dqkv: dqkv.pointer, dout: dout.pointer, qkv: qkv.pointer, lse: lse.pointer, B: B, T: T, C: C, NH: NH,
+                           branches: branches, scratch: scratch)
         var grad = [Double](repeating: 0, count: B * T * C3)
         for b in 0..<B {
             for h in 0..<NH {
@@ -285,8 +293,8 @@ final class GoldenTests: XCTestCase {
         assertClose(dqkv.array, zip(start.array, grad).map { Double($0) + $1 }, rtol: 1e-4, atol: 1e-5, label)
         // accumulate: false writes every element (the caller skips zeroing): NaN must not survive.
         let fresh = FloatBuffer([Float](repeating: .nan, count: B * T * C3))
-        Attention.backward(dqkv: fresh.pointer, dout: dout.pointer, qkv: qkv.pointer, att: att.pointer, B: B, T: T, C: C, NH: NH,
-                           scratch: Scratch(), accumulate: false)
+        Attention.backward(dqkv: fresh.pointer, dout: dout.pointer, qkv: qkv.pointer, lse: lse.pointer, B: B, T: T, C: C, NH: NH,
+                           branches: branches, scratch: scratch, accumulate: false)
         assertClose(fresh.array, grad, rtol: 1e-4, atol: 1e-5, label + ", overwriting")
     }
 

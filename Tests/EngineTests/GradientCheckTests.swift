@@ -172,23 +172,22 @@ final class GradientCheckTests: XCTestCase {
         var rng = TestRNG(108)
         let B = 2, T = 5, C = 8, NH = 2
         let qkv = rng.normalBuffer(B * T * 3 * C), w = rng.buffer(B * T * C)
-        let out = FloatBuffer(count: B * T * C), att = FloatBuffer(count: B * NH * T * T)
+        let out = FloatBuffer(count: B * T * C), lse = FloatBuffer(count: B * NH * T)
         let dqkv = FloatBuffer(count: B * T * 3 * C)
         let scratch = Scratch()
-        // The backward's scratch (packed operands and dS) starts as NaN, larger than it needs so that
-        // it is reused: panel padding must be written and dS above the diagonal zeroed before the
+        // The backward's scratch (packed operands, P and dS) starts as NaN, larger than it needs so that
+        // it is reused: panel padding must be written and P and dS above the diagonal zeroed before the
         // tiles read them.
         let scratchFloats = 1 << 16
         let dsInit = scratch.pointer(scratchFloats)
         for i in 0..<scratchFloats { dsInit[i] = .nan }
-        Attention.forward(out: out.pointer, att: att.pointer, qkv: qkv.pointer, B: B, T: T, C: C, NH: NH)
+        Attention.forward(out: out.pointer, lse: lse.pointer, qkv: qkv.pointer, B: B, T: T, C: C, NH: NH, scratch: Scratch())
         let g = checkBackwardAdds("Attention", [("qkv", dqkv)]) {
-            Attention.backward(dqkv: dqkv.pointer, dout: w.pointer, qkv: qkv.pointer, att: att.pointer, B: B, T: T, C: C, NH: NH,
+            Attention.backward(dqkv: dqkv.pointer, dout: w.pointer, qkv: qkv.pointer, lse: lse.pointer, B: B, T: T, C: C, NH: NH,
                                scratch: scratch)
         }
-        let att2 = FloatBuffer(count: B * NH * T * T)
         gradCheck("Attention", [GradInput(name: "qkv", value: qkv, grad: g[0])], eps: 5e-3) {
-            Attention.forward(out: out.pointer, att: att2.pointer, qkv: qkv.pointer, B: B, T: T, C: C, NH: NH)
+            Attention.forward(out: out.pointer, lse: nil, qkv: qkv.pointer, B: B, T: T, C: C, NH: NH, scratch: Scratch())
             return weightedSum(out.pointer, w)
         }
         // Causality: the key/value of the last position influence nothing but the last query,
@@ -196,7 +195,7 @@ final class GradientCheckTests: XCTestCase {
         let w2 = FloatBuffer(count: B * T * C)
         for b in 0..<B { for t in 0..<(T - 1) { for c in 0..<C { w2[(b * T + t) * C + c] = w[(b * T + t) * C + c] } } }
         dqkv.zero()
-        Attention.backward(dqkv: dqkv.pointer, dout: w2.pointer, qkv: qkv.pointer, att: att.pointer, B: B, T: T, C: C, NH: NH,
+        Attention.backward(dqkv: dqkv.pointer, dout: w2.pointer, qkv: qkv.pointer, lse: lse.pointer, B: B, T: T, C: C, NH: NH,
                            scratch: scratch)
         for b in 0..<B {
             for c in C..<(3 * C) { XCTAssertEqual(dqkv[(b * T + T - 1) * 3 * C + c], 0, "future K/V must not get gradient") }

@@ -13,12 +13,12 @@ final class KernelClockTests: XCTestCase {
         let n = 128, B = 2, T = 64, C = 32, NH = 4
         var rng = TestRNG(811)
         let a: FloatBuffer, b: FloatBuffer, c: FloatBuffer
-        let qkv: FloatBuffer, out: FloatBuffer, att: FloatBuffer, dqkv: FloatBuffer
+        let qkv: FloatBuffer, out: FloatBuffer, lse: FloatBuffer, dqkv: FloatBuffer
 
         init() {
             a = rng.buffer(4 * n * n); b = rng.buffer(4 * n * n); c = FloatBuffer(count: 4 * n * n)
             qkv = rng.normalBuffer(B * T * 3 * C); out = FloatBuffer(count: B * T * C)
-            att = FloatBuffer(count: B * NH * T * T); dqkv = FloatBuffer(count: B * T * 3 * C)
+            lse = FloatBuffer(count: B * NH * T); dqkv = FloatBuffer(count: B * T * 3 * C)
         }
 
         /// 128³: large enough that `sgemm` splits it across workers when there are several.
@@ -32,8 +32,8 @@ final class KernelClockTests: XCTestCase {
         }
 
         func attention() {
-            Attention.forward(out: out.pointer, att: att.pointer, qkv: qkv.pointer, B: B, T: T, C: C, NH: NH)
-            Attention.backward(dqkv: dqkv.pointer, dout: out.pointer, qkv: qkv.pointer, att: att.pointer,
+            Attention.forward(out: out.pointer, lse: lse.pointer, qkv: qkv.pointer, B: B, T: T, C: C, NH: NH, scratch: Scratch())
+            Attention.backward(dqkv: dqkv.pointer, dout: out.pointer, qkv: qkv.pointer, lse: lse.pointer,
                                B: B, T: T, C: C, NH: NH, scratch: Scratch())
         }
     }

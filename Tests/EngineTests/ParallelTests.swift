@@ -102,11 +102,11 @@ final class ParallelTests: XCTestCase {
         let qkv = rng.normalBuffer(B * T * 3 * C), dout = rng.buffer(B * T * C)
         func run(_ threads: Int) -> [[Float]] {
             withParallelThreads(threads) {
-                let out = FloatBuffer(count: B * T * C), att = FloatBuffer(count: B * NH * T * T), dqkv = FloatBuffer(count: B * T * 3 * C)
-                Attention.forward(out: out.pointer, att: att.pointer, qkv: qkv.pointer, B: B, T: T, C: C, NH: NH)
-                Attention.backward(dqkv: dqkv.pointer, dout: dout.pointer, qkv: qkv.pointer, att: att.pointer, B: B, T: T, C: C, NH: NH,
+                let out = FloatBuffer(count: B * T * C), lse = FloatBuffer(count: B * NH * T), dqkv = FloatBuffer(count: B * T * 3 * C)
+                Attention.forward(out: out.pointer, lse: lse.pointer, qkv: qkv.pointer, B: B, T: T, C: C, NH: NH, scratch: Scratch())
+                Attention.backward(dqkv: dqkv.pointer, dout: dout.pointer, qkv: qkv.pointer, lse: lse.pointer, B: B, T: T, C: C, NH: NH,
                                    scratch: Scratch())
-                return [out.array, att.array, dqkv.array]
+                return [out.array, lse.array, dqkv.array]
             }
         }
         let saved = Parallel.threads

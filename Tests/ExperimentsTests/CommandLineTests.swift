@@ -34,7 +34,7 @@ final class CommandLineTests: XCTestCase {
     }
 
     func testBadFlags() throws {
-        try expectUsageError(["bench", "--shapes", "huge"], "--shapes: unknown shape \"huge\"; expected tiny, small or both (tiny,small)")
+        try expectUsageError(["bench", "--shapes", "huge"], "--shapes: unknown shape \"huge\"; expected a comma-separated list of tiny, small, gpt2 (e.g. tiny,small)")
         try expectUsageError(["bench", "--parts", "train,trian"],
                              "--parts: unknown part \"trian\"; expected all or a comma-separated list of train, generate, dpo, ppo, tokenizer")
         try expectUsageError(["eval", "/nonexistent-run", "--set", "model.n_layer=3"],

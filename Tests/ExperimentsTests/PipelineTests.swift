@@ -1,7 +1,8 @@
-import XCTest
-@testable import Experiments
 import Data
 import GPT
+import JSON
+import XCTest
+@testable import Experiments
 
 /// The whole pipeline on a micro configuration: every stage runs, writes its artifacts, and a
 /// run stopped by a signal resumes to exactly the weights of an uninterrupted run.

@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 #if canImport(FoundationXML)
 import FoundationXML
 #endif

@@ -218,8 +218,8 @@ final class RunInputTests: XCTestCase {
     // MARK: - 8. Empty bench lists
 
     func testEmptyBenchListsAreErrors() throws {
-        try expectError(["bench", "--shapes", ""], "--shapes: expected tiny, small or both (tiny,small), found \"\"")
-        try expectError(["bench", "--shapes", ","], "--shapes: expected tiny, small or both (tiny,small), found \",\"")
+        try expectError(["bench", "--shapes", ""], "--shapes: expected a comma-separated list of tiny, small, gpt2 (e.g. tiny,small), found \"\"")
+        try expectError(["bench", "--shapes", ","], "--shapes: expected a comma-separated list of tiny, small, gpt2 (e.g. tiny,small), found \",\"")
         try expectError(["bench", "--parts", ","], "--parts: expected all or a comma-separated list of train, generate, dpo, ppo, tokenizer, found \",\"")
     }
 

@@ -5,7 +5,7 @@ import Engine
 /// Finite-difference check of the whole model: loss = −Σ log p(y_r) + a·Σ H_r + Σ_t c_t·v_t
 /// exercises the trunk, the tied LM head (log-probs and entropy, with temperature) and the scalar head.
 final class GradientCheckTests: XCTestCase {
-    let config = GPTConfig(vocabSize: 23, context: 8, nLayer: 2, nHead: 2, nEmbd: 8, dropout: 0, scalarHead: true)
+    var config = GPTConfig(vocabSize: 23, context: 8, nLayer: 2, nHead: 2, nEmbd: 8, dropout: 0, scalarHead: true)
 
     func makeBatch() -> (tokens: [Int32], rows: [Int32], targets: [Int32], coef: [Float]) {
         var rng = RNG(seed: 7)
@@ -45,7 +45,18 @@ final class GradientCheckTests: XCTestCase {
     }
 
     func testWholeModelGradientMatchesFiniteDifferences() {
-        for temperature: Float in [1.0, 0.7] {
+        checkWholeModel(temperatures: [1.0, 0.7])
+    }
+
+    /// Hugging Face GPT-2-family checkpoints may set the MLP width (n_inner) and LayerNorm's ε.
+    func testGradientWithAnMLPWidthAndEpsilonOtherThanGPT2s() {
+        config = GPTConfig(vocabSize: 23, context: 8, nLayer: 2, nHead: 2, nEmbd: 8, nInner: 13, layerNormEpsilon: 0.05,
+                           dropout: 0, scalarHead: true)
+        checkWholeModel(temperatures: [1.0])
+    }
+
+    func checkWholeModel(temperatures: [Float]) {
+        for temperature in temperatures {
             let model = GPT(config: config, seed: 3)
             // Larger weights than GPT-2's 0.02 so that every path carries signal.
             var rng = RNG(seed: 11)

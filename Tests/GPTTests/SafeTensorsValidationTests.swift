@@ -107,9 +107,61 @@ final class SafeTensorsValidationTests: XCTestCase {
         let url = try edited("beyond.safetensors") { setTensor(&$0, "ln_f.bias", offsets: [1_000_000_000, 1_000_000_032]) }
         expectError(url, "checkpoint \(url.path): tensor ln_f.bias data range [1000000000, 1000000032] does not match its shape [8] (32 bytes) or the file's \(n) data bytes; the file is truncated or corrupted")
         let url2 = try edited("huge.safetensors") { setTensor(&$0, "ln_f.bias", offsets: [Int.max - 8, Int.max]) }
-        expectError(url2, "checkpoint \(url2.path): tensor ln_f.bias data range [\(Int.max - 8), \(Int.max)] does not match its shape [8] (32 bytes) or the file's \(n) data bytes; the file is truncated or corrupted")
+        expectError(url2, "checkpoint \(url2.path): tensor ln_f.bias has data_offsets [9.223372036854776e+18, 9.223372036854776e+18]; expected two integer byte offsets, the file is corrupted")
+        let url2b = try edited("big.safetensors") { setTensor(&$0, "ln_f.bias", offsets: [1 << 50, (1 << 50) + 32]) }
+        expectError(url2b, "checkpoint \(url2b.path): tensor ln_f.bias data range [\(1 << 50), \((1 << 50) + 32)] does not match its shape [8] (32 bytes) or the file's \(n) data bytes; the file is truncated or corrupted")
         let url3 = try edited("backwards.safetensors") { setTensor(&$0, "ln_f.bias", offsets: [64, 32]) }
         expectError(url3, "checkpoint \(url3.path): tensor ln_f.bias data range [64, 32] does not match its shape [8] (32 bytes) or the file's \(n) data bytes; the file is truncated or corrupted")
+    }
+
+    // MARK: - Every data byte belongs to exactly one tensor
+
+    func testOverlappingRangesHolesAndTrailingBytesAreReported() throws {
+        // ln_f.bias and ln_f.weight (8 floats each) are adjacent: point the bias at the weight's bytes.
+        let (h, _) = try valid()
+        let w = (h["ln_f.weight"] as! [String: Any])["data_offsets"] as! [Int]
+        let url = try edited("overlap.safetensors") { setTensor(&$0, "ln_f.bias", offsets: w) }
+        expectError(url, "checkpoint \(url.path): tensors ln_f.bias and ln_f.weight share data bytes [\(w[0]), \(w[1])); the file is corrupted")
+        var (h2, d2) = try valid()
+        d2.append(contentsOf: [UInt8](repeating: 7, count: 12))
+        let trailing = try write("trailing.safetensors", header: h2, data: d2)
+        expectError(trailing, "checkpoint \(trailing.path): 12 bytes follow the last tensor's data; the file is corrupted or was not fully rewritten")
+        // A tensor removed from the header leaves its bytes to nobody.
+        let b = (h2["ln_f.bias"] as! [String: Any])["data_offsets"] as! [Int]
+        h2["ln_f.bias"] = nil
+        let hole = try write("hole.safetensors", header: h2, data: d2.prefix(d2.count - 12))
+        if b[1] == d2.count - 12 {
+            expectError(hole, "checkpoint \(hole.path): 32 bytes follow the last tensor's data; the file is corrupted or was not fully rewritten")
+        } else {
+            expectError(hole, "checkpoint \(hole.path): data bytes [\(b[0]), \(b[1])) belong to no tensor; the file is corrupted")
+        }
+    }
+
+    func testATensorNamedTwiceIsReported() throws {
+        let (h, d) = try valid()
+        var json = String(decoding: try JSONSerialization.data(withJSONObject: h, options: [.sortedKeys]), as: UTF8.self)
+        let entry = String(decoding: try JSONSerialization.data(withJSONObject: h["ln_f.bias"]!, options: [.sortedKeys]), as: UTF8.self)
+        json = "{\"ln_f.bias\":" + entry + "," + json.dropFirst()
+        var out = Data()
+        var len = UInt64(json.utf8.count).littleEndian
+        withUnsafeBytes(of: &len) { out.append(contentsOf: $0) }
+        out.append(Data(json.utf8))
+        out.append(d)
+        let url = dir.appendingPathComponent("twice.safetensors")
+        try out.write(to: url)
+        XCTAssertThrowsError(try GPT.load(from: url)) { e in
+            XCTAssertTrue("\(e)".hasPrefix("checkpoint \(url.path): the header names a tensor twice (duplicate key \"ln_f.bias\")"), "\(e)")
+        }
+    }
+
+    // MARK: - F16 and BF16
+
+    func testHalfPrecisionValuesWidenExactly() {
+        let cases: [(UInt16, Float)] = [(0x3C00, 1), (0xC000, -2), (0x7BFF, 65504), (0x0001, 0x1p-24), (0x8400, -0x1p-14),
+                                        (0x3555, 0.333251953125), (0x0000, 0), (0x7C00, .infinity)]
+        for (bits, value) in cases { XCTAssertEqual(SafeTensors.float(f16: bits), value, String(bits, radix: 16)) }
+        XCTAssertTrue(SafeTensors.float(f16: 0x7E00).isNaN)
+        XCTAssertEqual(SafeTensors.float(f16: 0x8000).sign, .minus)
     }
 
     // MARK: - The model config in the metadata

@@ -9,6 +9,7 @@ final class WorkspaceSizeTests: XCTestCase {
             GPTConfig(vocabSize: 64, context: 16, nLayer: 1, nHead: 1, nEmbd: 8),
             GPTConfig(vocabSize: 300, context: 40, nLayer: 3, nHead: 2, nEmbd: 16, dropout: 0.1),
             GPTConfig(vocabSize: 128, context: 32, nLayer: 2, nHead: 4, nEmbd: 32, scalarHead: true),
+            GPTConfig(vocabSize: 50, context: 12, nLayer: 2, nHead: 3, nEmbd: 24, nInner: 40, dropout: 0.1),
         ]
         for c in configs {
             for (B, T) in [(1, 1), (3, 16), (2, c.context), (5, 2 * c.context)] {

@@ -15,7 +15,9 @@ public final class RewardModelScorer: RewardFunction {
     public let model: GPT
     public var bias: Float
     public let name: String
-    let ws: GPTWorkspace
+    /// Sized by the longest batch scored so far (not by the model's context: a GPT-2 of 1,024
+    /// positions would hold activations for 32 × 1,024 tokens to score summaries of a few hundred).
+    var ws: GPTWorkspace?
     let pad: Int32
     let maxBatch: Int
 
@@ -26,7 +28,6 @@ public final class RewardModelScorer: RewardFunction {
         self.pad = pad
         self.maxBatch = maxBatch
         self.name = name
-        ws = GPTWorkspace(config: model.config, maxB: maxBatch, maxT: model.config.context)
     }
 
     public func scores(prompts: [[Int32]], responses: [[Int32]]) -> [Float] {
@@ -47,6 +48,11 @@ public final class RewardModelScorer: RewardFunction {
 
     /// Head output at the last real token of each sequence of the batch (no bias).
     public func rawScores(_ batch: TokenBatch) -> [Float] {
+        if ws == nil || ws!.maxT < batch.T || ws!.maxB < batch.B {
+            ws = nil        // freed before the larger one is allocated
+            ws = GPTWorkspace(config: model.config, maxB: max(maxBatch, batch.B), maxT: batch.T)
+        }
+        let ws = ws!
         batch.tokens.withUnsafeBufferPointer { model.forward(tokens: $0.baseAddress!, B: batch.B, T: batch.T, ws: ws) }
         var values = [Float](repeating: 0, count: batch.B * batch.T)
         model.scalarHead(ws: ws, out: &values)

@@ -123,8 +123,7 @@ public final class AdamW {
 
     public func load(from url: URL) throws {
         try GPT.loadBuffer(m, layout: layout, prefix: "adam_m.", from: url)
-        try GPT.loadBuffer(v, layout: layout, prefix: "adam_v.", from: url)
-        let (_, meta) = try SafeTensors.read(url)
+        let meta = try GPT.loadBuffer(v, layout: layout, prefix: "adam_v.", from: url)
         guard let ts = meta["t"], let tv = Int(ts) else {
             throw CheckpointError("optimizer state \(url.path): no step count in its metadata; the file is not an rlhf optimizer checkpoint")
         }

@@ -43,7 +43,7 @@ extension PPOTrainer {
         m["workspaces"] = ws.bytes + lmScratch(policy.config) + (valueWS.map { $0 === ws ? 0 : $0.bytes } ?? 0)
         m["generator"] = generator.bytes
         m["rollout"] = rollout.capacity * rollout.L * (7 * 4 + 1) + rollout.capacity * maxT * 4 * 2
-        if let rm = reward as? RewardModelScorer { m["reward_model"] = rm.model.parameterCount * 4 + rm.ws.bytes + lmScratch(rm.model.config) }
+        if let rm = reward as? RewardModelScorer { m["reward_model"] = rm.model.parameterCount * 4 + (rm.ws?.bytes ?? 0) + lmScratch(rm.model.config) }
         return m
     }
 

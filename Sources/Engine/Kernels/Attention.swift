@@ -30,51 +30,63 @@ public struct PrefixBranch: Sendable, Equatable {
 
 public enum Attention {
     /// out[b,t,h*HS..] = Σ_{j≤t} softmax_j(q_t·k_j / √HS) v_j for each head h.
-    /// out: (B,T,C), att: (B,NH,T,T) post-softmax probabilities (cache), qkv: (B,T,3C) laid out as [Q | K | V]
+    /// out: (B,T,C), qkv: (B,T,3C) laid out as [Q | K | V], lse: (B,NH,T) or nil.
     /// Q, K and V of head h are read in place as (T,HS) matrices with row stride 3C: no permute.
     /// With `branches` (B entries), row t ≥ start of sequence b also masks the columns
-    /// [prefix, start) (see `PrefixBranch`); the backward needs no change, since it reads the masked
-    /// probabilities (zeros) from `att`.
+    /// [prefix, start) (see `PrefixBranch`).
+    ///
+    /// The (T,T) probabilities are not kept: `lse` receives each row's log Σ_j exp(s_tj), all the
+    /// backward pass needs to recompute them (as FlashAttention does). Keeping them cost
+    /// B·NH·T² floats a layer, 2.4 GB for GPT-2 small at batch 4 × 1,024, for a recomputation
+    /// of one product of the six.
     ///
     /// The products run on `AttentionTiles`: per (sequence, head) Kᵀ and V are packed once, then
     /// each block of 6 query rows computes its scores against the key panels up to its last row
     /// (the causal triangle, to 16 columns), takes their softmax while they are in cache, and
-    /// multiplies the probabilities by V over the same keys.
-    public static func forward(out: UnsafeMutablePointer<Float>, att: UnsafeMutablePointer<Float>, qkv: UnsafePointer<Float>,
-                               B: Int, T: Int, C: Int, NH: Int, branches: [PrefixBranch]? = nil) {
+    /// multiplies the probabilities by V over the same keys. `scratch` holds, per worker, the
+    /// packed operands and one block of 6 rows of scores.
+    public static func forward(out: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>?, qkv: UnsafePointer<Float>,
+                               B: Int, T: Int, C: Int, NH: Int, branches: [PrefixBranch]? = nil, scratch: Scratch) {
         let t0 = KernelClock.start()
         defer { KernelClock.stop(.attention, since: t0) }
         let HS = C / NH, C3 = 3 * C
         let scale = 1 / Float(HS).squareRoot()
         let R = AttentionTiles.rows, W = AttentionTiles.cols
         let packed = AttentionTiles.packedCount(len: T, width: HS)
-        Parallel.forWorkers(B * NH) { _, range in
-            let panels = FloatBuffer(count: 2 * packed)      // 64-byte aligned: a panel row is one cache line
-            let kT = panels.pointer, vp = kT + packed
+        let workers = min(Parallel.threads, B * NH)
+        // Per worker: Kᵀ and V packed (multiples of 16 floats: panel rows stay on 64-byte lines of
+        // the aligned scratch), then 6 rows of scores.
+        let stride = (2 * packed + R * T + 15) / 16 * 16
+        let base = scratch.pointer(workers * stride)
+        Parallel.forWorkers(B * NH) { w, range in
+            let kT = base + w * stride, vp = kT + packed, a = vp + packed
             for bh in range {
                 let b = bh / NH, h = bh % NH
                 let q = qkv + b * T * C3 + h * HS, k = q + C, v = q + 2 * C
-                let a = att + bh * T * T, o = out + b * T * C + h * HS
+                let o = out + b * T * C + h * HS
                 AttentionTiles.packTransposed(k, ld: C3, len: T, width: HS, into: kT)
                 AttentionTiles.packRows(v, ld: C3, len: T, width: HS, into: vp)
                 let g0 = branches?[b].prefix ?? T, g1 = branches?[b].start ?? T
                 var i0 = 0
                 while i0 < T {
                     let n = min(R, T - i0), last = i0 + n - 1
-                    // S = scale · Q Kᵀ for rows [i0, last], key panels up to the one holding `last`.
+                    // S = scale · Q Kᵀ for rows [i0, last] (row t − i0 of `a`), key panels up to the one holding `last`.
                     for i in (i0 + n)..<min(T, i0 + n + R) { PackedMatmul.prefetchRow(q + i * C3, count: HS) }   // the next block's Q
                     var j0 = 0
                     while j0 <= last {
                         AttentionTiles.tile(a: q + i0 * C3, rowStride: C3, kStride: 1, rowCount: n, panel: kT + j0 * HS,
-                                            k0: 0, k1: HS, out: a + i0 * T + j0, ldc: T, colCount: min(W, T - j0),
+                                            k0: 0, k1: HS, out: a + j0, ldc: T, colCount: min(W, T - j0),
                                             alpha: scale, accumulate: false)
                         j0 += W
                     }
-                    for t in i0...last { softmaxRow(a + t * T, t: t, T: T, g0: g0, g1: g1) }
+                    for t in i0...last {
+                        let l = softmaxRow(a + (t - i0) * T, t: t, T: T, g0: g0, g1: g1)
+                        lse?[bh * T + t] = l
+                    }
                     // O = P V over keys [0, last]: P is zero past each row's diagonal.
                     var d0 = 0
                     while d0 < HS {
-                        AttentionTiles.tile(a: a + i0 * T, rowStride: T, kStride: 1, rowCount: n, panel: vp + d0 * T,
+                        AttentionTiles.tile(a: a, rowStride: T, kStride: 1, rowCount: n, panel: vp + d0 * T,
                                             k0: 0, k1: last + 1, out: o + i0 * C + d0, ldc: C, colCount: min(W, HS - d0),
                                             alpha: 1, accumulate: false)
                         d0 += W
@@ -85,24 +97,40 @@ public enum Attention {
         }
     }
 
-    /// Row t of the scores in place → causal softmax probabilities, zeros past the diagonal. With
-    /// a prefix branch (g0 < g1 ≤ t) the columns [g0, g1) are masked too.
+    /// Row t of the scores in place → causal softmax probabilities, zeros past the diagonal; returns
+    /// the row's log-sum-exp. With a prefix branch (g0 < g1 ≤ t) the columns [g0, g1) are masked too.
     @inline(__always)
-    static func softmaxRow(_ row: UnsafeMutablePointer<Float>, t: Int, T: Int, g0: Int, g1: Int) {
+    static func softmaxRow(_ row: UnsafeMutablePointer<Float>, t: Int, T: Int, g0: Int, g1: Int) -> Float {
+        let mx: Float, sum: Float
         if t >= g1 && g1 > g0 {
             // Visible: [0, g0) and [g1, t]; the first continuation [g0, g1) is masked.
             let n2 = t + 1 - g1
-            let mx = Swift.max(FastMath.max(row, g0), FastMath.max(row + g1, n2))
-            let sum = FastMath.expShiftInPlace(row, g0, shift: mx) + FastMath.expShiftInPlace(row + g1, n2, shift: mx)
+            mx = Swift.max(FastMath.max(row, g0), FastMath.max(row + g1, n2))
+            sum = FastMath.expShiftInPlace(row, g0, shift: mx) + FastMath.expShiftInPlace(row + g1, n2, shift: mx)
             let inv = 1 / sum
             for j in 0..<g0 { row[j] *= inv }
             (row + g0).update(repeating: 0, count: g1 - g0)
             for j in g1...t { row[j] *= inv }
         } else {
-            let mx = FastMath.max(row, t + 1)
-            let sum = FastMath.expShiftInPlace(row, t + 1, shift: mx)
+            mx = FastMath.max(row, t + 1)
+            sum = FastMath.expShiftInPlace(row, t + 1, shift: mx)
             let inv = 1 / sum
             for j in 0...t { row[j] *= inv }
+        }
+        if t + 1 < T { (row + t + 1).update(repeating: 0, count: T - t - 1) }
+        return mx + Foundation.log(sum)
+    }
+
+    /// Row t of the scores in place → the probabilities exp(s_tj − lse_t) that `softmaxRow` gave
+    /// (the forward's log-sum-exp), with the same zeros.
+    @inline(__always)
+    static func probabilitiesRow(_ row: UnsafeMutablePointer<Float>, t: Int, T: Int, g0: Int, g1: Int, lse: Float) {
+        if t >= g1 && g1 > g0 {
+            _ = FastMath.expShiftInPlace(row, g0, shift: lse)
+            (row + g0).update(repeating: 0, count: g1 - g0)
+            _ = FastMath.expShiftInPlace(row + g1, t + 1 - g1, shift: lse)
+        } else {
+            _ = FastMath.expShiftInPlace(row, t + 1, shift: lse)
         }
         if t + 1 < T { (row + t + 1).update(repeating: 0, count: T - t - 1) }
     }
@@ -144,19 +172,20 @@ public enum Attention {
         }
     }
 
-    /// Differentiates the forward above. With P = att (post-softmax), dO = dout_bh:
+    /// Differentiates the forward above. With P the probabilities (recomputed from Q, K and `lse`),
+    /// dO = dout_bh:
     /// dP = dO Vᵀ;  dV += Pᵀ dO;  dS_tj = P_tj (dP_tj − Σ_k P_tk dP_tk);  dQ += scale · dS K;  dK += scale · dSᵀ Q.
     /// dqkv: (B,T,3C) accumulated, or overwritten with `accumulate` false (every element of the B·T
-    /// rows is written, so the caller need not zero it); scratch holds, per worker, one (T,T) matrix
-    /// and the four packed operands.
+    /// rows is written, so the caller need not zero it); `branches` as given to the forward;
+    /// scratch holds, per worker, two (T,T) matrices (P and dS) and the five packed operands.
     ///
-    /// Per (sequence, head), Vᵀ, dO, K and Q are packed once (`AttentionTiles`). A first pass over
-    /// blocks of 6 query rows forms dP on the causal triangle, turns it into dS and adds dS K into
-    /// dQ; a second pass over blocks of 6 key positions j adds Pᵀ dO into dV and dSᵀ Q into dK,
-    /// both over the rows t ≥ j that reach them.
+    /// Per (sequence, head), Kᵀ, Vᵀ, dO, K and Q are packed once (`AttentionTiles`). A first pass over
+    /// blocks of 6 query rows recomputes S = scale · Q Kᵀ and P = exp(S − lse) on the causal
+    /// triangle, forms dP, turns it into dS and adds dS K into dQ; a second pass over blocks of 6
+    /// key positions j adds Pᵀ dO into dV and dSᵀ Q into dK, both over the rows t ≥ j that reach them.
     public static func backward(dqkv: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, qkv: UnsafePointer<Float>,
-                                att: UnsafePointer<Float>, B: Int, T: Int, C: Int, NH: Int, scratch: Scratch,
-                                accumulate: Bool = true) {
+                                lse: UnsafePointer<Float>, B: Int, T: Int, C: Int, NH: Int, branches: [PrefixBranch]? = nil,
+                                scratch: Scratch, accumulate: Bool = true) {
         let t0 = KernelClock.start()
         defer { KernelClock.stop(.attention, since: t0) }
         let HS = C / NH, C3 = 3 * C
@@ -165,18 +194,20 @@ public enum Attention {
         let packed = AttentionTiles.packedCount(len: T, width: HS)
         let workers = min(Parallel.threads, B * NH)
         // Per worker: the packed operands first (a multiple of 16 floats: panel rows stay on 64-byte
-        // lines of the aligned scratch), then dS.
-        let stride = (4 * packed + T * T + 15) / 16 * 16
+        // lines of the aligned scratch), then P and dS.
+        let stride = (5 * packed + 2 * T * T + 15) / 16 * 16
         let base = scratch.pointer(workers * stride)
         Parallel.forWorkers(B * NH) { w, range in
-            let vT = base + w * stride, dop = vT + packed, kp = dop + packed, qp = kp + packed, dp = qp + packed
+            let vT = base + w * stride, dop = vT + packed, kp = dop + packed, qp = kp + packed, kT = qp + packed
+            let a = kT + packed, dp = a + T * T
             for bh in range {
                 let b = bh / NH, h = bh % NH
                 let off = b * T * C3 + h * HS
                 let q = qkv + off, k = q + C, v = q + 2 * C
                 let dq = dqkv + off, dk = dq + C, dv = dq + 2 * C
-                let a = att + bh * T * T
                 let d = dout + b * T * C + h * HS
+                let g0 = branches?[b].prefix ?? T, g1 = branches?[b].start ?? T
+                AttentionTiles.packTransposed(k, ld: C3, len: T, width: HS, into: kT)
                 AttentionTiles.packTransposed(v, ld: C3, len: T, width: HS, into: vT)
                 AttentionTiles.packRows(d, ld: C, len: T, width: HS, into: dop)
                 AttentionTiles.packRows(k, ld: C3, len: T, width: HS, into: kp)
@@ -184,8 +215,17 @@ public enum Attention {
                 var i0 = 0
                 while i0 < T {
                     let n = min(R, T - i0), last = i0 + n - 1
-                    // dP = dO Vᵀ for rows [i0, last], columns up to the panel holding `last`.
+                    // P = exp(scale · Q Kᵀ − lse) for rows [i0, last], key panels up to the one holding `last`.
                     var j0 = 0
+                    while j0 <= last {
+                        AttentionTiles.tile(a: q + i0 * C3, rowStride: C3, kStride: 1, rowCount: n, panel: kT + j0 * HS,
+                                            k0: 0, k1: HS, out: a + i0 * T + j0, ldc: T, colCount: min(W, T - j0),
+                                            alpha: scale, accumulate: false)
+                        j0 += W
+                    }
+                    for t in i0...last { probabilitiesRow(a + t * T, t: t, T: T, g0: g0, g1: g1, lse: lse[bh * T + t]) }
+                    // dP = dO Vᵀ for rows [i0, last], columns up to the panel holding `last`.
+                    j0 = 0
                     while j0 <= last {
                         AttentionTiles.tile(a: d + i0 * C, rowStride: C, kStride: 1, rowCount: n, panel: vT + j0 * HS,
                                             k0: 0, k1: HS, out: dp + i0 * T + j0, ldc: T, colCount: min(W, T - j0),

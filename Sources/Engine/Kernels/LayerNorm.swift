@@ -3,15 +3,17 @@ import Foundation
 // MARK: - LayerNorm
 
 public enum LayerNorm {
+    /// GPT-2's ε (Hugging Face's `layer_norm_epsilon` default); models may set another.
     public static let eps: Float = 1e-5
 
     typealias V = SIMD8<Float>
 
-    /// out = (inp - mean) * rstd * weight + bias, per row of C.
+    /// out = (inp - mean) * rstd * weight + bias, per row of C, rstd = 1/√(var + eps).
     /// out, inp: (N,C), mean, rstd: (N), weight, bias: (C)
     /// Rows are reduced in 8 lanes (lane sums added at the end), then the tail; the order depends on C only.
     public static func forward(out: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,
-                               inp: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, N: Int, C: Int) {
+                               inp: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, N: Int, C: Int,
+                               eps: Float = LayerNorm.eps) {
         let C8 = C / 8 * 8
         Parallel.forRange(N, grain: 32) { range in
             for i in range {

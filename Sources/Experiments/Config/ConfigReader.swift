@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 
 /// Reads one JSON object of a config with validation. Every accessor records the key as known
 /// and the value it returns (default included) into `resolved`; `finish()` rejects unknown keys

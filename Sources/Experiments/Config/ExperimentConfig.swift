@@ -1,6 +1,7 @@
 import Alignment
 import Foundation
 import GPT
+import JSON
 
 /// The stages an experiment can run, in pipeline order.
 public enum Stage: String, CaseIterable, Codable, Sendable {
@@ -70,6 +71,9 @@ public struct ExperimentConfig {
     public var stages: [Stage]
     public var initFrom: String?
     public var model: GPTConfig
+    /// `model.hf`: a Hugging Face GPT-2 directory that supplies the architecture, the weights the
+    /// first trained stage starts from (the SFT policy when the run has no sft stage) and the tokenizer.
+    public var hf: HFCheckpoint?
     public var data = DataConfig()
     public var tokenizer = TokenizerStageConfig()
     public var pretrain: SFTConfig?
@@ -79,6 +83,9 @@ public struct ExperimentConfig {
     public var ppo: PPOStage?
     public var dpo: DPOStage?
     public var eval: EvalConfig?
+    /// The longest sequence a stage after pretraining builds: a prompt and its completion. Their
+    /// workspaces are sized by it rather than by n_positions (1,024 for GPT-2, mostly unused).
+    public var sequenceLength: Int { min(model.context, data.maxPromptTokens + data.maxCompletionTokens) }
     /// The whole config as read, defaults included (written to the run directory).
     public var resolved: JSONValue = .null
     /// The merged input (after "extends" and --set), used by `rlhf resume`.
@@ -132,16 +139,45 @@ public struct ExperimentConfig {
 
         data = try Self.readData(try root.sectionOrEmpty("data"))
         let tok = try root.sectionOrEmpty("tokenizer")
-        tokenizer.vocabSize = try tok.int("vocab_size", 2048, min: 260, max: 65536)
-        tokenizer.corpusPosts = try tok.int("corpus_posts", 2000, min: 1)
-        tokenizer.path = try tok.optionalString("path")
-
         let m = try root.sectionOrEmpty("model")
-        model = GPTConfig(vocabSize: tokenizer.vocabSize, context: try m.int("n_positions", 256, min: 8, max: 4096),
-                          nLayer: try m.int("n_layer", 4, min: 1, max: 64), nHead: try m.int("n_head", 4, min: 1, max: 64),
-                          nEmbd: try m.int("n_embd", 128, min: 8, max: 4096), dropout: try m.float("dropout", 0, min: 0, max: 0.9))
-        if model.nEmbd % model.nHead != 0 {
-            throw m.fail("n_embd", "n_embd (\(model.nEmbd)) must be divisible by n_head (\(model.nHead)); e.g. n_embd \(model.nEmbd / model.nHead * model.nHead) or n_head \(Self.divisor(model.nEmbd, near: model.nHead))")
+        if !m.has("hf") {
+            tokenizer.vocabSize = try tok.int("vocab_size", 2048, min: 260, max: 65536)
+            tokenizer.corpusPosts = try tok.int("corpus_posts", 2000, min: 1)
+            tokenizer.path = try tok.optionalString("path")
+        }
+
+        let dropout = try m.float("dropout", 0, min: 0, max: 0.9)
+        if let hfPath = try m.optionalString("hf") {
+            // A Hugging Face directory is the one source of the architecture, the first weights and
+            // the tokenizer: any other source given beside it must say the same or is refused.
+            let dir = URL(fileURLWithPath: hfPath, relativeTo: URL(fileURLWithPath: file).deletingLastPathComponent()).standardizedFileURL
+            let ck: HFCheckpoint
+            do { ck = try HFCheckpoint(directory: dir) } catch let e as CheckpointError {
+                throw m.fail("hf", e.description)
+            }
+            if let i = initFrom {
+                throw root.fail("init_from", "is \(JSONValue.quote(i)) and model.hf is \(JSONValue.quote(hfPath)): a run takes its models from one of them; remove one")
+            }
+            for key in ["path", "vocab_size", "corpus_posts"] where tok.has(key) {
+                throw tok.fail(key, "the tokenizer comes from model.hf (\(dir.path)); remove tokenizer.\(key)")
+            }
+            for (key, value) in [("n_positions", ck.config.context), ("n_layer", ck.config.nLayer), ("n_head", ck.config.nHead),
+                                 ("n_embd", ck.config.nEmbd), ("n_inner", ck.config.nInner), ("vocab_size", ck.config.vocabSize)] {
+                if let v = try m.optionalInt(key), v != value {
+                    throw m.fail(key, "is \(v) but model.hf (\(dir.path)) has \(key) \(value); the architecture comes from the Hugging Face config.json: remove model.\(key)")
+                }
+                m.record(key, .number(Double(value), isInteger: true))
+            }
+            model = ck.config
+            model.dropout = dropout
+            hf = ck
+        } else {
+            model = GPTConfig(vocabSize: tokenizer.vocabSize, context: try m.int("n_positions", 256, min: 8, max: 4096),
+                              nLayer: try m.int("n_layer", 4, min: 1, max: 64), nHead: try m.int("n_head", 4, min: 1, max: 64),
+                              nEmbd: try m.int("n_embd", 128, min: 8, max: 4096), dropout: dropout)
+            if model.nEmbd % model.nHead != 0 {
+                throw m.fail("n_embd", "n_embd (\(model.nEmbd)) must be divisible by n_head (\(model.nHead)); e.g. n_embd \(model.nEmbd / model.nHead * model.nHead) or n_head \(Self.divisor(model.nEmbd, near: model.nHead))")
+            }
         }
         if data.maxPromptTokens + data.maxCompletionTokens > model.context {
             throw UserError("\(file): data.max_prompt_tokens + data.max_completion_tokens (\(data.maxPromptTokens) + \(data.maxCompletionTokens)) exceeds model.n_positions (\(model.context)); lower one of them or raise n_positions")
@@ -235,6 +271,8 @@ public struct ExperimentConfig {
     func checkDependencies(_ root: ConfigSection) throws {
         guard initFrom == nil else { return }
         func need(_ s: Stage, _ dep: Stage, _ why: String) throws {
+            // Without an sft stage the model of model.hf is the SFT policy (a checkpoint already fine-tuned).
+            if dep == .sft && hf != nil { return }
             if stages.contains(s) && !stages.contains(dep) {
                 throw UserError("\(file): stages: \"\(s.rawValue)\" needs \(why) but \"\(dep.rawValue)\" is not in this run; add it to \"stages\" or set \"init_from\" to a run that has it")
             }

@@ -1,5 +1,6 @@
 import Foundation
 import GPT
+import JSON
 
 /// The plots of `rlhf compare`, built from the run directories' eval.json and metrics.jsonl.
 /// Every plot is written only when some run has data for it.

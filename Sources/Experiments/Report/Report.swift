@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 
 /// `rlhf compare`: one row per (run, policy) with the headline numbers.
 public enum Report {

@@ -1,5 +1,6 @@
 import Foundation
 import GPT
+import JSON
 
 /// report.md: the table, the plots written by `Plots` next to it, and a section per run.
 enum ReportWriter {

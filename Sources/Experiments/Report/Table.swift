@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 
 /// The comparison table: one row per run and policy.
 struct Table {

@@ -1,5 +1,6 @@
 import Foundation
 import GPT
+import JSON
 
 /// `runs/NAME/`: config.json (resolved), state.json (finished stages), metrics.jsonl,
 /// samples.jsonl, summary.json, tokenizer.json, models/, checkpoints/, data/, eval.json, report/.

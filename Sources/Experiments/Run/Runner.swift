@@ -3,6 +3,7 @@ import Data
 import Engine
 import Foundation
 import GPT
+import JSON
 import Tokenizer
 
 /// Set by SIGINT/SIGTERM; trainers poll it between steps, checkpoint and stop.
@@ -74,9 +75,19 @@ public final class ExperimentRunner {
 
     func requireModel(_ stage: String, for user: Stage) throws -> GPT {
         guard let u = artifact("models/\(stage).safetensors") else {
+            if stage == "sft", let hf = config.hf { return try importHF(hf, for: user) }
             throw UserError("\(config.file): stage \"\(user.rawValue)\" needs models/\(stage).safetensors, which neither this run nor init_from has; add \"\(stage)\" to the stages or fix init_from")
         }
         return try loadModel(u)
+    }
+
+    /// The model of `model.hf` with this run's dropout (the SFT policy of a run without an sft
+    /// stage, and the start of pretrain or SFT).
+    func importHF(_ hf: HFCheckpoint, for user: Stage) throws -> GPT {
+        progress.message("[\(user.rawValue)] Hugging Face model \(hf.summary); dropout: model.dropout \(config.model.dropout) (the checkpoint's \(hf.dropouts.map { "\($0.key) \($0.value)" }.joined(separator: ", ")) are not used)")
+        let model = try hf.load(dropout: config.model.dropout)
+        try checkFits(model, hf.directory)
+        return model
     }
 
     /// A model file of this run or of init_from, checked against what this run will feed it:
@@ -93,7 +104,8 @@ public final class ExperimentRunner {
     func checkFits(_ model: GPT, _ url: URL) throws {
         let tok = try tokenizer
         let c = model.config
-        guard c.vocabSize == tok.vocabSize else {
+        // A Hugging Face model may have more rows than its tokenizer has tokens (a padded vocabulary).
+        guard c.vocabSize == tok.vocabSize || (config.hf != nil && c.vocabSize > tok.vocabSize) else {
             throw UserError("\(url.path): the model has vocab_size \(c.vocabSize), this run's tokenizer has \(tok.vocabSize) tokens; it was trained with another tokenizer: use the tokenizer of the run that trained it (drop the tokenizer stage or tokenizer.path, or init_from that run) or train the model again")
         }
         guard c.context >= config.model.context else {
@@ -114,16 +126,38 @@ public final class ExperimentRunner {
         get throws {
             if let t = _tokenizer { return t }
             guard let u = artifact("tokenizer.json") else {
+                if let hf = config.hf {
+                    let t = try hfTokenizer(hf)
+                    _tokenizer = t
+                    return t
+                }
                 throw UserError("\(config.file): no tokenizer.json in this run or init_from; add the \"tokenizer\" stage")
             }
             let t = try BPETokenizer.load(from: u)
-            guard t.vocabSize <= config.tokenizer.vocabSize || config.tokenizer.path != nil || initFrom != nil else {
-                throw UserError("\(u.path): tokenizer has \(t.vocabSize) tokens, more than tokenizer.vocab_size (\(config.tokenizer.vocabSize)); set tokenizer.vocab_size to \(t.vocabSize) or retrain it")
+            if config.hf == nil {
+                guard t.vocabSize <= config.tokenizer.vocabSize || config.tokenizer.path != nil || initFrom != nil else {
+                    throw UserError("\(u.path): tokenizer has \(t.vocabSize) tokens, more than tokenizer.vocab_size (\(config.tokenizer.vocabSize)); set tokenizer.vocab_size to \(t.vocabSize) or retrain it")
+                }
+                config.model.vocabSize = t.vocabSize
             }
-            config.model.vocabSize = t.vocabSize
             _tokenizer = t
             return t
         }
+    }
+
+    /// The tokenizer of a Hugging Face directory, checked against its model: every id fits the
+    /// embedding, and EOS is the config's eos_token_id (generation stops there and the reward model
+    /// reads the sequence's end by it).
+    func hfTokenizer(_ hf: HFCheckpoint) throws -> BPETokenizer {
+        let t = try BPETokenizer.load(directory: hf.directory)
+        let dir = hf.directory.path
+        guard t.vocabSize <= hf.config.vocabSize else {
+            throw UserError("\(dir): the tokenizer has \(t.vocabSize) tokens but the model's vocab_size is \(hf.config.vocabSize); the tokenizer files are of another model")
+        }
+        if let eos = hf.eosTokenId, eos != Int(t.eosId) {
+            throw UserError("\(dir)/config.json: eos_token_id is \(eos) but the tokenizer's end-of-text token \(t.tokenString(t.eosId)) has id \(t.eosId); make the two agree (set eos_token_id or the tokenizer's eos_token)")
+        }
+        return t
     }
 
     // MARK: - Running
@@ -271,7 +305,7 @@ public final class ExperimentRunner {
         let tok = try tokenizer
         let prompt = Datasets.truncateQuery(e.prompt, maxTokens: config.data.maxPromptTokens) { tok.encode($0).count }
         let ex = SequenceExample(prompt: tok.encode(prompt), completion: tok.encode(e.completion) + [tok.eosId])
-        return truncate(ex, maxLength: config.model.context, maxCompletion: config.data.maxCompletionTokens)
+        return truncate(ex, maxLength: config.sequenceLength, maxCompletion: config.data.maxCompletionTokens)
     }
 
     func tokenizePrompt(_ p: String) throws -> [Int32] {

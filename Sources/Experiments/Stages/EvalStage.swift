@@ -3,6 +3,7 @@ import Data
 import Engine
 import Foundation
 import GPT
+import JSON
 
 /// Mean and 95% confidence half-width (normal approximation).
 struct MeanCI {
@@ -45,7 +46,7 @@ extension ExperimentRunner {
         let refGold: [Double] = gold ? zip(items, refTexts).map { judge.score(post: $0.post!, summary: $1) } : []
         let refTokens = items.map { tok.encode($0.reference) + [tok.eosId] }
         let refRM: [Float] = scorer.map { $0.scores(prompts: prompts, responses: refTokens) } ?? []
-        let refWS = GPTWorkspace(config: reference.config, maxB: 32, maxT: reference.config.context)
+        let refWS = GPTWorkspace(config: reference.config, maxB: 32, maxT: config.sequenceLength)
         // One line per judged sample (eval_samples.jsonl), so a reader can see what the numbers are made of.
         var sampleLines: [String] = []
 
@@ -159,7 +160,7 @@ extension ExperimentRunner {
     /// The trained reward model with its normalization bias, if this run (or init_from) has one.
     func loadRewardScorer() throws -> RewardModelScorer? {
         guard let u = artifact("models/reward_model.safetensors") else { return nil }
-        let (_, meta) = try SafeTensors.read(u)
+        let meta = try SafeTensors.open(u).metadata
         let model = try loadModel(u)
         guard model.config.scalarHead else {
             throw UserError("\(u.path): the model has no scalar head (scalar_head false), so it is not a reward model; replace it with the reward_model stage's output (run the reward_model stage again) or init_from a run that trained one")
@@ -171,7 +172,7 @@ extension ExperimentRunner {
     /// Σ_t log π(y_t|x,y_<t) − log π_ref(y_t|x,y_<t) per sequence, at temperature 1.
     func sequenceKL(policy: GPT, reference: GPT, refWS: GPTWorkspace, prompts: [[Int32]], responses: [[Int32]]) throws -> [Double] {
         let pad = try tokenizer.padId
-        let ws = GPTWorkspace(config: policy.config, maxB: 32, maxT: policy.config.context)
+        let ws = GPTWorkspace(config: policy.config, maxB: 32, maxT: config.sequenceLength)
         var out: [Double] = []
         var i = 0
         while i < prompts.count {

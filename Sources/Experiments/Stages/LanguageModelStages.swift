@@ -12,7 +12,10 @@ extension ExperimentRunner {
         let out = run.path("tokenizer.json")
         let t0 = Clock.now()
         let tok: BPETokenizer
-        if let p = config.tokenizer.path {
+        if let hf = config.hf {
+            tok = try hfTokenizer(hf)
+            progress.message("[tokenizer] Hugging Face tokenizer of \(hf.directory.path): \(tok.vocabSize) tokens, EOS \(tok.tokenString(tok.eosId)) = \(tok.eosId)\(tok.hasPadToken ? "" : ", no pad token (EOS pads, masked)")")
+        } else if let p = config.tokenizer.path {
             let u = URL(fileURLWithPath: p, relativeTo: configDir).standardizedFileURL
             tok = try BPETokenizer.load(from: u)
         } else {
@@ -20,11 +23,11 @@ extension ExperimentRunner {
             progress.message("[tokenizer] training a \(config.tokenizer.vocabSize)-token byte-level BPE on \(corpus.count) texts")
             tok = BPETokenizer.train(corpus: corpus, vocabSize: config.tokenizer.vocabSize)
         }
-        if tok.vocabSize < config.tokenizer.vocabSize && config.tokenizer.path == nil {
+        if tok.vocabSize < config.tokenizer.vocabSize && config.tokenizer.path == nil && config.hf == nil {
             progress.message("[tokenizer] the corpus supports only \(tok.vocabSize) tokens (every frequent word is one token); the model uses that vocabulary")
         }
         try tok.save(to: out)
-        config.model.vocabSize = tok.vocabSize
+        if config.hf == nil { config.model.vocabSize = tok.vocabSize }
         _tokenizer = tok
         // Compression on the SFT texts: bytes per token.
         let sample = try data.sftTrain.prefix(200).map { $0.prompt + $0.completion }
@@ -44,7 +47,7 @@ extension ExperimentRunner {
         guard stream.count > T + 1 else {
             throw UserError("\(config.file): pretrain: the corpus has only \(stream.count) tokens, fewer than one window of n_positions (\(T)); use a larger corpus or smaller n_positions")
         }
-        let model = GPT(config: config.model, seed: config.seed)
+        let model = try config.hf.map { try importHF($0, for: .pretrain) } ?? GPT(config: config.model, seed: config.seed)
         let source = RandomWindows(stream: stream, length: T, batchSize: cfg.batchSize, microPerStep: cfg.gradAccum, seed: config.seed)
         // Validation: fixed windows of held-out text of the corpus's kind (tldr-synth: corpus posts
         // past the trained ones), else of the SFT validation texts.
@@ -70,6 +73,8 @@ extension ExperimentRunner {
         if let u = artifact("models/pretrain.safetensors") {
             model = try loadModel(u)
             progress.message("[sft] starting from \(u.path)")
+        } else if let hf = config.hf {
+            model = try importHF(hf, for: .sft)
         } else {
             model = GPT(config: config.model, seed: config.seed)
             progress.message("[sft] starting from a fresh GPT-2 initialization (no pretrain stage)")
@@ -77,7 +82,7 @@ extension ExperimentRunner {
         let train = try data.sftTrain.map(tokenize)
         let valid = try data.sftValid.prefix(256).map(tokenize)
         let source = ShuffledEpochs(train, batchSize: cfg.batchSize, microPerStep: cfg.gradAccum, seed: config.seed)
-        let trainer = SFTTrainer(model: model, config: cfg, source: source, valid: Array(valid), pad: tok.padId, maxLength: config.model.context, seed: config.seed)
+        let trainer = SFTTrainer(model: model, config: cfg, source: source, valid: Array(valid), pad: tok.padId, maxLength: config.sequenceLength, seed: config.seed)
         var summary = try trainLM(trainer, stage: .sft, tokens: train.reduce(0) { $0 + $1.count })
         // A few samples from the SFT policy, with gold scores when the task has a judge.
         let d = try data

@@ -15,7 +15,9 @@ extension ExperimentRunner {
         let train = try trainText.map(tokenizePair).map { PairExample(prompt: $0.prompt, chosen: $0.chosen, rejected: $0.rejected) }
         let valid = try validText.map(tokenizePair).map { PairExample(prompt: $0.prompt, chosen: $0.chosen, rejected: $0.rejected) }
         let model = RewardModelTrainer.initialize(from: sft, seed: config.seed)
-        let trainer = RewardModelTrainer(model: model, config: stage.trainer, train: train, valid: valid, pad: tok.padId, seed: config.seed)
+        var rmConfig = stage.trainer
+        rmConfig.maxLength = min(rmConfig.maxLength ?? config.sequenceLength, config.sequenceLength)
+        let trainer = RewardModelTrainer(model: model, config: rmConfig, train: train, valid: valid, pad: tok.padId, seed: config.seed)
         if stage.trainer.normalizeOn == .policySamples {
             let prompts = Array(train.prefix(256).map(\.prompt))
             let gen = Generator(model: sft, maxBatch: 64)
@@ -52,7 +54,7 @@ extension ExperimentRunner {
         let valid = try validText.map(tokenizePair).map { PreferenceExample(prompt: $0.prompt, chosen: $0.chosen, rejected: $0.rejected) }
         let policy = GPT(copying: sft)
         var cfg = stage.trainer
-        cfg.maxLength = config.model.context
+        cfg.maxLength = config.sequenceLength
         cfg.maxCompletionLength = config.data.maxCompletionTokens
         let trainer = DPOTrainer(policy: policy, reference: sft, config: cfg, train: train, valid: valid, pad: tok.padId, seed: config.seed)
         let ckRoot = run.checkpoints("dpo")

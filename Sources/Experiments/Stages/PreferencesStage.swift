@@ -113,7 +113,7 @@ extension ExperimentRunner {
         let cap = config.data.maxCompletionTokens
         let c = Array((tok.encode(p.chosen) + [tok.eosId]).prefix(cap))
         let r = Array((tok.encode(p.rejected) + [tok.eosId]).prefix(cap))
-        let room = config.model.context - max(c.count, r.count)
+        let room = config.sequenceLength - max(c.count, r.count)
         return (Array(prompt.suffix(max(1, room))), c, r)
     }
 }

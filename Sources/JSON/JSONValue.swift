@@ -32,7 +32,7 @@ public indirect enum JSONValue: Equatable, Sendable {
         switch self {
         case .null: return "null"
         case .bool(let b): return "\(b)"
-        case .number(let d, let isInt): return isInt ? String(Int64(d)) : "\(d)"
+        case .number(let d, let isInt): return isInt && abs(d) < 1e15 ? String(Int64(d)) : "\(d)"
         case .string(let s): return s.count > 40 ? String(JSONValue.quote(String(s.prefix(40))).dropLast()) + "…\"" : JSONValue.quote(s)
         case .array(let a): return "an array of \(a.count)"
         case .object: return "an object"
@@ -64,14 +64,14 @@ public indirect enum JSONValue: Equatable, Sendable {
         }
     }
 
-    static func formatDouble(_ d: Double) -> String {
+    public static func formatDouble(_ d: Double) -> String {
         if d == d.rounded() && abs(d) < 1e15 { return String(format: "%.1f", d) }
         var s = "\(d)"
         if s.contains("e") { s = s.replacingOccurrences(of: "e-0", with: "e-").replacingOccurrences(of: "e+", with: "e") }
         return s
     }
 
-    static func quote(_ s: String) -> String {
+    public static func quote(_ s: String) -> String {
         var out = "\""
         for u in s.unicodeScalars {
             switch u {
@@ -107,6 +107,14 @@ public indirect enum JSONValue: Equatable, Sendable {
     }
 
     public var doubleValue: Double? { if case .number(let d, _) = self { return d }; return nil }
+    /// The number as an Int when it is integral and within Int's range; nil for other values,
+    /// fractions and integers too large to convert (converting those would trap). Numbers are read
+    /// as Doubles: integers beyond 2^53 arrive rounded to a multiple of a power of two.
+    public var intValue: Int? {
+        guard case .number(let d, _) = self else { return nil }
+        return Int(exactly: d)
+    }
+    public var boolValue: Bool? { if case .bool(let b) = self { return b }; return nil }
     public var stringValue: String? { if case .string(let s) = self { return s }; return nil }
     public var arrayValue: [JSONValue]? { if case .array(let a) = self { return a }; return nil }
     public var objectValue: [(String, JSONValue)]? { if case .object(let o) = self { return o }; return nil }
@@ -127,8 +135,10 @@ public struct JSONParser {
     /// Deepest nesting accepted (experiment configs use a handful of levels).
     public static let maxDepth = 256
 
-    public static func parse(_ text: String) throws -> JSONValue {
-        var p = JSONParser(bytes: Array(text.utf8))
+    public static func parse(_ text: String) throws -> JSONValue { try parse(bytes: Array(text.utf8)) }
+
+    public static func parse(bytes: [UInt8]) throws -> JSONValue {
+        var p = JSONParser(bytes: bytes)
         p.skipSpace()
         let v = try p.value()
         p.skipSpace()
@@ -136,7 +146,7 @@ public struct JSONParser {
         return v
     }
 
-    init(bytes: [UInt8]) { self.bytes = bytes }
+    public init(bytes: [UInt8]) { self.bytes = bytes }
 
     func error(_ m: String) -> JSONParseError {
         var line = 1, col = 1
@@ -275,6 +285,9 @@ public struct JSONParser {
         defer { depth -= 1 }
         i += 1
         var kv: [(String, JSONValue)] = []
+        // Keys seen so far: a linear scan while the object is small, a set once it is large (a
+        // tokenizer's vocabulary is one object of 50,000 keys).
+        var seen: Set<String> = []
         skipSpace()
         if i < bytes.count && bytes[i] == UInt8(ascii: "}") { i += 1; return .object(kv) }
         while true {
@@ -286,7 +299,14 @@ public struct JSONParser {
             i += 1
             skipSpace()
             let v = try value()
-            if kv.contains(where: { $0.0 == k }) { throw error("duplicate key \"\(k)\"") }
+            let duplicate: Bool
+            if kv.count < 16 {
+                duplicate = kv.contains { $0.0 == k }
+            } else {
+                if seen.isEmpty { seen = Set(kv.map(\.0)) }
+                duplicate = !seen.insert(k).inserted
+            }
+            if duplicate { throw error("duplicate key \"\(k)\"") }
             kv.append((k, v))
             skipSpace()
             guard i < bytes.count else { throw error("unexpected end of file inside an object") }
