@@ -113,11 +113,47 @@ final class HuggingFaceRunTests: XCTestCase {
         }
         XCTAssertEqual(score(theirsRM), score(ours) + bias, accuracy: 1e-5)
 
+        // The exported reward model as an independent judge of a re-evaluation (eval.judge): the
+        // win rate is its verdict on texts it re-tokenizes, recorded in eval.json.
+        try Lab.evaluateRun(run, overrides: ["eval.judge=\(rmOut.path)"])
+        let ev = try JSONParser.parse(String(contentsOf: run.appendingPathComponent("eval.json"), encoding: .utf8))
+        XCTAssertEqual(ev["judge"]?.stringValue, "reward_model:" + rmOut.path)
+        for p in ev["policies"]?.arrayValue ?? [] {
+            let row = p["by_temperature"]?.arrayValue?.first ?? .null
+            XCTAssertNotNil(row["judge_score"]?.doubleValue, "\(p)")
+            XCTAssertTrue((0...1).contains(row["win_rate"]?.doubleValue ?? -1), "\(p)")
+            XCTAssertNotNil(row["rm_score"]?.doubleValue, "the run's own reward model is still reported")
+        }
+
         // A second export into the same directory needs --force.
         XCTAssertThrowsError(try Export.export(run: run, policy: "dpo", out: out, force: false)) { e in
             XCTAssertEqual("\(e)", "--out \(out.path): not empty; pass --force to replace an earlier export there, or choose another --out")
         }
         XCTAssertNoThrow(try Export.export(run: run, policy: "dpo", out: out, force: true))
+
+        // A run that continues this one (init_from) may name the same Hugging Face directory and the
+        // same architecture, nothing else.
+        func follower(_ model: String) throws -> ExperimentRunner {
+            let body = """
+            {"name": "next", "init_from": "\(run.path)", "stages": ["dpo"], "dpo": {"steps": 1},
+             "data": {"task": "tldr-synth", "train_posts": 60, "max_prompt_tokens": 44, "max_completion_tokens": 16}, "model": \(model)}
+            """
+            let c = try ExperimentConfig.load(path: config(body, name: "next.json"))
+            return try ExperimentRunner(config: c, runDir: dir.appendingPathComponent("runs/next"))
+        }
+        XCTAssertNoThrow(try follower(#"{"hf": "\#(Self.fixture.path)", "n_layer": 2}"#))
+        let next = dir.appendingPathComponent("next.json").path
+        XCTAssertThrowsError(try follower(#"{"hf": "\#(Self.fixture.path)", "n_embd": 24, "n_layer": 3}"#)) { e in
+            XCTAssertEqual("\(e)", "\(next): model.n_layer: is 3 but model.hf (\(Self.fixture.path)) has n_layer 2; the architecture comes from the Hugging Face config.json: remove model.n_layer")
+        }
+        XCTAssertThrowsError(try follower(#"{"n_layer": 3}"#)) { e in
+            XCTAssertEqual("\(e)", "\(next): model.n_layer: is 3 but the init_from run \(run.path) trained its models with n_layer 2; the models come from init_from: remove model.n_layer or set it to 2")
+        }
+        let other = dir.appendingPathComponent("other-gpt2")
+        try FileManager.default.copyItem(at: Self.fixture, to: other)
+        XCTAssertThrowsError(try follower(#"{"hf": "\#(other.path)"}"#)) { e in
+            XCTAssertEqual("\(e)", "\(next): model.hf: is \(other.path) but the init_from run \(run.path) started from \(Self.fixture.path); the models come from init_from: remove model.hf or give the directory that run used")
+        }
         XCTAssertThrowsError(try Export.export(run: run, policy: "ppo", out: dir.appendingPathComponent("x"), force: false)) { e in
             XCTAssertEqual("\(e)", "--policy ppo: \(run.path) has no models/ppo.safetensors; it has dpo, reward_model, sft")
         }
@@ -143,11 +179,15 @@ final class HuggingFaceRunTests: XCTestCase {
         expectConfigError(base + #""tokenizer": {"vocab_size": 1000}, "model": {"hf": "FIXTURE"}}"#) {
             "\($0): tokenizer.vocab_size: the tokenizer comes from model.hf (\(Self.fixture.path)); remove tokenizer.vocab_size"
         }
-        expectConfigError(base + #""init_from": "runs/base", "model": {"hf": "FIXTURE"}}"#) {
-            "\($0): init_from: is \"runs/base\" and model.hf is \"\(Self.fixture.path)\": a run takes its models from one of them; remove one"
-        }
         expectConfigError(#"{"sft": {}, "model": {"hf": "FIXTURE"}}"#) {
             "\($0): data.max_prompt_tokens + data.max_completion_tokens (192 + 48) exceeds model.n_positions (64); lower one of them or raise n_positions"
+        }
+        expectConfigError(#"{"data": {"task": "files", "sft_train": "x.jsonl"}, "eval": {"judge": "gold"}}"#) {
+            "\($0): eval.judge: \"gold\" is the built-in task's judge (data.task \"tldr-synth\"); with real data give \"reward_model\" or the path of an independent reward model"
+        }
+        let judge = dir.appendingPathComponent("judges/rm").path
+        expectConfigError(#"{"eval": {"judge": "judges/rm"}}"#) {
+            "\($0): eval.judge: \(judge) not found; expected \"gold\", \"reward_model\" or the path of a reward model: a run directory, a Hugging Face sequence classifier directory or a reward_model.safetensors"
         }
         let missing = dir.appendingPathComponent("no-such-model").path
         expectConfigError(base + #""model": {"hf": "no-such-model"}}"#) {

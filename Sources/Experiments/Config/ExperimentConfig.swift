@@ -56,6 +56,10 @@ public struct EvalConfig: Equatable, Sendable {
     /// Which policies to evaluate (those the run has); default all of sft, ppo, dpo.
     public var policies: [String] = ["sft", "ppo", "dpo"]
     public var batchSize = 64
+    /// What decides the win rate: "gold" (the built-in task's judge), "reward_model" (this run's
+    /// own), or the path of another reward model (a run directory, a Hugging Face sequence
+    /// classifier, a model file). nil: gold on the built-in task, else this run's reward model.
+    public var judge: String?
     /// Judge-score differences up to this size count as ties (half a win). The gold judge's
     /// −0.02 per word decides between two summaries with the same content by a word or two;
     /// 0.1 (five words) keeps such wording coin flips out of the win rate.
@@ -74,6 +78,9 @@ public struct ExperimentConfig {
     /// `model.hf`: a Hugging Face GPT-2 directory that supplies the architecture, the weights the
     /// first trained stage starts from (the SFT policy when the run has no sft stage) and the tokenizer.
     public var hf: HFCheckpoint?
+    /// The architecture keys of "model" the config gives explicitly (with init_from they must
+    /// agree with the models that run supplies).
+    public var modelKeysGiven: [String: Int] = [:]
     public var data = DataConfig()
     public var tokenizer = TokenizerStageConfig()
     public var pretrain: SFTConfig?
@@ -147,6 +154,9 @@ public struct ExperimentConfig {
         }
 
         let dropout = try m.float("dropout", 0, min: 0, max: 0.9)
+        for key in ["n_positions", "n_layer", "n_head", "n_embd"] + (m.has("hf") ? ["n_inner", "vocab_size"] : []) where m.has(key) {
+            if let v = try m.optionalInt(key) { modelKeysGiven[key] = v }
+        }
         if let hfPath = try m.optionalString("hf") {
             // A Hugging Face directory is the one source of the architecture, the first weights and
             // the tokenizer: any other source given beside it must say the same or is refused.
@@ -154,9 +164,6 @@ public struct ExperimentConfig {
             let ck: HFCheckpoint
             do { ck = try HFCheckpoint(directory: dir) } catch let e as CheckpointError {
                 throw m.fail("hf", e.description)
-            }
-            if let i = initFrom {
-                throw root.fail("init_from", "is \(JSONValue.quote(i)) and model.hf is \(JSONValue.quote(hfPath)): a run takes its models from one of them; remove one")
             }
             for key in ["path", "vocab_size", "corpus_posts"] where tok.has(key) {
                 throw tok.fail(key, "the tokenizer comes from model.hf (\(dir.path)); remove tokenizer.\(key)")
@@ -220,6 +227,19 @@ public struct ExperimentConfig {
             }
             e.batchSize = try s.int("batch_size", 64, min: 1, max: 1024)
             e.tieMargin = try s.double("tie_margin", e.tieMargin, min: 0)
+            e.judge = try s.optionalString("judge")
+            switch e.judge {
+            case nil, "reward_model": break
+            case "gold":
+                if data.task != .tldrSynth {
+                    throw s.fail("judge", "\"gold\" is the built-in task's judge (data.task \"tldr-synth\"); with real data give \"reward_model\" or the path of an independent reward model")
+                }
+            case let path?:
+                let u = URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: file).deletingLastPathComponent()).standardizedFileURL
+                if !FileManager.default.fileExists(atPath: u.path) {
+                    throw s.fail("judge", "\(u.path) not found; expected \"gold\", \"reward_model\" or the path of a reward model: a run directory, a Hugging Face sequence classifier directory or a reward_model.safetensors")
+                }
+            }
             eval = e
         }
         try root.finish()

@@ -82,6 +82,7 @@ enum Plots {
         case "gold": return "gold"
         case "reward_model": return "reward model"
         case "none": return "none"
+        case let s? where s.hasPrefix("reward_model:"): return "reward model \(URL(fileURLWithPath: String(s.dropFirst("reward_model:".count))).lastPathComponent)"
         default: return nil
         }
     }

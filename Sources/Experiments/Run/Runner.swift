@@ -40,11 +40,32 @@ public final class ExperimentRunner {
                 throw UserError("\(config.file): init_from: \(u.path) is not a run directory (no models/ or tokenizer.json); run that experiment first")
             }
             initFrom = u
+            try checkInitFromAgrees(u)
         } else {
             initFrom = nil
         }
         Parallel.threads = config.threads
         BLAS.setThreads(config.threads)
+    }
+
+    /// The models of `init_from` are the ones its run trained: an architecture value this config
+    /// gives, or a Hugging Face directory, must be the one that run used (one source, no silent
+    /// disagreement recorded in config.resolved.json as if it applied).
+    func checkInitFromAgrees(_ u: URL) throws {
+        let resolvedURL = u.appendingPathComponent("config.resolved.json")
+        guard let text = try? String(contentsOf: resolvedURL, encoding: .utf8), let theirs = try? JSONParser.parse(text) else { return }
+        for (key, mine) in config.modelKeysGiven.sorted(by: { $0.key < $1.key }) {
+            if let v = theirs["model"]?[key]?.intValue, v != mine {
+                throw UserError("\(config.file): model.\(key): is \(mine) but the init_from run \(u.path) trained its models with \(key) \(v); the models come from init_from: remove model.\(key) or set it to \(v)")
+            }
+        }
+        let theirHF = theirs["model"]?["hf"]?.stringValue.map { path -> String in
+            let base = Export.runConfigDirectory(u) ?? u
+            return URL(fileURLWithPath: path, relativeTo: base).standardizedFileURL.path
+        }
+        if let mine = config.hf?.directory.standardizedFileURL.path, mine != theirHF {
+            throw UserError("\(config.file): model.hf: is \(mine) but the init_from run \(u.path) \(theirHF.map { "started from \($0)" } ?? "was not started from a Hugging Face model"); the models come from init_from: remove model.hf or give the directory that run used")
+        }
     }
 
     public static func installSignalHandlers() {

@@ -41,11 +41,18 @@ extension ExperimentRunner {
         let scorer = try loadRewardScorer()
         let judge = GoldJudge()
         let gold = d.hasGoldJudge
+        // What decides the win rate (eval.judge): the gold judge, this run's reward model, or an
+        // independent reward model that reads the texts with its own tokenizer.
+        let judgeSpec = cfg.judge ?? (gold ? "gold" : "reward_model")
+        let external = ["gold", "reward_model"].contains(judgeSpec) ? nil
+            : try TextJudge.load(judgeSpec, configDir: configDir, maxPromptTokens: config.data.maxPromptTokens,
+                                 maxCompletionTokens: config.data.maxCompletionTokens, file: config.file)
         // Reference summaries' scores (fixed across policies and temperatures).
         let refTexts = items.map { $0.reference.trimmingCharacters(in: .whitespaces) }
         let refGold: [Double] = gold ? zip(items, refTexts).map { judge.score(post: $0.post!, summary: $1) } : []
         let refTokens = items.map { tok.encode($0.reference) + [tok.eosId] }
         let refRM: [Float] = scorer.map { $0.scores(prompts: prompts, responses: refTokens) } ?? []
+        let refJudge: [Float] = external.map { $0.scores(prompts: items.map(\.prompt), completions: refTexts) } ?? []
         let refWS = GPTWorkspace(config: reference.config, maxB: 32, maxT: config.sequenceLength)
         // One line per judged sample (eval_samples.jsonl), so a reader can see what the numbers are made of.
         var sampleLines: [String] = []
@@ -62,19 +69,25 @@ extension ExperimentRunner {
                 obj.append((k, .number(m.mean, isInteger: false)))
                 obj.append((k + "_ci", m.ci.isFinite ? .number(m.ci, isInteger: false) : .null))
             }
-            var rm: [Float] = []
+            var rm: [Float] = [], js: [Float] = []
             if let scorer { rm = scorer.scores(prompts: ps, responses: outs.map(\.tokens)) }
+            if let external { js = external.scores(prompts: items.prefix(n).map(\.prompt), completions: texts) }
             // The judge's verdict on each sample, once: score, facts found, unsupported words.
             let b = gold ? (0..<n).map { judge.breakdown(post: items[$0].post!, summary: texts[$0]) } : []
             let g = b.map(\.score)
-            if gold {
+            if judgeSpec == "gold" {
                 put("win_rate", MeanCI((0..<n).map { winScore(g[$0], refGold[$0], tie: cfg.tieMargin) }))
+            } else if external != nil {
+                put("win_rate", MeanCI((0..<n).map { winScore(Double(js[$0]), Double(refJudge[$0]), tie: cfg.tieMargin) }))
+            } else if !rm.isEmpty {
+                put("win_rate", MeanCI((0..<n).map { winScore(Double(rm[$0]), Double(refRM[$0]), tie: cfg.tieMargin) }))
+            }
+            if !js.isEmpty { put("judge_score", MeanCI(js.map(Double.init))) }
+            if gold {
                 put("gold", MeanCI(g))
                 // What the judge saw: share of the post's key facts expressed, and unsupported words.
                 put("facts_expressed", MeanCI(b.map { Double($0.factsExpressed.count) / Double(max(1, $0.factsExpressed.count + $0.factsMissing.count)) }))
                 put("unsupported_words", MeanCI(b.map { Double($0.unsupportedEntities.count + $0.unsupportedWords.count) }))
-            } else if !rm.isEmpty {
-                put("win_rate", MeanCI((0..<n).map { winScore(Double(rm[$0]), Double(refRM[$0]), tie: cfg.tieMargin) }))
             }
             if !rm.isEmpty { put("rm_score", MeanCI(rm.map(Double.init))) }
             // KL(π‖π_ref) per sample: Σ_t log π(y_t) − log π_ref(y_t) at temperature 1 over the sampled tokens.
@@ -92,6 +105,7 @@ extension ExperimentRunner {
                              ("ends_mid_sentence", .bool(b[i].endsMidSentence))]
                 }
                 if !rm.isEmpty { line += [("rm_score", .number(Double(rm[i]), isInteger: false)), ("reference_rm_score", .number(Double(refRM[i]), isInteger: false))] }
+                if !js.isEmpty { line += [("judge_score", .number(Double(js[i]), isInteger: false)), ("reference_judge_score", .number(Double(refJudge[i]), isInteger: false))] }
                 line += [("kl", .number(kl[i], isInteger: false)), ("tokens", .number(Double(outs[i].tokens.count), isInteger: true)),
                          ("eos", .bool(outs[i].endedWithEOS))]
                 sampleLines.append(JSONValue.object(line).serialized(pretty: false))
@@ -145,7 +159,7 @@ extension ExperimentRunner {
             frontier.append(.object([("policy", .string(name)), ("step", .number(Double(step), isInteger: true))] + row))
         }
         let out: JSONValue = .object([
-            ("judge", .string(gold ? "gold" : (scorer != nil ? "reward_model" : "none"))),
+            ("judge", .string(judgeSpec == "gold" ? "gold" : external?.name ?? (scorer != nil ? "reward_model" : "none"))),
             ("prompts", .number(Double(items.count), isInteger: true)),
             ("reference_gold", gold ? .number(MeanCI(refGold).mean, isInteger: false) : .null),
             ("tie_margin", .number(cfg.tieMargin, isInteger: false)),
