@@ -227,11 +227,20 @@ public enum Bench {
         guard let text = String(data: data, encoding: .utf8), !text.isEmpty else {
             throw UserError("--text \(textPath): expected non-empty UTF-8 text; pass a UTF-8 text file")
         }
-        let tokens = tok.encode(text).count
+        let ids = tok.encode(text)
+        // CRC-32 (zlib's polynomial) of the ids as little-endian Int32, to compare with another encoder's.
+        var crc: UInt32 = 0xFFFF_FFFF
+        for id in ids {
+            for shift in stride(from: 0, to: 32, by: 8) {
+                crc ^= (UInt32(bitPattern: id) >> UInt32(shift)) & 0xFF
+                for _ in 0..<8 { crc = crc & 1 != 0 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
+            }
+        }
         let mbps = BPETokenizer.measureEncodeMBps(tokenizer: tok, text: text, minimumSeconds: seconds)
         return JSONValue.object([("tokenizer_encode_mb_per_s", .number(mbps, isInteger: false)),
                                  ("text_mb", .number(Double(text.utf8.count) / 1e6, isInteger: false)),
-                                 ("tokens", .number(Double(tokens), isInteger: true)),
+                                 ("tokens", .number(Double(ids.count), isInteger: true)),
+                                 ("ids_crc32", .string(String(format: "%08x", ~crc))),
                                  ("vocab_size", .number(Double(tok.vocabSize), isInteger: true)),
                                  ("merges", .number(Double(tok.merges.count), isInteger: true)),
                                  ("tokenizer", .string(path))]).serialized(pretty: false)
