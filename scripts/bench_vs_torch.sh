@@ -5,7 +5,9 @@
 # same minutes are compared; `--rounds N` alternates the two programs N times and keeps each
 # one's best figure per metric.
 #
-#   scripts/bench_vs_torch.sh [--peer PATH/torch_bench.py] [--venv DIR] [--rounds N] [--shapes tiny,small]
+#   scripts/bench_vs_torch.sh [--peer PATH/torch_bench.py] [--venv DIR] [--rounds N] [--shapes tiny,small,gpt2]
+#
+# gpt2 is GPT-2 (124M) at 1,024 positions: PyTorch needs ~15 GB and ~6 minutes a round, rlhf ~6 GB.
 #
 # The virtual environment (default ~/.cache/rlhf-peer-venv, outside the repository) is created on
 # first use with `pip install torch transformers`: several GB of wheels, a few minutes.
@@ -46,8 +48,8 @@ fi
 rounds=$((10#$rounds))
 for shape in ${shapes//,/ }; do
     case "$shape" in
-        tiny|small) ;;
-        *) echo "bench_vs_torch.sh: --shapes: unknown shape '$shape'; expected tiny, small or tiny,small" >&2; exit 2 ;;
+        tiny|small|gpt2) ;;
+        *) echo "bench_vs_torch.sh: --shapes: unknown shape '$shape'; expected a comma-separated list of tiny, small, gpt2" >&2; exit 2 ;;
     esac
 done
 cd "$repo"
@@ -66,7 +68,10 @@ for shape in ${shapes//,/ }; do
     case "$shape" in
         tiny) targs=(--layers 4 --embd 128 --heads 4 --vocab 2048 --ctx 128 --batch 16 --steps 10) ;;
         small) targs=(--layers 6 --embd 384 --heads 6 --vocab 8192 --ctx 256 --batch 8 --steps 5) ;;
+        gpt2) targs=(--layers 12 --embd 768 --heads 12 --vocab 50257 --ctx 1024 --batch 4 --steps 2
+                     --gen-batch 16 --gen-prompt 512 --gen-new 64 --dpo-pairs 4 --dpo-completion 64) ;;
     esac
+    steps=6; [ "$shape" = gpt2 ] && steps=2
     for r in $(seq 1 "$rounds"); do
         echo "[$shape, round $r/$rounds] PyTorch..." >&2
         if ! "$venv/bin/python" "$peer" "${targs[@]}" > "$out/peer.out" 2> "$out/peer.err"; then
@@ -76,7 +81,7 @@ for shape in ${shapes//,/ }; do
         fi
         tail -n 1 "$out/peer.out" | sed "s/^{/{\"shape\": \"$shape\", /" >> "$out/torch.jsonl"
         echo "[$shape, round $r/$rounds] rlhf bench..." >&2
-        .build/release/rlhf bench --shapes "$shape" --parts train,generate,dpo | grep '"shape"' >> "$out/rlhf.jsonl"
+        .build/release/rlhf bench --shapes "$shape" --steps "$steps" --parts train,generate,dpo | grep '"shape"' >> "$out/rlhf.jsonl"
     done
 done
 
@@ -90,7 +95,7 @@ def best(path):
         for k, v in d.items():
             if not isinstance(v, (int, float)) or isinstance(v, bool):
                 continue
-            lower_is_better = k.endswith("_s") and not k.endswith("_per_s")   # seconds, not rates
+            lower_is_better = (k.endswith("_s") and not k.endswith("_per_s")) or k.endswith("_mb")   # seconds and memory, not rates
             if k not in b or (v < b[k] if lower_is_better else v > b[k]):
                 b[k] = v
     return rows
@@ -106,11 +111,13 @@ for shape in ours:
     o, t = ours[shape], theirs.get(shape, {})
     for key, name, higher in [("train_tokens_per_s", "train tokens/s", True),
                               ("generate_new_tokens_per_s", "generate new tokens/s", True),
-                              ("dpo_step_s", "DPO step (s)", False)]:
+                              ("dpo_step_s", "DPO step (s)", False),
+                              ("peak_rss_mb", "peak memory (MB)", False)]:
         if key in o and key in t:
             ratio = o[key] / t[key] if higher else t[key] / o[key]
-            fmt = (lambda v: f"{v:,.0f}") if higher else (lambda v: f"{v:.3f}")
-            print(f"| {shape} | {name} | {fmt(o[key])} | {fmt(t[key])} | {ratio:.2f}x {'faster' if ratio >= 1 else 'slower'} |")
+            fmt = (lambda v: f"{v:,.0f}") if higher or key.endswith("_mb") else (lambda v: f"{v:.3f}")
+            better, worse = ("less", "more") if key.endswith("_mb") else ("faster", "slower")
+            print(f"| {shape} | {name} | {fmt(o[key])} | {fmt(t[key])} | {ratio:.2f}x {better if ratio >= 1 else worse} |")
     shares = fractions.get(shape, [])
     if shares:
         each = ", ".join(f"{f:.0%}" for f in shares)

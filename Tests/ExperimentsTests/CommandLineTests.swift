@@ -78,6 +78,6 @@ final class CommandLineTests: XCTestCase {
                               "/nonexistent/torch_bench.py not found; pass the peers' torch_bench.py with --peer PATH")
         try expectScriptError(["--peer", peer, "--rounds", "0"], "--rounds: expected a positive integer")
         try expectScriptError(["--peer", peer, "--rounds", "two"], "--rounds: expected a positive integer")
-        try expectScriptError(["--peer", peer, "--shapes", "tiny,huge"], "--shapes: unknown shape 'huge'; expected tiny, small or tiny,small")
+        try expectScriptError(["--peer", peer, "--shapes", "tiny,huge"], "--shapes: unknown shape 'huge'; expected a comma-separated list of tiny, small, gpt2")
     }
 }

@@ -186,7 +186,7 @@ final class HuggingFaceRunTests: XCTestCase {
             "\($0): eval.judge: \"gold\" is the built-in task's judge (data.task \"tldr-synth\"); with real data give \"reward_model\" or the path of an independent reward model"
         }
         let judge = dir.appendingPathComponent("judges/rm").path
-        expectConfigError(#"{"eval": {"judge": "judges/rm"}}"#) {
+        expectConfigError(#"{"eval": {"judge": "\#(judge)"}}"#) {
             "\($0): eval.judge: \(judge) not found; expected \"gold\", \"reward_model\" or the path of a reward model: a run directory, a Hugging Face sequence classifier directory or a reward_model.safetensors"
         }
         let missing = dir.appendingPathComponent("no-such-model").path

@@ -58,7 +58,8 @@ public struct EvalConfig: Equatable, Sendable {
     public var batchSize = 64
     /// What decides the win rate: "gold" (the built-in task's judge), "reward_model" (this run's
     /// own), or the path of another reward model (a run directory, a Hugging Face sequence
-    /// classifier, a model file). nil: gold on the built-in task, else this run's reward model.
+    /// classifier, a model file; relative to the working directory, as init_from). nil: gold on
+    /// the built-in task, else this run's reward model.
     public var judge: String?
     /// Judge-score differences up to this size count as ties (half a win). The gold judge's
     /// −0.02 per word decides between two summaries with the same content by a word or two;
@@ -235,7 +236,8 @@ public struct ExperimentConfig {
                     throw s.fail("judge", "\"gold\" is the built-in task's judge (data.task \"tldr-synth\"); with real data give \"reward_model\" or the path of an independent reward model")
                 }
             case let path?:
-                let u = URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: file).deletingLastPathComponent()).standardizedFileURL
+                // Relative to the working directory, as init_from: a judge is usually another run (runs/NAME).
+                let u = URL(fileURLWithPath: path).standardizedFileURL
                 if !FileManager.default.fileExists(atPath: u.path) {
                     throw s.fail("judge", "\(u.path) not found; expected \"gold\", \"reward_model\" or the path of a reward model: a run directory, a Hugging Face sequence classifier directory or a reward_model.safetensors")
                 }

@@ -45,7 +45,7 @@ extension ExperimentRunner {
         // independent reward model that reads the texts with its own tokenizer.
         let judgeSpec = cfg.judge ?? (gold ? "gold" : "reward_model")
         let external = ["gold", "reward_model"].contains(judgeSpec) ? nil
-            : try TextJudge.load(judgeSpec, configDir: configDir, maxPromptTokens: config.data.maxPromptTokens,
+            : try TextJudge.load(judgeSpec, maxPromptTokens: config.data.maxPromptTokens,
                                  maxCompletionTokens: config.data.maxCompletionTokens, file: config.file)
         // Reference summaries' scores (fixed across policies and temperatures).
         let refTexts = items.map { $0.reference.trimmingCharacters(in: .whitespaces) }

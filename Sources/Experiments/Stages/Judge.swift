@@ -35,11 +35,11 @@ final class TextJudge {
         return scorer.scores(prompts: p, responses: c)
     }
 
-    /// `spec` (resolved against the config's directory) is a run directory (its
+    /// `spec` (relative to the working directory, as init_from) is a run directory (its
     /// models/reward_model.safetensors and tokenizer.json), a Hugging Face directory holding a
     /// one-label sequence classifier, or a model file inside a run directory.
-    static func load(_ spec: String, configDir: URL, maxPromptTokens: Int, maxCompletionTokens: Int, file: String) throws -> TextJudge {
-        let url = URL(fileURLWithPath: spec, relativeTo: configDir).standardizedFileURL
+    static func load(_ spec: String, maxPromptTokens: Int, maxCompletionTokens: Int, file: String) throws -> TextJudge {
+        let url = URL(fileURLWithPath: spec).standardizedFileURL
         let fm = FileManager.default
         func fail(_ m: String) -> UserError { UserError("\(file): eval.judge: \(url.path): \(m)") }
         var isDir: ObjCBool = false
