@@ -185,8 +185,9 @@ def own_layout(spec):
                   "fuse_unk": False, "byte_fallback": False, "ignore_merges": False, "vocab": vocab,
                   "merges": [a + " " + b for a, b in spec["model"]["merges"]]},
     }
-    own_config = {"add_prefix_space": False, "bos_token": None, "clean_up_tokenization_spaces": False, "eos_token": "<|endoftext|>",
-                  "pad_token": "<|pad|>", "split_special_tokens": True, "tokenizer_class": "GPT2Tokenizer", "unk_token": None}
+    own_config = {"add_prefix_space": False, "bos_token": "<|endoftext|>", "clean_up_tokenization_spaces": False,
+                  "eos_token": "<|endoftext|>", "pad_token": "<|pad|>", "split_special_tokens": True,
+                  "tokenizer_class": "GPT2Tokenizer", "unk_token": "<|endoftext|>"}
     assert all(char_byte.get(c) is not None for key in vocab for c in key)
     return own_merges, own, own_config
 

@@ -94,6 +94,8 @@ public final class BPETokenizer: @unchecked Sendable {
 
     /// The project's own layout from an ordered merge list. Each merge may only refer to byte
     /// tokens and to tokens produced by earlier merges (`load` checks this before calling).
+    /// As in GPT-2, `<|endoftext|>` is also the BOS and UNK token (the project prepends no BOS,
+    /// and byte-level BPE never needs UNK; exported files name them as GPT-2's do).
     convenience init(merges: [(left: Int32, right: Int32)]) {
         precondition(Self.invalidMergeIndex(merges) == nil, "merge refers to a token that does not exist yet")
         self.init(Self.projectParts(merges: merges))
@@ -108,7 +110,7 @@ public final class BPETokenizer: @unchecked Sendable {
                      mergeResults: (0..<merges.count).map { Int32(byteTokenCount + $0) }, modelTokenBytes: tokens,
                      addedTokens: [AddedToken(content: eosToken, id: eos, special: true),
                                    AddedToken(content: padToken, id: eos + 1, special: true)],
-                     eosId: eos, padId: eos + 1, bosId: nil, unkId: nil, rule: .bytes, modelMaxLength: nil)
+                     eosId: eos, padId: eos + 1, bosId: eos, unkId: eos, rule: .bytes, modelMaxLength: nil)
     }
 
     init(_ parts: Parts) {

@@ -11,6 +11,8 @@ import Foundation
 extension BPETokenizer {
     /// Largest vocabulary read (ids must fit the Int32 token ids with room to spare).
     static let maxVocabularySize = 1 << 24
+    /// Largest tokenizer file read.
+    static let maxFileBytes: Int64 = 1 << 30
 
     /// A model as `tokenizers` builds it before added tokens: vocabulary keys by id, merges by rank.
     struct HFModel {
@@ -409,6 +411,11 @@ extension BPETokenizer {
             throw TokenizerError.fileNotFound(path: path)
         }
         if isDirectory.boolValue { throw TokenizerError.unreadable(path: path, reason: "it is a directory") }
+        // Bounded before reading: GPT-2's files are ~1 MB, the largest vocabularies ~30 MB.
+        if let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber,
+           size.int64Value > maxFileBytes {
+            throw TokenizerError.unreadable(path: path, reason: "it has \(size.int64Value) bytes, more than the \(maxFileBytes >> 20) MiB a tokenizer file may have")
+        }
         do {
             return [UInt8](try Data(contentsOf: url))
         } catch {

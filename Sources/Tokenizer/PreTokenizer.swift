@@ -143,8 +143,17 @@ struct PreTokenizer {
         default:
             return (.other, 1)
         }
+        if value < 0x10000 { return (Self.bmpClasses[Int(value)], length) }
         guard let scalar = Unicode.Scalar(value) else { return (.other, 1) }
         return (Self.scalarClass(scalar), length)
+    }
+
+    /// `scalarClass` of every scalar below U+10000, computed once (64 KB): the Unicode property
+    /// lookups cost more than the rest of the chunking of non-ASCII text. Surrogate code points
+    /// are never looked up (their UTF-8 forms are rejected above).
+    static let bmpClasses: [CharClass] = (0..<0x10000).map { value in
+        guard let scalar = Unicode.Scalar(UInt32(value)) else { return .other }
+        return scalarClass(scalar)
     }
 
     static func scalarClass(_ scalar: Unicode.Scalar) -> CharClass {
