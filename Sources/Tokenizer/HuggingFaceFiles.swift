@@ -39,7 +39,7 @@ extension BPETokenizer {
         }
         for key in ["truncation", "padding"] {
             if let value = root[key], !value.isNull {
-                throw unsupported(key, "set", "null: ids are returned whole, as transformers' encode does")
+                throw unsupported(key, value.kind, "null (no \(key) inside the tokenizer: ids are returned whole)")
             }
         }
         // normalizer
@@ -125,11 +125,7 @@ extension BPETokenizer {
         guard let rawVocab = model["vocab"]?.objectValue else {
             throw invalid("model.vocab", "an object of token -> id", model["vocab"]?.kind ?? "no such key")
         }
-        var vocab: [String: Int] = [:]
-        vocab.reserveCapacity(rawVocab.count)
-        for (token, value) in rawVocab {
-            vocab[token] = try readId(value, key: "model.vocab[\(JSON.quoted(token))]", path: path)
-        }
+        let vocab = try readVocabulary(rawVocab, key: { "model.vocab[\(JSON.quoted($0))]" }, path: path)
         guard let rawMerges = model["merges"]?.arrayValue else {
             throw invalid("model.merges", "an array of merges", model["merges"]?.kind ?? "no such key")
         }
@@ -197,6 +193,19 @@ extension BPETokenizer {
         }
     }
 
+    /// A vocabulary object's ids; on a bad id the entries are read again in key order, so that
+    /// the message names the same entry every time.
+    static func readVocabulary(_ raw: [String: JSON], key: (String) -> String, path: String) throws -> [String: Int] {
+        var vocab: [String: Int] = [:]
+        vocab.reserveCapacity(raw.count)
+        do {
+            for (token, value) in raw { vocab[token] = try readId(value, key: key(token), path: path) }
+        } catch {
+            for (token, value) in raw.sorted(by: { $0.key < $1.key }) { _ = try readId(value, key: key(token), path: path) }
+        }
+        return vocab
+    }
+
     /// A token id: an integer in 0..<2^24 (checked before any conversion).
     static func readId(_ value: JSON, key: String, path: String) throws -> Int {
         let expected = "a token id (an integer from 0 to \(maxVocabularySize - 1))"
@@ -259,17 +268,26 @@ extension BPETokenizer {
         guard count <= maxVocabularySize else {
             throw invalid(hf.vocabKey, "at most \(maxVocabularySize) tokens", "\(count)")
         }
-        // Ids 0..<count without holes.
+        // Ids 0..<count without holes (on a fault, the entries are checked again in key order so
+        // that the message names the same entry every time).
         var keyOfId = [String?](repeating: nil, count: count)
-        for (token, id) in hf.vocab {
-            guard id < count else {
-                throw invalid(hf.vocabKey + "[\(JSON.quoted(token))]", "an id below \(count) (the ids must be 0...\(count - 1) without holes)", "\(id)")
+        func checkIds<S: Sequence>(_ entries: S) throws where S.Element == (key: String, value: Int) {
+            keyOfId = [String?](repeating: nil, count: count)
+            for (token, id) in entries {
+                guard id < count else {
+                    throw invalid(hf.vocabKey + "[\(JSON.quoted(token))]", "an id below \(count) (the ids must be 0...\(count - 1) without holes)", "\(id)")
+                }
+                if let other = keyOfId[id] {
+                    let (a, b) = other < token ? (other, token) : (token, other)
+                    throw invalid(hf.vocabKey, "each id once", "id \(id) for both \(JSON.quoted(a)) and \(JSON.quoted(b))")
+                }
+                keyOfId[id] = token
             }
-            if let other = keyOfId[id] {
-                let (a, b) = other < token ? (other, token) : (token, other)
-                throw invalid(hf.vocabKey, "each id once", "id \(id) for both \(JSON.quoted(a)) and \(JSON.quoted(b))")
-            }
-            keyOfId[id] = token
+        }
+        do {
+            try checkIds(hf.vocab)
+        } catch {
+            try checkIds(hf.vocab.sorted { $0.key < $1.key })
         }
 
         // Added tokens get the id tokenizers gives them.
@@ -370,11 +388,7 @@ extension BPETokenizer {
         guard let rawVocab = vocabJSON.objectValue else {
             throw TokenizerError.invalidJSON(path: vocabPath, found: vocabJSON.kind)
         }
-        var vocab: [String: Int] = [:]
-        vocab.reserveCapacity(rawVocab.count)
-        for (token, value) in rawVocab {
-            vocab[token] = try readId(value, key: JSON.quoted(token), path: vocabPath)
-        }
+        let vocab = try readVocabulary(rawVocab, key: JSON.quoted, path: vocabPath)
         let mergesPath = mergesURL.path
         let text = try readFile(mergesURL)
         var merges: [(left: String, right: String)] = []

@@ -129,7 +129,7 @@ final class RefusalTests: XCTestCase {
 
         mini = MiniTokenizerJSON()
         mini.truncation = #"{"max_length": 1024}"#
-        XCTAssertEqual(try message(mini), unsupported("truncation", "set", "null: ids are returned whole, as transformers' encode does"))
+        XCTAssertEqual(try message(mini), unsupported("truncation", "an object", "null (no truncation inside the tokenizer: ids are returned whole)"))
     }
 
     func testRefusedModelSettings() throws {
@@ -164,6 +164,14 @@ final class RefusalTests: XCTestCase {
         mini = MiniTokenizerJSON()
         mini.extraVocab[3] = ("<|endoftext|>", "300")
         XCTAssertEqual(try message(mini), invalid(#"model.vocab["<|endoftext|>"]"#, "an id below 260 (the ids must be 0...259 without holes)", "300"))
+
+        // With several faults the message names the first in key order, every time.
+        mini = MiniTokenizerJSON()
+        mini.extraVocab[0] = ("Ġt", "900")
+        mini.extraVocab[1] = ("he", "901")
+        for _ in 0..<3 {
+            XCTAssertEqual(try message(mini), invalid(#"model.vocab["he"]"#, "an id below 260 (the ids must be 0...259 without holes)", "901"))
+        }
 
         mini = MiniTokenizerJSON()
         mini.extraVocab[3] = ("<|endoftext|>", "258")
