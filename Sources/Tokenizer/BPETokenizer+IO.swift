@@ -202,13 +202,13 @@ extension BPETokenizer {
         for id in 0..<modelVocabSize {
             let key = addedTokens.first(where: { Int($0.id) == id })?.content ?? ByteLevel.string(of: bytes(ofToken: Int32(id)))
             if let other = idOfKey.updateValue(id, forKey: key) {
-                throw TokenizerError.writeFailed(path: path, reason: "tokens \(other) and \(id) are both \(JSON.quoted(key)), which a Hugging Face vocabulary cannot hold")
+                throw TokenizerError.notRepresentable(path: path, reason: "tokens \(other) and \(id) are both \(JSON.quoted(key)), which a Hugging Face vocabulary cannot hold")
             }
             keys.append(key)
         }
         for token in addedTokens where Int(token.id) >= modelVocabSize {
             if let other = idOfKey[token.content] {
-                throw TokenizerError.writeFailed(path: path, reason: "added token \(token.id) \(JSON.quoted(token.content)) is also token \(other) of the vocabulary")
+                throw TokenizerError.notRepresentable(path: path, reason: "added token \(token.id) \(JSON.quoted(token.content)) is also token \(other) of the vocabulary")
             }
         }
         return keys

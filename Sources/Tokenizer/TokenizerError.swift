@@ -32,6 +32,8 @@ public enum TokenizerError: Error, CustomStringConvertible, Equatable {
     case invalidLine(path: String, line: Int, expected: String, found: String)
     /// A directory holds no tokenizer files.
     case noTokenizerFiles(directory: String)
+    /// The tokenizer has no Hugging Face form (two ids with the same bytes, say).
+    case notRepresentable(path: String, reason: String)
 
     /// The format tag written into (and required from) every tokenizer file.
     public static let formatTag = "rlhf-bpe-v1"
@@ -74,6 +76,9 @@ public enum TokenizerError: Error, CustomStringConvertible, Equatable {
         case let .invalidLine(path, line, expected, found):
             text = "tokenizer file \(path): line \(line): expected \(expected), found \(found); "
                 + "fix the line or write the files again with save_pretrained"
+        case let .notRepresentable(path, reason):
+            text = "tokenizer file \(path): cannot be written as a Hugging Face tokenizer (\(reason)); "
+                + "training never makes such a vocabulary, so build the tokenizer again (train it or read it from its files)"
         case let .noTokenizerFiles(directory):
             text = "tokenizer directory \(directory): expected tokenizer.json, or vocab.json and merges.txt, found neither; "
                 + "point to a directory written by save_pretrained or by rlhf, or to a tokenizer.json"

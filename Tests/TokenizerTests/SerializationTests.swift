@@ -182,6 +182,20 @@ final class SerializationTests: XCTestCase {
         XCTAssertEqual(try BPETokenizer.load(from: good).merges.map { [$0.left, $0.right] }, [[1, 2]])
     }
 
+    /// Two ids with the same bytes (possible only by building merges by hand) have no Hugging
+    /// Face form: one line, and nothing written.
+    func testVocabularyWithRepeatedTokenIsNotWritten() throws {
+        let a: Int32 = 97, b: Int32 = 98, c: Int32 = 99
+        let tokenizer = BPETokenizer(merges: [(a, b), (256, c), (b, c), (a, 258)])
+        XCTAssertEqual(tokenizer.bytes(ofToken: 257), tokenizer.bytes(ofToken: 259))
+        let url = try file("repeated/tokenizer.json")
+        XCTAssertEqual(tokenizerError { try tokenizer.save(to: url) },
+                       "tokenizer file \(url.path): cannot be written as a Hugging Face tokenizer (tokens 257 and 259 are both \"abc\", "
+                           + "which a Hugging Face vocabulary cannot hold); training never makes such a vocabulary, so build the tokenizer "
+                           + "again (train it or read it from its files)")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: url.path))
+    }
+
     func testSaveIntoUnwritableLocationThrows() throws {
         let blocker = try file("blocker", contents: "a regular file")
         let url = blocker.appendingPathComponent("tokenizer.json")
