@@ -20,7 +20,8 @@ import Foundation
 ///      input can never produce EOS or PAD; non-special added tokens are still matched;
 /// 2. each piece of text between them is split into chunks by GPT-2's pattern (see `preTokenize`);
 /// 3. within a chunk, the adjacent pair with the lowest merge rank is merged (leftmost on ties)
-///    until no pair is a merge. Merges never cross chunk boundaries.
+///    until no pair is a merge. Merges never cross chunk boundaries. (A pair listed twice in a
+///    Hugging Face file takes its later rank, as in `tokenizers`.)
 ///
 /// Decoding gives the bytes of each token; an added token gives its content (through the
 /// ByteLevel decoder, as `tokenizers`). The project's own layout keeps its old rule that PAD
@@ -76,7 +77,8 @@ public final class BPETokenizer: @unchecked Sendable {
     private let cacheLock = NSLock()
     private var sharedCache = ChunkCache()
 
-    /// The parts a tokenizer is built from; readers check them (`BPETokenizer.check`) first.
+    /// The parts a tokenizer is built from; the readers check them first (`BPETokenizer.build`,
+    /// `readLegacy`), this type only asserts what is cheap to assert.
     struct Parts {
         var byteIds: [Int32]
         var merges: [(left: Int32, right: Int32)]
