@@ -22,8 +22,8 @@ public enum BLAS {
 
     public static var threads: Int { Parallel.threads }
 
-    /// Runs `body` with each sgemm call on a single thread, so that several of our own workers
-    /// can each issue small independent matmuls at once (attention heads, decode steps).
+    /// Runs `body` with each sgemm call's pieces on the calling thread, so that several of our own
+    /// workers can each issue independent matmuls at once (the same pieces, the same bits).
     public static func singleThreaded<R>(_ body: () throws -> R) rethrows -> R {
         _ = configured
         let saved = splitDisabled
@@ -37,10 +37,23 @@ public enum BLAS {
 
     // MARK: - Level 3
 
+    /// Pieces a large product is cut into, whatever the thread count: OpenBLAS's bits for an element
+    /// of C depend on the shape of the call that computes it (its blocking and kernels follow m
+    /// and n), so a split that followed the number of workers made a run's results depend on
+    /// `threads`. Two pieces keep both cores of a two-core machine busy at no cost; on machines
+    /// with more cores per process, RLHF_GEMM_PIECES=N (N ≥ 1) cuts products into N pieces for N
+    /// workers: results are then the same for every thread count with that N, and differ from
+    /// those of other N in the last bits.
+    nonisolated(unsafe) public static var pieces: Int = {
+        if let v = ProcessInfo.processInfo.environment["RLHF_GEMM_PIECES"], let n = Int(v), n >= 1, n <= 256 { return n }
+        return 2
+    }()
+
     /// C(m,n) = alpha * op(A)(m,k) * op(B)(k,n) + beta * C, row-major with leading dimensions.
     /// op(A) = A when `transA` is false (A is m×k, lda ≥ k), Aᵀ when true (A is k×m, lda ≥ m).
-    /// Products above ~2 MFLOP are split into row (or column) blocks of C, one per worker; each
-    /// element of C is still computed by one single-threaded OpenBLAS call over the whole k.
+    /// Products above ~2 MFLOP are cut into `pieces` row (or column) blocks of C, chosen by the
+    /// shape alone, run side by side when there are workers for them; each element of C is
+    /// computed by one single-threaded OpenBLAS call over the whole k.
     @inline(__always)
     public static func sgemm(
         transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
@@ -68,15 +81,14 @@ public enum BLAS {
             return
         }
         _ = configured
-        let workers = Parallel.threads
-        if workers > 1 && !splitDisabled && m * n * k >= 1 << 20 && max(m, n) >= 2 * 16 {
+        if pieces > 1 && m * n * k >= 1 << 20 && max(m, n) >= 2 * 16 {
             // Split the longer side of C into blocks that are multiples of 16 (the kernels' tile).
             let splitRows = m >= n
             let len = splitRows ? m : n
-            let parts = min(workers, len / 16)
+            let parts = min(pieces, len / 16)
             let block = ((len + parts - 1) / parts + 15) / 16 * 16
-            let pieces = (len + block - 1) / block
-            DispatchQueue.concurrentPerform(iterations: pieces) { p in
+            let count = (len + block - 1) / block
+            func piece(_ p: Int) {
                 let start = p * block, size = min(block, len - start)
                 if splitRows {
                     let ap = transA ? a + start : a + start * lda
@@ -85,6 +97,11 @@ public enum BLAS {
                     let bp = transB ? b + start * ldb : b + start
                     rawSgemm(transA, transB, m, size, k, alpha, a, lda, bp, ldb, beta, c + start, ldc)
                 }
+            }
+            if Parallel.threads > 1 && !splitDisabled {
+                DispatchQueue.concurrentPerform(iterations: count, execute: piece)
+            } else {
+                for p in 0..<count { piece(p) }
             }
             return
         }

@@ -142,4 +142,24 @@ final class ParallelTests: XCTestCase {
         let one = run(1), two = run(2)
         for (k, name) in ["logp", "entropy", "dhidden", "dwte"].enumerated() { assertBitIdentical(one[k], two[k], "TokenLogProbs \(name)") }
     }
+
+    /// Split products compute every element of C in one OpenBLAS call over the whole k: the same
+    /// bits on one worker and on two, for each orientation and a shape whose split is uneven.
+    func testSgemmBitIdenticalAcrossThreadCounts() {
+        var rng = TestRNG(504)
+        for (m, n, k) in [(200, 150, 96), (37, 300, 129), (640, 40, 64)] {
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                let a = rng.normalBuffer(m * k), b = rng.normalBuffer(k * n), c0 = rng.normalBuffer(m * n)
+                func run(_ threads: Int) -> [Float] {
+                    withParallelThreads(threads) {
+                        let c = FloatBuffer(c0.array)
+                        BLAS.sgemm(transA: ta, transB: tb, m: m, n: n, k: k, alpha: 0.7, a: a.pointer, lda: ta ? m : k,
+                                   b: b.pointer, ldb: tb ? k : n, beta: 1, c: c.pointer, ldc: n)
+                        return c.array
+                    }
+                }
+                assertBitIdentical(run(1), run(2), "sgemm \(m)x\(n)x\(k) transA \(ta) transB \(tb)")
+            }
+        }
+    }
 }
