@@ -17,6 +17,8 @@ public final class DPOTrainer {
     public let optimizer: AdamW
     public internal(set) var step = 0
     public var hooks = TrainingHooks()
+    /// Sums counts and gradients over the processes of a data-parallel job.
+    public var reducer: GradientReducer = LocalReducer.shared
     /// Training and held-out pairs after truncation to `maxLength` / `maxCompletionLength`.
     public let train: [PreferenceExample]
     public let valid: [PreferenceExample]
@@ -128,18 +130,17 @@ public final class DPOTrainer {
     public func trainStep() -> [String: Double] {
         if !referenceReady { precomputeReference() }
         let t0 = Clock.now()
-        policy.zeroGrad()
         var stats = PairStats()
         var tokens = 0
-        let scale = 1 / Double(config.batchSize * config.gradAccum)
-        for micro in 0..<config.gradAccum {
-            let idx = source.indices(step: step, micro: micro)
-            let cached = refTrain.map { r in idx.map { (r.chosen[$0], r.rejected[$0]) } }
-            tokens += process(idx.map { train[$0] }, cached: cached, gradScale: scale,
-                              dropoutStream: step * config.gradAccum + micro) { stats.add($0) }
-        }
         let lr = config.schedule.lr(peak: config.lr, step: step, total: config.steps)
-        let norm = optimizer.step(params: policy.params, grads: policy.grads!, lr: lr)
+        // loss = mean over the step's pairs of the pair loss.
+        let micro = (0..<config.gradAccum).map { (micro: $0, indices: source.indices(step: step, micro: $0)) }
+        let norm = OptimizerStep(model: policy, optimizer: optimizer, lr: lr, reducer: reducer)
+            .run(micro, count: { Double($0.indices.count) }) { m, scale in
+                let cached = refTrain.map { r in m.indices.map { (r.chosen[$0], r.rejected[$0]) } }
+                tokens += process(m.indices.map { train[$0] }, cached: cached, gradScale: scale,
+                                  dropoutStream: step * config.gradAccum + m.micro) { stats.add($0) }
+            }.gradNorm
         step += 1
         let dt = Clock.now() - t0
         pairsSeen += Double(stats.pairs)

@@ -43,14 +43,14 @@ extension PPOTrainer {
     /// over all their real tokens (whatever the split), gradients accumulate over the microbatches.
     ///   loss = mean_t max(−A_t·ρ_t, −A_t·clip(ρ_t, 1±ε))  +  vfCoef · ½·mean_t max((V−R)², (V_c−R)²)
     func trainMinibatch(_ micro: [[Int]], lr: Double, valueLR: Double) -> [String: Double] {
-        let tokens = micro.joined().reduce(0) { $0 + rollout.length($1) }
-        let scale = 1 / Float(max(tokens, 1))
-        policy.zeroGrad()
-        value?.zeroGrad()
         var s = PPOSums()
-        for indices in micro { trainMicrobatch(microBatch(indices), scale: scale, sums: &s) }
-        policyOptimizer.step(params: policy.params, grads: policy.grads!, lr: lr)
-        if let value, let valueOptimizer { valueOptimizer.step(params: value.params, grads: value.grads!, lr: valueLR) }
+        var parts = [OptimizerStep.Part(model: policy, optimizer: policyOptimizer, lr: lr)]
+        if let value, let valueOptimizer { parts.append(OptimizerStep.Part(model: value, optimizer: valueOptimizer, lr: valueLR)) }
+        // Both losses are means over the minibatch's real response tokens.
+        OptimizerStep(parts: parts, reducer: reducer)
+            .run(micro, count: { $0.reduce(0.0) { $0 + Double(rollout.length($1)) } }) { indices, scale in
+                trainMicrobatch(microBatch(indices), scale: Float(scale), sums: &s)
+            }
         let N = max(s.tokens, 1)
         return [
             "loss/policy": s.policyLoss / N,

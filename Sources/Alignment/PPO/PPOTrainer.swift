@@ -47,6 +47,8 @@ public final class PPOTrainer {
     public internal(set) var iteration = 0
     public internal(set) var kl: KLController
     public var hooks = TrainingHooks()
+    /// Sums counts and gradients over the processes of a data-parallel job.
+    public var reducer: GradientReducer = LocalReducer.shared
     /// Turns token ids into text for `hooks.samples` (default: ids joined by spaces).
     public var decode: ([Int32]) -> String = { $0.map(String.init).joined(separator: " ") }
     /// The buffer of the last rollout.

@@ -22,6 +22,8 @@ public final class RewardModelTrainer {
     /// Whether `bias` has been set by a normalization.
     public internal(set) var normalized = false
     public var hooks = TrainingHooks()
+    /// Sums counts and gradients over the processes of a data-parallel job.
+    public var reducer: GradientReducer = LocalReducer.shared
     /// Completions sampled from the SFT policy for training prompts (prompt, completion), used
     /// when `config.normalizeOn == .policySamples`; the runner sets them before `run()`.
     public var policySamples: [SequenceExample] = []
@@ -104,13 +106,12 @@ public final class RewardModelTrainer {
 
     // MARK: - Training step
 
-    /// Forward, loss and backward of one microbatch; ADDS (1/`pairsInStep`)·∂ℓ/∂θ into the
+    /// Forward, loss and backward of one microbatch; ADDS `scale`·∂(Σ_pairs ℓ)/∂θ into the
     /// gradients. The gradient enters the scalar head only at the last real token of each sequence.
-    func accumulate(_ pairs: [PairExample], pairsInStep: Int, stats: inout RewardPairStats) {
+    func accumulate(_ pairs: [PairExample], scale: Double, stats: inout RewardPairStats) {
         let (pack, rc, rr) = forward(pairs)
         let l = RewardModelLoss.compute(chosen: rc, rejected: rr, margin: config.margin, centerCoef: config.centerRewardsCoef ?? 0)
         stats.add(chosen: rc, rejected: rr, losses: l.losses)
-        let scale = 1 / Double(pairsInStep)
         var dout = [Float](repeating: 0, count: pack.B * pack.T)
         for i in pairs.indices {       // += : a rejected sequence that is a prefix of the chosen one may end on a shared row
             dout[pack.chosenRows[i]] += Float(l.dChosen[i] * scale)
@@ -132,11 +133,11 @@ public final class RewardModelTrainer {
         let t0 = Clock.now()
         let micro = (0..<config.gradAccum).map { pairs(step: step, micro: $0) }
         let total = micro.reduce(0) { $0 + $1.count }
-        model.zeroGrad()
         var stats = RewardPairStats()
-        for m in micro { accumulate(m, pairsInStep: total, stats: &stats) }
         let lr = config.schedule.lr(peak: config.lr, step: step, total: config.steps)
-        let norm = optimizer.step(params: model.params, grads: model.grads!, lr: lr)
+        // loss = mean over the step's pairs of ℓ(r_c − r_r).
+        let norm = OptimizerStep(model: model, optimizer: optimizer, lr: lr, reducer: reducer)
+            .run(micro, count: { Double($0.count) }) { m, scale in accumulate(m, scale: scale, stats: &stats) }.gradNorm
         step += 1
         let dt = max(Clock.now() - t0, 1e-9)
         pairsSeen += Double(total)

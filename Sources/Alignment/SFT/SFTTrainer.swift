@@ -32,6 +32,8 @@ public final class SFTTrainer {
     let ws: GPTWorkspace
     let seed: UInt64
     public var hooks = TrainingHooks()
+    /// Sums counts and gradients over the processes of a data-parallel job.
+    public var reducer: GradientReducer = LocalReducer.shared
     var tokensSeen = 0.0
     var timeSpent = 0.0
 
@@ -52,29 +54,31 @@ public final class SFTTrainer {
     public func trainStep() -> [String: Double] {
         let t0 = Clock.now()
         let micro = (0..<config.gradAccum).map { TokenBatch(source.examples(step: step, micro: $0), pad: pad, allTokens: config.allTokens) }
-        let total = max(1, micro.reduce(0) { $0 + $1.rows.count })
-        model.zeroGrad()
         var lossSum = 0.0
         var dropout = RNG(seed: seed).split("dropout", step)
-        for batch in micro where !batch.rows.isEmpty {
-            batch.tokens.withUnsafeBufferPointer { tk in
-                model.forward(tokens: tk.baseAddress!, B: batch.B, T: batch.T, ws: ws, dropout: &dropout)
-                var logp = [Float](repeating: 0, count: batch.rows.count)
-                let dl = [Float](repeating: -1 / Float(total), count: batch.rows.count)
-                ws.zeroHiddenGrad()
-                model.tokenLogProbs(ws: ws, rows: batch.rows, targets: batch.targets, logp: &logp, dlogp: dl)
-                model.backward(tokens: tk.baseAddress!, ws: ws)
-                for v in logp { lossSum -= Double(v) }
-            }
-        }
         let lr = config.schedule.lr(peak: config.lr, step: step, total: config.steps)
-        let norm = optimizer.step(params: model.params, grads: model.grads!, lr: lr)
+        // loss = −(1/N) Σ log π(y_t) over the N predicted tokens of the whole step.
+        let result = OptimizerStep(model: model, optimizer: optimizer, lr: lr, reducer: reducer)
+            .run(micro, count: { Double($0.rows.count) }) { batch, scale in
+                guard !batch.rows.isEmpty else { return }
+                batch.tokens.withUnsafeBufferPointer { tk in
+                    model.forward(tokens: tk.baseAddress!, B: batch.B, T: batch.T, ws: ws, dropout: &dropout)
+                    var logp = [Float](repeating: 0, count: batch.rows.count)
+                    let dl = [Float](repeating: Float(-scale), count: batch.rows.count)
+                    ws.zeroHiddenGrad()
+                    model.tokenLogProbs(ws: ws, rows: batch.rows, targets: batch.targets, logp: &logp, dlogp: dl)
+                    model.backward(tokens: tk.baseAddress!, ws: ws)
+                    for v in logp { lossSum -= Double(v) }
+                }
+            }
+        let total = max(1, result.total)
+        let norm = result.gradNorm
         step += 1
         let dt = Clock.now() - t0
         let tokens = Double(micro.reduce(0) { $0 + $1.lengths.reduce(0, +) })
         tokensSeen += tokens
         timeSpent += dt
-        return ["loss": lossSum / Double(total), "lr": lr, "grad_norm": norm, "tokens_per_s": tokens / dt]
+        return ["loss": lossSum / total, "lr": lr, "grad_norm": norm, "tokens_per_s": tokens / dt]
     }
 
     /// Mean next-token loss over the validation examples (same token selection as training).

@@ -167,7 +167,7 @@ final class RewardModelTests: XCTestCase {
         }
         t.model.zeroGrad()
         var stats = RewardPairStats()
-        t.accumulate(pairs, pairsInStep: n, stats: &stats)
+        t.accumulate(pairs, scale: 1 / Double(n), stats: &stats)
         let g = t.model.grads!.array
         XCTAssertEqual(stats.loss / Double(n), loss(), accuracy: 1e-9)
         // The pad token (0) occurs only after last real tokens: its embedding gets no gradient.
