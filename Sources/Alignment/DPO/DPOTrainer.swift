@@ -188,6 +188,7 @@ public final class DPOTrainer {
     public func run() throws -> [String: Double] {
         var last: [String: Double] = [:]
         if step < config.steps && !referenceReady { precomputeReference() }
+        var diverged = DivergenceGuard(stage: "dpo", keys: ["loss", "grad_norm"])
         while step < config.steps {
             var m = trainStep()
             if config.evalEvery > 0 && (step % config.evalEvery == 0 || step == config.steps) {
@@ -195,6 +196,7 @@ public final class DPOTrainer {
             }
             hooks.log(step, m)
             last = m
+            try diverged.check(step: step, metrics: m, models: [policy])
             if step == config.steps || (config.checkpointEvery > 0 && step % config.checkpointEvery == 0) {
                 try hooks.checkpoint(step)
             }

@@ -162,10 +162,12 @@ public final class PPOTrainer {
     @discardableResult
     public func run() throws -> [String: Double] {
         var last: [String: Double] = [:]
+        var diverged = DivergenceGuard(stage: "ppo", keys: ["loss/policy", "loss/value"])
         while iteration < config.iterations {
             let m = trainIteration()
             hooks.log(iteration, m)
             last = m
+            try diverged.check(step: iteration, metrics: m, models: [policy] + (value.map { [$0] } ?? []))
             if config.samplesEvery > 0 && (iteration % config.samplesEvery == 0 || iteration == 1) {
                 hooks.samples(iteration, sampleItems())
             }

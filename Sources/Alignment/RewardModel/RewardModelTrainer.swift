@@ -180,8 +180,10 @@ public final class RewardModelTrainer {
             throw RewardModelError("reward model: normalize_on is \"policy_samples\" but no policy samples were given; sample completions from the SFT model for training prompts first, or set normalize_on to \"references\"")
         }
         var last: [String: Double] = [:]
+        var diverged = DivergenceGuard(stage: "reward_model", keys: ["loss", "grad_norm"])
         while step < config.steps {
             var m = trainStep()
+            try diverged.check(step: step, metrics: m, models: [model])
             let final = step == config.steps
             if final || (config.evalEvery > 0 && step % config.evalEvery == 0) {
                 m.merge(evaluate()) { a, _ in a }

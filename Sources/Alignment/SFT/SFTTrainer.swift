@@ -104,6 +104,7 @@ public final class SFTTrainer {
     @discardableResult
     public func run() throws -> [String: Double] {
         var last: [String: Double] = [:]
+        var diverged = DivergenceGuard(stage: config.allTokens ? "pretrain" : "sft", keys: ["loss", "grad_norm"])
         while step < config.steps {
             var m = trainStep()
             if config.evalEvery > 0 && (step % config.evalEvery == 0 || step == config.steps) {
@@ -111,6 +112,7 @@ public final class SFTTrainer {
             }
             hooks.log(step, m)
             last = m
+            try diverged.check(step: step, metrics: m, models: [model])
             if step == config.steps || (config.checkpointEvery > 0 && step % config.checkpointEvery == 0) {
                 try hooks.checkpoint(step)
             }

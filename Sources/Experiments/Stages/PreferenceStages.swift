@@ -11,9 +11,9 @@ extension ExperimentRunner {
         guard let stage = config.rewardModel else { return [:] }
         let tok = try tokenizer
         let sft = try requireModel("sft", for: .rewardModel)
-        let (trainText, validText) = try preferencePairs()
-        let train = try trainText.map(tokenizePair).map { PairExample(prompt: $0.prompt, chosen: $0.chosen, rejected: $0.rejected) }
-        let valid = try validText.map(tokenizePair).map { PairExample(prompt: $0.prompt, chosen: $0.chosen, rejected: $0.rejected) }
+        let pairs = try tokenizedPreferencePairs(for: .rewardModel)
+        let train = pairs.train.map { PairExample(prompt: $0.prompt, chosen: $0.chosen, rejected: $0.rejected) }
+        let valid = pairs.valid.map { PairExample(prompt: $0.prompt, chosen: $0.chosen, rejected: $0.rejected) }
         let model = RewardModelTrainer.initialize(from: sft, seed: config.seed)
         var rmConfig = stage.trainer
         rmConfig.maxLength = min(rmConfig.maxLength ?? config.sequenceLength, config.sequenceLength)
@@ -49,9 +49,9 @@ extension ExperimentRunner {
         guard let stage = config.dpo else { return [:] }
         let tok = try tokenizer
         let sft = try requireModel("sft", for: .dpo)
-        let (trainText, validText) = try preferencePairs()
-        let train = try trainText.map(tokenizePair).map { PreferenceExample(prompt: $0.prompt, chosen: $0.chosen, rejected: $0.rejected) }
-        let valid = try validText.map(tokenizePair).map { PreferenceExample(prompt: $0.prompt, chosen: $0.chosen, rejected: $0.rejected) }
+        let pairs = try tokenizedPreferencePairs(for: .dpo)
+        let train = pairs.train.map { PreferenceExample(prompt: $0.prompt, chosen: $0.chosen, rejected: $0.rejected) }
+        let valid = pairs.valid.map { PreferenceExample(prompt: $0.prompt, chosen: $0.chosen, rejected: $0.rejected) }
         let policy = GPT(copying: sft)
         var cfg = stage.trainer
         cfg.maxLength = config.sequenceLength

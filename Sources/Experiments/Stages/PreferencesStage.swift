@@ -106,6 +106,28 @@ extension ExperimentRunner {
         return (try Datasets.loadPreferencePairs(from: tu), try Datasets.loadPreferencePairs(from: vu))
     }
 
+    /// The preference pairs of `stage` (reward model, DPO) as token ids, without the pairs whose
+    /// chosen and rejected completions are the same tokens once truncated: they state no
+    /// preference (the DPO and Bradley–Terry losses see a zero margin whatever the model does)
+    /// and would only dilute the batch. Their count is reported; a split with none left is refused.
+    func tokenizedPreferencePairs(for stage: Stage) throws -> (train: [(prompt: [Int32], chosen: [Int32], rejected: [Int32])],
+                                                                valid: [(prompt: [Int32], chosen: [Int32], rejected: [Int32])]) {
+        let (trainText, validText) = try preferencePairs()
+        let source = config.data.preferencesTrain.map { "data.preferences_train (\($0))" } ?? "the preferences stage's pairs"
+        func keep(_ pairs: [PreferencePair], split: String) throws -> [(prompt: [Int32], chosen: [Int32], rejected: [Int32])] {
+            let all = try pairs.map(tokenizePair)
+            let kept = all.filter { $0.chosen != $0.rejected }
+            if kept.isEmpty && !all.isEmpty {
+                throw UserError("\(config.file): \(stage.rawValue): every one of the \(all.count) \(split) preference pairs of \(source) has the same chosen and rejected completion (after truncation to data.max_completion_tokens \(config.data.maxCompletionTokens)); such pairs state no preference: fix the data or raise data.max_completion_tokens")
+            }
+            if kept.count < all.count {
+                progress.message("[\(stage.rawValue)] dropped \(all.count - kept.count) of \(all.count) \(split) preference pairs whose chosen and rejected completions are the same tokens (after truncation to \(config.data.maxCompletionTokens)): they state no preference")
+            }
+            return kept
+        }
+        return (try keep(trainText, split: "train"), try keep(validText, split: "valid"))
+    }
+
     /// Tokenizes a pair with the shared truncation rule (prompt keep-end, completions capped).
     func tokenizePair(_ p: PreferencePair) throws -> (prompt: [Int32], chosen: [Int32], rejected: [Int32]) {
         let tok = try tokenizer
