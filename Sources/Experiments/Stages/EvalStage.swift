@@ -57,11 +57,14 @@ extension ExperimentRunner {
         // One line per judged sample (eval_samples.jsonl), so a reader can see what the numbers are made of.
         var sampleLines: [String] = []
 
-        func evaluate(_ policy: GPT, temperature: Double, count: Int, seedTag: String, label: String) throws -> [(String, JSONValue)] {
+        func evaluate(_ policy: GPT, temperature: Double, count: Int, label: String) throws -> [(String, JSONValue)] {
             let n = min(count, prompts.count)
             let ps = Array(prompts.prefix(n))
             let gen = Generator(model: policy, maxBatch: min(cfg.batchSize, n))
-            var rngs = (0..<n).map { RNG(seed: config.seed).split("eval-\(seedTag)-\(temperature)", $0) }
+            // The same stream per prompt and temperature for every policy (and every run of the same
+            // seed): two methods' samples of one prompt differ by the policies alone, which is what
+            // makes their paired difference (rlhf compare's verdicts) sharp.
+            var rngs = (0..<n).map { RNG(seed: config.seed).split("eval-\(temperature)", $0) }
             let outs = gen.generate(prompts: ps, options: SamplingOptions(temperature: Float(temperature), maxNewTokens: config.data.maxCompletionTokens, eosId: tok.eosId), rngs: &rngs)
             let texts = try outs.map { try text($0.tokens).trimmingCharacters(in: .whitespaces) }
             var obj: [(String, JSONValue)] = [("temperature", .number(temperature, isInteger: false)), ("n", .number(Double(n), isInteger: true))]
@@ -75,13 +78,17 @@ extension ExperimentRunner {
             // The judge's verdict on each sample, once: score, facts found, unsupported words.
             let b = gold ? (0..<n).map { judge.breakdown(post: items[$0].post!, summary: texts[$0]) } : []
             let g = b.map(\.score)
+            // Each sample's win against its reference under the judge (ties half), kept per sample
+            // for the paired verdicts of rlhf compare.
+            var wins: [Double] = []
             if judgeSpec == "gold" {
-                put("win_rate", MeanCI((0..<n).map { winScore(g[$0], refGold[$0], tie: cfg.tieMargin) }))
+                wins = (0..<n).map { winScore(g[$0], refGold[$0], tie: cfg.tieMargin) }
             } else if external != nil {
-                put("win_rate", MeanCI((0..<n).map { winScore(Double(js[$0]), Double(refJudge[$0]), tie: cfg.tieMargin) }))
+                wins = (0..<n).map { winScore(Double(js[$0]), Double(refJudge[$0]), tie: cfg.tieMargin) }
             } else if !rm.isEmpty {
-                put("win_rate", MeanCI((0..<n).map { winScore(Double(rm[$0]), Double(refRM[$0]), tie: cfg.tieMargin) }))
+                wins = (0..<n).map { winScore(Double(rm[$0]), Double(refRM[$0]), tie: cfg.tieMargin) }
             }
+            if !wins.isEmpty { put("win_rate", MeanCI(wins)) }
             if !js.isEmpty { put("judge_score", MeanCI(js.map(Double.init))) }
             if gold {
                 put("gold", MeanCI(g))
@@ -97,6 +104,7 @@ extension ExperimentRunner {
                 var line: [(String, JSONValue)] = [("policy", .string(label)), ("temperature", .number(temperature, isInteger: false)),
                                                    ("prompt_index", .number(Double(i), isInteger: true)), ("summary", .string(texts[i])),
                                                    ("reference", .string(refTexts[i]))]
+                if !wins.isEmpty { line.append(("win", .number(wins[i], isInteger: false))) }
                 if gold {
                     line += [("gold", .number(g[i], isInteger: false)), ("reference_gold", .number(refGold[i], isInteger: false)),
                              ("facts", .array(b[i].factsExpressed.map { .string($0.rawValue) })),
@@ -126,7 +134,7 @@ extension ExperimentRunner {
             let policy = try requireModel(name, for: .eval)
             var rows: [JSONValue] = []
             for t in cfg.temperatures {
-                let row = try evaluate(policy, temperature: t, count: cfg.prompts, seedTag: name, label: name)
+                let row = try evaluate(policy, temperature: t, count: cfg.prompts, label: name)
                 rows.append(.object(row))
                 if t == 1.0 { finalAtOne[name] = (policy.params.array, row) }
                 let v = JSONValue.object(row)
@@ -154,12 +162,13 @@ extension ExperimentRunner {
             if let f = finalAtOne[name], f.weights == policy.params.array {
                 row = f.row
             } else {
-                row = try evaluate(policy, temperature: 1.0, count: cfg.prompts, seedTag: name, label: String(s.dropLast(".safetensors".count)))
+                row = try evaluate(policy, temperature: 1.0, count: cfg.prompts, label: String(s.dropLast(".safetensors".count)))
             }
             frontier.append(.object([("policy", .string(name)), ("step", .number(Double(step), isInteger: true))] + row))
         }
         let out: JSONValue = .object([
             ("judge", .string(judgeSpec == "gold" ? "gold" : external?.name ?? (scorer != nil ? "reward_model" : "none"))),
+            ("seed", .number(Double(config.seed), isInteger: true)),
             ("prompts", .number(Double(items.count), isInteger: true)),
             ("reference_gold", gold ? .number(MeanCI(refGold).mean, isInteger: false) : .null),
             ("tie_margin", .number(cfg.tieMargin, isInteger: false)),
