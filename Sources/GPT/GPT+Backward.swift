@@ -7,6 +7,7 @@ extension GPT {
         guard let G = grads?.pointer else { preconditionFailure("backward on a model without gradients (call enableGrads)") }
         let c = config, C = c.nEmbd, NH = c.nHead, L = c.nLayer, H = c.nInner
         let B = ws.B, T = ws.T, N = B * T
+        FlopCounter.addBackward(config, B: B, T: T)
         let P = params.pointer
         let bt = ws.maxB * ws.maxT
         let dres = ws.p(ws.dres), dC1 = ws.p(ws.dC1), dC2 = ws.p(ws.dC2)

@@ -18,6 +18,7 @@ extension GPT {
             precondition(T <= config.context, "sequence length \(T) exceeds the context \(config.context)")
         }
         ws.branches = branches
+        FlopCounter.addForward(config, B: B, T: T)
         let c = config, C = c.nEmbd, NH = c.nHead, L = c.nLayer, V = c.vocabSize, H = c.nInner, eps = c.layerNormEpsilon
         let N = B * T
         ws.B = B
@@ -73,6 +74,7 @@ extension GPT {
                               dlogp: UnsafePointer<Float>? = nil, dentropy: UnsafePointer<Float>? = nil) {
         precondition(rows.count == targets.count)
         let backward = dlogp != nil || dentropy != nil
+        FlopCounter.addHead(config, rows: rows.count, backward: backward)
         let wte = layout.offset("wte.weight")
         rows.withUnsafeBufferPointer { r in
             targets.withUnsafeBufferPointer { y in

@@ -162,6 +162,7 @@ public final class Generator {
                 }
             }
             var stillActive: [Int] = []
+            FlopCounter.addGenerated(rows.count)
             for (r, i) in rows.enumerated() {
                 let (tok, lp) = picked[r]
                 out[i].tokens.append(tok)
@@ -195,6 +196,7 @@ public final class Generator {
 
     func prefillBatch(_ members: [Int], _ prompts: [[Int32]], T: Int) {
         let B = members.count, N = B * T
+        FlopCounter.addPrefill(model.config, B: B, T: T, heads: B)
         let P = model.params.pointer, lay = model.layout
         let wte = P + lay.offset("wte.weight"), wpe = P + lay.offset("wpe.weight")
         var tokens = [Int32](repeating: 0, count: N)      // padding: token 0 after each prompt's end
@@ -304,6 +306,7 @@ public final class Generator {
     /// gets in a batch of one.
     func decodeStep(rows: [Int], tokens: [Int32], positions: [Int]) {
         let m = rows.count
+        FlopCounter.addDecode(model.config, rows: m, cached: positions.reduce(m, +))
         let scratchStride = packedScratch.count / 2
         if Parallel.threads >= 2 && m >= 2 * PackedMatmul.rowTile {
             // Equal halves: the cache reads scale with rows, and at m = 64 both halves take six row
