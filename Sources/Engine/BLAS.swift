@@ -75,6 +75,11 @@ public enum BLAS {
         b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
         if m == 0 || n == 0 { return }
+        #if DEBUG
+        checkOperand("sgemm", "A", a, rows: transA ? k : m, cols: transA ? m : k, ld: lda)
+        checkOperand("sgemm", "B", b, rows: transB ? n : k, cols: transB ? k : n, ld: ldb)
+        checkOperand("sgemm", "C", c, rows: m, cols: n, ld: ldc)
+        #endif
         if k == 0 {
             if beta == 0 { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
             else if beta != 1 { for i in 0..<m { for j in 0..<n { c[i * ldc + j] *= beta } } }
@@ -138,6 +143,25 @@ public enum BLAS {
         }
     }
 
+    /// Debug builds check every operand with this: a row-major `rows` × `cols` operand with
+    /// leading dimension `ld` must have ld ≥ cols and end inside the buffer it starts in (when
+    /// that buffer is a `FloatBuffer`). Returns what is wrong, or nil.
+    static func operandProblem(_ call: String, _ name: String, _ p: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int) -> String? {
+        guard rows > 0 && cols > 0 else { return nil }
+        if ld < cols { return "BLAS.\(call): operand \(name) has leading dimension \(ld) < its \(cols) columns" }
+        let needed = (rows - 1) * ld + cols
+        if let available = BufferRegistry.floatsAvailable(from: p), needed > available {
+            return "BLAS.\(call): operand \(name) (\(rows)×\(cols), leading dimension \(ld)) reads \(needed) floats, its buffer holds \(available) from there"
+        }
+        return nil
+    }
+
+    #if DEBUG
+    static func checkOperand(_ call: String, _ name: String, _ p: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int) {
+        if let problem = operandProblem(call, name, p, rows: rows, cols: cols, ld: ld) { preconditionFailure(problem) }
+    }
+    #endif
+
     // MARK: - Level 2 / 1
 
     /// y(m) = alpha * A(m,n) x + beta * y, or with `trans` y(n) = alpha * Aᵀ x + beta * y.
@@ -146,6 +170,11 @@ public enum BLAS {
         x: UnsafePointer<Float>, incx: Int = 1, beta: Float = 0, y: UnsafeMutablePointer<Float>, incy: Int = 1
     ) {
         if m == 0 || n == 0 { return }
+        #if DEBUG
+        checkOperand("sgemv", "A", a, rows: m, cols: n, ld: lda)
+        checkOperand("sgemv", "x", x, rows: trans ? m : n, cols: 1, ld: incx)
+        checkOperand("sgemv", "y", y, rows: trans ? n : m, cols: 1, ld: incy)
+        #endif
         _ = configured
         cblas_sgemv(CblasRowMajor, trans ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), alpha, a, Int32(lda),
                     x, Int32(incx), beta, y, Int32(incy))

@@ -16,6 +16,7 @@ public final class FloatBuffer: @unchecked Sendable {
         guard status == 0, let raw else { fatalError("FloatBuffer: cannot allocate \(bytes) bytes") }
         pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
         pointer.initialize(repeating: 0, count: max(count, 1))
+        BufferRegistry.add(pointer, count: max(count, 1))
     }
 
     /// A copy of `values`.
@@ -26,7 +27,10 @@ public final class FloatBuffer: @unchecked Sendable {
         }
     }
 
-    deinit { free(pointer) }
+    deinit {
+        BufferRegistry.remove(pointer)
+        free(pointer)
+    }
 
     public var buffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: pointer, count: count) }
 
@@ -59,5 +63,35 @@ public final class Scratch: @unchecked Sendable {
     public func pointer(_ count: Int) -> UnsafeMutablePointer<Float> {
         if buffer.count < count { buffer = FloatBuffer(count: count) }
         return buffer.pointer
+    }
+}
+
+/// The extent of every live `FloatBuffer` (kept at each allocation, which the engine does once
+/// per workspace), so that the BLAS facade of debug builds can check that an operand it hands to
+/// OpenBLAS ends inside the buffer it starts in: the sanitizers do not see into OpenBLAS, so an
+/// overrun through a wrong leading dimension would otherwise go unseen.
+enum BufferRegistry {
+    static let lock = NSLock()
+    nonisolated(unsafe) static var extents: [UInt: Int] = [:]     // base address → float count
+
+    static func add(_ p: UnsafeMutablePointer<Float>, count: Int) {
+        lock.lock(); defer { lock.unlock() }
+        extents[UInt(bitPattern: p)] = count
+    }
+
+    static func remove(_ p: UnsafeMutablePointer<Float>) {
+        lock.lock(); defer { lock.unlock() }
+        extents[UInt(bitPattern: p)] = nil
+    }
+
+    /// The floats from `p` to the end of the registered buffer that holds it; nil when `p` is not
+    /// in one (a Swift array or another allocation: not checked).
+    static func floatsAvailable(from p: UnsafePointer<Float>) -> Int? {
+        let a = UInt(bitPattern: p)
+        lock.lock(); defer { lock.unlock() }
+        for (base, count) in extents where a >= base && a < base + UInt(count * 4) {
+            return count - Int(a - base) / 4
+        }
+        return nil
     }
 }

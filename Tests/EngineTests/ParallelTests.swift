@@ -1,4 +1,4 @@
-import Engine
+@testable import Engine
 import Foundation
 import XCTest
 
@@ -161,5 +161,23 @@ final class ParallelTests: XCTestCase {
                 assertBitIdentical(run(1), run(2), "sgemm \(m)x\(n)x\(k) transA \(ta) transB \(tb)")
             }
         }
+    }
+}
+
+/// The check debug builds run on every BLAS operand: an operand must end inside its buffer.
+final class BLASOperandCheckTests: XCTestCase {
+    func testOperandsThatRunPastTheirBufferAreFound() {
+        let b = FloatBuffer(count: 100)
+        // 10 rows of 8 columns with leading dimension 10 read 9·10 + 8 = 98 floats: they fit.
+        XCTAssertNil(BLAS.operandProblem("sgemm", "A", b.pointer, rows: 10, cols: 8, ld: 10))
+        // From element 5 on, 98 floats do not.
+        XCTAssertEqual(BLAS.operandProblem("sgemm", "A", b.pointer + 5, rows: 10, cols: 8, ld: 10),
+                       "BLAS.sgemm: operand A (10×8, leading dimension 10) reads 98 floats, its buffer holds 95 from there")
+        XCTAssertEqual(BLAS.operandProblem("sgemv", "x", b.pointer, rows: 3, cols: 4, ld: 2),
+                       "BLAS.sgemv: operand x has leading dimension 2 < its 4 columns")
+        // Memory that is not a FloatBuffer cannot be checked.
+        let other = UnsafeMutablePointer<Float>.allocate(capacity: 4)
+        defer { other.deallocate() }
+        XCTAssertNil(BLAS.operandProblem("sgemm", "B", other, rows: 100, cols: 100, ld: 100))
     }
 }
