@@ -8,9 +8,11 @@ import Tokenizer
 
 /// What the command line does, one function per command.
 public enum Lab {
-    /// A new run goes into a missing or empty directory: never over the user's files, nor into another run.
+    /// A new run goes into a missing or empty directory: never over the user's files, nor into
+    /// another run (nor one that another process is creating or running).
     public static func checkNewRunDirectory(_ dir: URL) throws {
         let fm = FileManager.default
+        try RunLock.checkFree(dir)
         if fm.fileExists(atPath: dir.appendingPathComponent("state.json").path) {
             throw UserError("\(dir.path) already holds a run; continue it with: rlhf resume \(dir.path) (which keeps that run's config.json), or, to start over with this config, delete \(dir.path) or choose another --out")
         }
@@ -25,42 +27,36 @@ public enum Lab {
         }
     }
 
+    /// `rlhf run`: the run directory appears whole (config, state, empty logs, its lock) or not
+    /// at all, and this process holds its lock until the run ends.
     public static func runExperiment(_ cfg: ExperimentConfig, dir: URL) throws {
         // Every data file is read before the run directory exists: a bad file stops the run here,
         // and the corrected config runs into the same directory.
         let data = try TaskData(cfg.data, configDir: URL(fileURLWithPath: cfg.file).deletingLastPathComponent(), tokenizerPosts: cfg.tokenizer.corpusPosts)
         ExperimentRunner.installSignalHandlers()
-        let existed = FileManager.default.fileExists(atPath: dir.path)
-        let runner: ExperimentRunner
-        do {
-            runner = try ExperimentRunner(config: cfg, runDir: dir)
-            runner._data = data
-            runner.state.notes["config_file"] = URL(fileURLWithPath: cfg.file).standardizedFileURL.path
-            try runner.run.saveState(runner.state)
-        } catch {
-            // Nothing ran yet: leave no half-made run directory behind (it was missing or empty).
-            removeEmptySkeleton(dir, andDirectory: !existed)
-            throw error
-        }
+        // Built before the directory exists (it writes nothing): init_from mistakes stop the run here too.
+        let runner = try ExperimentRunner(config: cfg, runDir: dir)
+        runner._data = data
+        runner.state.notes["config_file"] = URL(fileURLWithPath: cfg.file).standardizedFileURL.path
+        let lock = try RunDirectory.create(dir, state: runner.state, files: [
+            ("config.json", Data((cfg.input.serialized() + "\n").utf8)),
+            ("config.resolved.json", Data((cfg.resolved.serialized() + "\n").utf8)),
+        ])
+        defer { lock.release() }
+        try runner.prepareToWrite()
         runner.progress.message("run directory: \(dir.path)")
         try runner.execute()
         try finish(runner)
     }
 
-    /// Removes what `RunDirectory` creates while it is still empty (rmdir and unlink of empty files only).
-    static func removeEmptySkeleton(_ dir: URL, andDirectory: Bool) {
-        for sub in ["models", "checkpoints", "data", "report"] { rmdir(dir.appendingPathComponent(sub).path) }
-        for file in ["metrics.jsonl", "samples.jsonl"] {
-            let p = dir.appendingPathComponent(file).path
-            if let size = (try? FileManager.default.attributesOfItem(atPath: p))?[.size] as? NSNumber, size.intValue == 0 { unlink(p) }
-        }
-        if andDirectory { rmdir(dir.path) }
-    }
-
+    /// `rlhf resume`: under the run's lock, continues the unfinished stages from their last checkpoints.
     public static func resumeExperiment(_ dir: URL) throws {
         let cfg = try loadRunConfig(dir)
         ExperimentRunner.installSignalHandlers()
+        let lock = try RunLock(runDirectory: dir)
+        defer { lock.release() }
         let runner = try ExperimentRunner(config: cfg, runDir: dir)
+        try runner.prepareToWrite()
         runner.progress.message("resuming \(dir.path); finished stages: \(runner.state.finished.isEmpty ? "none" : runner.state.finished.joined(separator: ", "))")
         try runner.execute()
         try finish(runner)
@@ -110,8 +106,13 @@ public enum Lab {
         var cfg = try loadRunConfig(dir, overrides: overrides)
         if cfg.eval == nil { cfg.eval = EvalConfig() }
         cfg.stages = [.eval]
+        ExperimentRunner.installSignalHandlers()
+        let lock = try RunLock(runDirectory: dir)
+        defer { lock.release() }
         let runner = try ExperimentRunner(config: cfg, runDir: dir)
+        runner.continueCommand = "rlhf eval"
         runner.state.finished.removeAll { $0 == "eval" }
+        try runner.prepareToWrite()
         try runner.execute()
         print(try Report.compare(runs: [dir], out: nil))
     }

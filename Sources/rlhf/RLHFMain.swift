@@ -13,6 +13,7 @@ enum Main {
             argumentError(error)
         }
         do {
+            try checkConfigFile(command)
             try command.run()
         } catch let e as UserError {
             fail(e.description, code: 2)
@@ -46,7 +47,14 @@ enum Main {
     /// Errors from the modules below that describe a user mistake (bad file, checkpoint, data).
     static func isUserFacing(_ e: Any) -> Bool {
         let t = String(describing: type(of: e))
-        return ["CheckpointError", "TokenizerError", "DataError", "RewardModelError", "DPOError", "PPOError"].contains(t)
+        return ["CheckpointError", "TokenizerError", "DataError", "RewardModelError", "DPOError", "PPOError", "FileWriteError"].contains(t)
+    }
+
+    /// `rlhf run PATH` with a directory, a named pipe or a device for PATH: say what it is (the
+    /// config reader would call it "not found").
+    static func checkConfigFile(_ command: ParsableCommand) throws {
+        guard let run = command as? Run, let what = FileSystem.notARegularFile(run.config) else { return }
+        throw UserError("\(run.config): \(what), not a config file; give the path of a JSON experiment file (configs/quickstart.json is a ready one)")
     }
 
     /// Prints `error: MESSAGE` as one line (newlines and carriage returns of user text escaped) and exits.

@@ -1,64 +1,217 @@
+import Alignment
 import Foundation
 import GPT
 import JSON
 
 /// `runs/NAME/`: config.json (resolved), state.json (finished stages), metrics.jsonl,
-/// samples.jsonl, summary.json, tokenizer.json, models/, checkpoints/, data/, eval.json, report/.
+/// samples.jsonl, summary.json, tokenizer.json, models/, checkpoints/, data/, eval.json, report/,
+/// and `.lock` (see `RunLock`).
+///
+/// What a run directory guarantees: it appears whole or not at all (`create`); every file in it is
+/// replaced whole (temporary file, fsync, rename: `DurableFile`, `AtomicFile`), except the two
+/// logs, which only grow by whole lines (`RunLog`); one process writes into it at a time.
+/// Opening one writes nothing: the writers (`Lab`) take the lock first.
 public final class RunDirectory {
     public let url: URL
-    let metricsHandle: FileHandle
-    let samplesHandle: FileHandle
     /// state.json as found when the directory was opened (empty for a new run).
     let state: State
+    let metrics: RunLog
+    let samples: RunLog
+    /// The first append to metrics.jsonl or samples.jsonl that failed. Later lines are not written
+    /// (a log with a gap would pass for a complete one): the runner stops the stage with it.
+    public private(set) var writeFailure: Error?
 
     public init(url: URL) throws {
         self.url = url
         // A present state.json must be readable before anything is written: a damaged one
         // would otherwise restart the run from scratch over its checkpoints and summaries.
         state = try Self.readState(url)
-        try FileSystem.createDirectory(url, what: "the run directory", fix: "choose another --out")
-        for sub in ["models", "checkpoints", "data", "report"] {
-            try FileSystem.createDirectory(url.appendingPathComponent(sub), what: "the run directory", fix: "remove it or choose another --out")
-        }
-        metricsHandle = try FileSystem.openForAppending(url.appendingPathComponent("metrics.jsonl"))
-        samplesHandle = try FileSystem.openForAppending(url.appendingPathComponent("samples.jsonl"))
-    }
-
-    deinit {
-        try? metricsHandle.close()
-        try? samplesHandle.close()
+        metrics = RunLog(url: url.appendingPathComponent("metrics.jsonl"))
+        samples = RunLog(url: url.appendingPathComponent("samples.jsonl"))
     }
 
     public func path(_ name: String) -> URL { url.appendingPathComponent(name) }
     public func model(_ stage: String) -> URL { url.appendingPathComponent("models/\(stage).safetensors") }
     public func checkpoints(_ stage: String) -> URL { url.appendingPathComponent("checkpoints/\(stage)") }
 
-    /// Appends one line to metrics.jsonl (flushed: a killed run keeps every logged step).
+    // MARK: - Creation
+
+    static let subdirectories = ["models", "checkpoints", "data", "report"]
+
+    /// Creates the run directory `dir` whole or not at all: it is built as a hidden sibling
+    /// (`.NAME.tmp-PID`, holding its lock from the start) with its subdirectories, `files`, empty
+    /// logs and `state`, then renamed into place (over `dir` when that is an empty directory).
+    /// Returns the lock, held. Siblings left by a creation that was killed are removed first.
+    static func create(_ dir: URL, state: State, files: [(String, Data)]) throws -> RunLock {
+        let fm = FileManager.default
+        let parent = dir.deletingLastPathComponent()
+        let fix = "choose another --out"
+        func failure(_ cause: String, _ e: Int32) -> UserError {
+            let advice = (e == ENOSPC || e == EDQUOT) ? "free some space, then run the command again" : fix
+            return UserError("\(dir.path): cannot create the run directory (\(cause)); \(advice)")
+        }
+        if let f = FileSystem.fileInTheWay(dir) {
+            let why = f.path == dir.standardizedFileURL.path ? "it exists and is not a directory" : "\(f.path) is a file, not a directory"
+            throw UserError("\(dir.path): cannot create the run directory (\(why)); \(fix)")
+        }
+        do { try DurableFile.createDirectory(parent) } catch let e as FileWriteError {
+            throw failure(FileSystem.cause(errno: e.code) + (e.path == parent.standardizedFileURL.path ? "" : " at \(e.path)"), e.code)
+        }
+        removeAbandonedSiblings(of: dir)
+        let tmp = parent.appendingPathComponent(".\(dir.lastPathComponent).tmp-\(getpid())")
+        try? fm.removeItem(at: tmp)
+        guard mkdir(tmp.path, 0o755) == 0 else { let e = errno; throw failure(FileSystem.cause(errno: e), e) }
+        let lock: RunLock
+        do {
+            lock = try RunLock(file: tmp.appendingPathComponent(RunLock.fileName), for: dir)
+            for sub in subdirectories where mkdir(tmp.appendingPathComponent(sub).path, 0o755) != 0 {
+                throw FileWriteError(path: tmp.appendingPathComponent(sub).path, code: errno)
+            }
+            for (name, data) in files { try DurableFile.write(data, to: tmp.appendingPathComponent(name)) }
+            for log in ["metrics.jsonl", "samples.jsonl"] { try DurableFile.write(Data(), to: tmp.appendingPathComponent(log)) }
+            try DurableFile.write(try encoder.encode(state), to: tmp.appendingPathComponent("state.json"))
+            DurableFile.syncDirectory(tmp)
+        } catch {
+            try? fm.removeItem(at: tmp)
+            if let w = error as? FileWriteError { throw failure(w.reason, w.code) }
+            throw error
+        }
+        if rename(tmp.path, dir.path) != 0 {
+            let e = errno
+            lock.release()
+            try? fm.removeItem(at: tmp)
+            if e == ENOTEMPTY || e == EEXIST {
+                // Another process got there first: say who, or what the directory now holds.
+                try RunLock.checkFree(dir)
+                try Lab.checkNewRunDirectory(dir)
+            }
+            throw failure(FileSystem.cause(errno: e) + (e == EBUSY ? ", a mount point: use a directory inside it" : ""), e)
+        }
+        DurableFile.syncDirectory(parent)
+        return lock
+    }
+
+    /// Removes `.NAME.tmp-PID` siblings of `dir` that no living process is building.
+    static func removeAbandonedSiblings(of dir: URL) {
+        let parent = dir.deletingLastPathComponent()
+        let prefix = ".\(dir.lastPathComponent).tmp-"
+        for n in (try? FileManager.default.contentsOfDirectory(atPath: parent.path)) ?? [] where n.hasPrefix(prefix) {
+            let u = parent.appendingPathComponent(n)
+            let lockFile = u.appendingPathComponent(RunLock.fileName)
+            if FileManager.default.fileExists(atPath: lockFile.path) {
+                if RunLock.isHeld(lockFile) { continue }
+            } else if let pid = Int32(n.dropFirst(prefix.count)), pid == getpid() || kill(pid, 0) == 0 || errno != ESRCH {
+                continue  // its creator may not have taken its lock yet
+            }
+            try? FileManager.default.removeItem(at: u)
+        }
+    }
+
+    // MARK: - Logs
+
+    /// Opens metrics.jsonl and samples.jsonl for appending (an unwritable one fails here, before any work).
+    func openLogs() throws {
+        try metrics.open()
+        try samples.open()
+    }
+
+    /// Appends one line to metrics.jsonl (one write: a killed run keeps every logged step whole).
     public func logMetrics(stage: String, step: Int, _ metrics: [String: Double], extra: [String: Any] = [:]) {
         var obj: [(String, JSONValue)] = [("stage", .string(stage)), ("step", .number(Double(step), isInteger: true))]
         for k in metrics.keys.sorted() { obj.append((k, .number(metrics[k]!, isInteger: false))) }
         for k in extra.keys.sorted() { obj.append((k, JSONValue(extra[k]))) }
-        let line = JSONValue.object(obj).serialized(pretty: false) + "\n"
-        metricsHandle.write(Data(line.utf8))
+        append(self.metrics, JSONValue.object(obj).serialized(pretty: false), stage: stage)
     }
 
     public func logSample(_ item: [String: Any]) {
-        samplesHandle.write(Data((JSONValue(item).serialized(pretty: false) + "\n").utf8))
+        append(samples, JSONValue(item).serialized(pretty: false), stage: item["stage"] as? String ?? "")
     }
 
-    /// Drops metrics lines of `stage` with step > `step` (after resuming from an earlier
-    /// checkpoint), and lines that are not JSON: only a write cut short by a crash leaves those.
-    public func truncateMetrics(stage: String, after step: Int) throws {
-        let u = path("metrics.jsonl")
-        guard let text = try? String(contentsOf: u, encoding: .utf8) else { return }
-        var kept: [Substring] = []
-        for line in text.split(separator: "\n") {
-            guard let v = try? JSONParser.parse(String(line)) else { continue }
-            if v["stage"]?.stringValue == stage, let s = v["step"]?.doubleValue, Int(s) > step { continue }
-            kept.append(line)
+    private func append(_ log: RunLog, _ line: String, stage: String) {
+        guard writeFailure == nil else { return }
+        do { try log.append(line, stage: stage) } catch { writeFailure = error }
+    }
+
+    /// Drops the lines of metrics.jsonl and samples.jsonl that are not JSON objects (a write cut
+    /// short, or anything appended by hand); returns one line per file that had some.
+    func repairLogs() throws -> [String] {
+        var notes: [String] = []
+        for log in [metrics, samples] {
+            let dropped = try log.repair()
+            guard !dropped.isEmpty else { continue }
+            let list = dropped.prefix(5).map(String.init).joined(separator: ", ") + (dropped.count > 5 ? ", ..." : "")
+            notes.append("\(log.url.path): dropped \(dropped.count) line\(dropped.count == 1 ? "" : "s") that \(dropped.count == 1 ? "is" : "are") not JSON (line\(dropped.count == 1 ? "" : "s") \(list))")
         }
-        try metricsHandle.truncate(atOffset: 0)
-        metricsHandle.write(Data((kept.joined(separator: "\n") + (kept.isEmpty ? "" : "\n")).utf8))
+        return notes
+    }
+
+    /// What a checkpoint of `stage` records about the logs: how many rows of the stage each held.
+    func logPositions(stage: String) -> Data {
+        metrics.sync()
+        samples.sync()
+        let obj: JSONValue = .object([("metrics_rows", .number(Double(metrics.rows[stage] ?? 0), isInteger: true)),
+                                      ("samples_rows", .number(Double(samples.rows[stage] ?? 0), isInteger: true))])
+        return Data(obj.serialized(pretty: false).utf8)
+    }
+    static let logPositionsFile = "run_logs.json"
+
+    /// Cuts the rows of `stage` back to what the checkpoint `dir` recorded (its `run_logs.json`;
+    /// without one, rows up to `step`; with no checkpoint, all of them). Returns the rows dropped.
+    @discardableResult
+    func cutLogs(stage: String, checkpoint dir: URL?, step: Int) throws -> Int {
+        var m = RunLog.Cut.throughStep(dir == nil ? -1 : step), s = m
+        if let dir, let d = FileManager.default.contents(atPath: dir.appendingPathComponent(Self.logPositionsFile).path),
+           let v = try? JSONParser.parse(String(decoding: d, as: UTF8.self)),
+           let mr = v["metrics_rows"]?.intValue, let sr = v["samples_rows"]?.intValue, mr >= 0, sr >= 0 {
+            m = .rows(mr)
+            s = .rows(sr)
+        }
+        return try metrics.cut(stage: stage, m) + samples.cut(stage: stage, s)
+    }
+
+    /// The last value of each metric `stage` logged to metrics.jsonl (a stage resumed at its
+    /// final checkpoint runs no step, so its final figures come from there).
+    public func lastMetrics(stage: String) -> [String: Double] {
+        var out: [String: Double] = [:]
+        for line in metrics.read().lines where line.stage == stage {
+            guard case .object(let kv)? = try? JSONParser.parse(String(line.text)) else { continue }
+            for (k, x) in kv where k != "stage" && k != "step" && k != "elapsed" {
+                if let d = x.doubleValue { out[k] = d }
+            }
+        }
+        return out
+    }
+
+    // MARK: - Leftovers
+
+    /// Removes what writes cut short left behind (`.NAME.tmp-X` files, `.tmp-step-N` checkpoint
+    /// directories) and returns the paths those writes were meant for. Only the lock's holder may
+    /// call it: with the lock held, no write is under way but its own.
+    func removeTemporaryFiles() -> [String] {
+        let fm = FileManager.default
+        var targets: [String] = []
+        func sweep(_ dir: URL) {
+            for n in (try? fm.contentsOfDirectory(atPath: dir.path)) ?? [] {
+                let u = dir.appendingPathComponent(n)
+                if n.hasPrefix("."), let r = n.range(of: ".tmp-", options: .backwards), r.lowerBound > n.index(after: n.startIndex) {
+                    targets.append(dir.appendingPathComponent(String(n[n.index(after: n.startIndex)..<r.lowerBound])).path)
+                    try? fm.removeItem(at: u)
+                } else if n.hasPrefix(".tmp-step-") {
+                    targets.append(dir.appendingPathComponent(String(n.dropFirst(5))).path)
+                    try? fm.removeItem(at: u)
+                } else if n.hasPrefix(".replaced-step-") {
+                    try? fm.removeItem(at: u)
+                }
+            }
+        }
+        for d in [url, path("models"), path("models/snapshots"), path("data"), path("report")] { sweep(d) }
+        for stage in (try? fm.contentsOfDirectory(atPath: path("checkpoints").path)) ?? [] {
+            let root = path("checkpoints/\(stage)")
+            let published = CheckpointStore.checkpoints(root: root)  // puts back a checkpoint set aside mid-replacement
+            sweep(root)
+            for ck in published { sweep(ck) }
+        }
+        return targets
     }
 
     // MARK: - Run state
@@ -73,7 +226,8 @@ public final class RunDirectory {
     public func loadState() -> State { state }
 
     /// state.json of the run at `dir`: empty when there is none (a new run), an error naming the
-    /// file when it is present but unreadable.
+    /// file when it is present but unreadable, or names stages that do not exist or finished
+    /// stages out of the pipeline's order.
     public static func readState(_ dir: URL) throws -> State {
         let u = dir.appendingPathComponent("state.json")
         var isDir: ObjCBool = false
@@ -88,11 +242,31 @@ public final class RunDirectory {
         do { _ = try JSONParser.parse(text) } catch {
             throw UserError("\(u.path): the run state is damaged (invalid JSON at \(error)); \(fix)")
         }
+        let state: State
         do {
-            return try decoder.decode(State.self, from: d)
+            state = try decoder.decode(State.self, from: d)
         } catch {
             throw UserError("\(u.path): the run state is damaged (\(FileSystem.describeDecoding(error))); \(fix)")
         }
+        let order = Stage.allCases.map(\.rawValue)
+        let known = "the stages are \(order.joined(separator: ", "))"
+        var last = -1
+        for name in state.finished {
+            guard let i = order.firstIndex(of: name) else {
+                throw UserError("\(u.path): the run state is damaged (finished: unknown stage \(JSONValue.quote(name)); \(known)); \(fix)")
+            }
+            guard i > last else {
+                let why = i == last ? "is listed twice" : "comes after \"\(order[last])\", out of the pipeline's order"
+                throw UserError("\(u.path): the run state is damaged (finished: \"\(name)\" \(why); \(known)); \(fix)")
+            }
+            last = i
+        }
+        for (key, names) in [("summaries", Array(state.summaries.keys)), ("stageSeconds", Array(state.stageSeconds.keys))] {
+            if let bad = names.sorted().first(where: { !order.contains($0) }) {
+                throw UserError("\(u.path): the run state is damaged (\(key): unknown stage \(JSONValue.quote(bad)); \(known)); \(fix)")
+            }
+        }
+        return state
     }
 
     /// Non-finite summary values (a diverged loss) are written as the strings "nan", "inf", "-inf".
@@ -109,120 +283,10 @@ public final class RunDirectory {
     }()
 
     public func saveState(_ s: State) throws {
-        try AtomicFile.write(try Self.encoder.encode(s), to: path("state.json"))
-    }
-
-    /// The last value of each metric `stage` logged to metrics.jsonl (a stage resumed at its
-    /// final checkpoint runs no step, so its final figures come from there).
-    public func lastMetrics(stage: String) -> [String: Double] {
-        guard let text = try? String(contentsOf: path("metrics.jsonl"), encoding: .utf8) else { return [:] }
-        var out: [String: Double] = [:]
-        for line in text.split(separator: "\n") {
-            guard let v = try? JSONParser.parse(String(line)), v["stage"]?.stringValue == stage, case .object(let kv) = v else { continue }
-            for (k, x) in kv where k != "stage" && k != "step" && k != "elapsed" {
-                if let d = x.doubleValue { out[k] = d }
-            }
-        }
-        return out
+        try DurableFile.write(try Self.encoder.encode(s), to: path("state.json"))
     }
 
     public func writeJSON(_ v: JSONValue, _ name: String) throws {
-        try AtomicFile.write(v.serialized() + "\n", to: path(name))
-    }
-}
-
-// MARK: - File-system errors as one line
-
-/// File operations whose failures become one `UserError` line naming the path and the cause
-/// ("is a directory", "not a directory", "permission denied"), instead of a Foundation error dump.
-public enum FileSystem {
-    /// The system's text for `code`, lowercased: "no such file or directory".
-    public static func cause(errno code: Int32) -> String {
-        String(cString: strerror(code)).lowercased()
-    }
-
-    /// Why `url` cannot be read, found by asking the file system.
-    static func cause(_ url: URL) -> String {
-        let fd = open(url.path, O_RDONLY)
-        if fd < 0 { return cause(errno: errno) }
-        close(fd)
-        return "unreadable"
-    }
-
-    /// `DecodingError`s in a few words (the JSON is parsed first for a line and column).
-    static func describeDecoding(_ error: Error) -> String {
-        switch error {
-        case DecodingError.dataCorrupted(let c), DecodingError.typeMismatch(_, let c), DecodingError.valueNotFound(_, let c):
-            let path = c.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
-            return path.isEmpty ? "not valid JSON" : "unexpected value at \(path)"
-        case DecodingError.keyNotFound(let k, _):
-            return "missing key \"\(k.stringValue)\""
-        default:
-            return "\(error)"
-        }
-    }
-
-    /// The first existing component of `url`'s path (walking up from `url`) that is not a directory.
-    static func fileInTheWay(_ url: URL) -> URL? {
-        var u = url.standardizedFileURL
-        while u.path != "/" && !u.path.isEmpty {
-            var isDir: ObjCBool = false
-            if FileManager.default.fileExists(atPath: u.path, isDirectory: &isDir) {
-                return isDir.boolValue ? nil : u
-            }
-            u = u.deletingLastPathComponent()
-        }
-        return nil
-    }
-
-    /// `mkdir -p url`; a failure names the path, `what` it was meant to be, the cause and `fix`.
-    public static func createDirectory(_ url: URL, what: String, fix: String) throws {
-        if let f = fileInTheWay(url) {
-            let why = f.path == url.standardizedFileURL.path ? "it exists and is not a directory" : "\(f.path) is a file, not a directory"
-            throw UserError("\(url.path): cannot create \(what) (\(why)); \(fix)")
-        }
-        var prefix = "/"
-        for c in url.standardizedFileURL.pathComponents where c != "/" {
-            prefix = (prefix as NSString).appendingPathComponent(c)
-            if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
-                let e = errno
-                let at = prefix == url.standardizedFileURL.path ? "" : " at \(prefix)"
-                throw UserError("\(url.path): cannot create \(what) (\(cause(errno: e))\(at)); \(fix)")
-            }
-        }
-    }
-
-    /// Opens `url` for appending, creating it when missing.
-    public static func openForAppending(_ url: URL) throws -> FileHandle {
-        let fd = open(url.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
-        guard fd >= 0 else {
-            throw UserError("\(url.path): cannot open for writing (\(cause(errno: errno))); remove or rename it")
-        }
-        return FileHandle(fileDescriptor: fd, closeOnDealloc: true)
-    }
-
-    /// One line for a Foundation file error (`CocoaError` with a path and a POSIX cause), or nil.
-    public static func describe(_ error: Error) -> String? {
-        let ns = error as NSError
-        guard ns.domain == NSCocoaErrorDomain || ns.domain == NSPOSIXErrorDomain else { return nil }
-        let path = (ns.userInfo[NSFilePathErrorKey] as? String) ?? (ns.userInfo[NSURLErrorKey] as? URL)?.path
-        var why: String
-        if let u = ns.userInfo[NSUnderlyingErrorKey] as? NSError, u.domain == NSPOSIXErrorDomain {
-            why = cause(errno: Int32(u.code))
-        } else if ns.domain == NSPOSIXErrorDomain {
-            why = cause(errno: Int32(ns.code))
-        } else if let p = path, let f = fileInTheWay(URL(fileURLWithPath: p)) {
-            why = f.path == p ? "it is not a directory" : "\(f.path) is a file, not a directory"
-        } else if let p = path {
-            var isDir: ObjCBool = false
-            if FileManager.default.fileExists(atPath: p, isDirectory: &isDir) {
-                why = isDir.boolValue ? "is a directory" : (access(p, W_OK) != 0 ? cause(errno: errno) : "file error \(ns.code)")
-            } else {
-                why = access((p as NSString).deletingLastPathComponent, W_OK) != 0 ? cause(errno: errno) : "no such file or directory"
-            }
-        } else {
-            why = "file error \(ns.code)"
-        }
-        return path.map { "\($0): \(why)" } ?? "file-system error: \(why)"
+        try DurableFile.write(v.serialized() + "\n", to: path(name))
     }
 }

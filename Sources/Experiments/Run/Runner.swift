@@ -6,14 +6,6 @@ import GPT
 import JSON
 import Tokenizer
 
-/// Set by SIGINT/SIGTERM; trainers poll it between steps, checkpoint and stop.
-nonisolated(unsafe) var stopRequested: Int32 = 0
-
-/// Raised when a run stops on a signal after checkpointing.
-public struct RunStopped: Error, CustomStringConvertible {
-    public let description: String
-}
-
 /// Runs the stages of one experiment in order, each reading the artifacts of earlier stages
 /// (from this run, or from the run named by `init_from`), writing its own into the run directory.
 public final class ExperimentRunner {
@@ -27,6 +19,12 @@ public final class ExperimentRunner {
     var _data: TaskData?
     var _tokenizer: BPETokenizer?
     let runStart = Clock.now()
+    /// The command that continues this run after a stop or a full disk.
+    public var continueCommand = "rlhf resume"
+    /// A policy snapshot that could not be written; like `run.writeFailure`, it stops the stage
+    /// (a run that went on without it would never write it again).
+    var snapshotFailure: Error?
+    var writeFailure: Error? { run.writeFailure ?? snapshotFailure }
 
     public init(config: ExperimentConfig, runDir: URL) throws {
         self.config = config
@@ -68,11 +66,6 @@ public final class ExperimentRunner {
         }
     }
 
-    public static func installSignalHandlers() {
-        signal(SIGINT) { _ in stopRequested = 1 }
-        signal(SIGTERM) { _ in stopRequested = 1 }
-    }
-
     // MARK: - Artifacts
 
     /// A file of this run, or else of the `init_from` run, or of the run that one was
@@ -97,9 +90,20 @@ public final class ExperimentRunner {
     func requireModel(_ stage: String, for user: Stage) throws -> GPT {
         guard let u = artifact("models/\(stage).safetensors") else {
             if stage == "sft", let hf = config.hf { return try importHF(hf, for: user) }
-            throw UserError("\(config.file): stage \"\(user.rawValue)\" needs models/\(stage).safetensors, which neither this run nor init_from has; add \"\(stage)\" to the stages or fix init_from")
+            throw UserError(missing("models/\(stage).safetensors", madeBy: stage, for: user.rawValue))
         }
         return try loadModel(u)
+    }
+
+    /// Why a file that an earlier stage makes is not there, naming the run directory (and
+    /// init_from) and what is missing: a finished stage whose file is gone, or no stage that makes it.
+    func missing(_ relative: String, madeBy producer: String, for user: String?) -> String {
+        let what = user.map { "stage \"\($0)\" needs \(relative), which" } ?? "\(relative)"
+        if state.finished.contains(producer) {
+            return "\(run.url.path): \(what) is missing, though this run's \(producer) stage finished; put the file back, or start the run again in a new directory"
+        }
+        let place = initFrom.map { "is neither in the run directory nor in init_from \($0.path)" } ?? "is not in the run directory"
+        return "\(run.url.path): \(what) \(place); add \"\(producer)\" to the stages of \(config.file), or init_from a run that has it"
     }
 
     /// The model of `model.hf` with this run's dropout (the SFT policy of a run without an sft
@@ -152,7 +156,7 @@ public final class ExperimentRunner {
                     _tokenizer = t
                     return t
                 }
-                throw UserError("\(config.file): no tokenizer.json in this run or init_from; add the \"tokenizer\" stage")
+                throw UserError(missing("tokenizer.json", madeBy: "tokenizer", for: nil))
             }
             let t = try BPETokenizer.load(from: u)
             if config.hf == nil {
@@ -183,7 +187,17 @@ public final class ExperimentRunner {
 
     // MARK: - Running
 
+    /// Runs the stages that are not finished, in order. A full disk ends it with one line naming
+    /// the file (`translate`); what was written before stays valid for `rlhf resume`.
     public func execute() throws {
+        do { try executeStages() } catch { throw translate(error) }
+    }
+
+    /// Stages without checkpoints: a stop ends them at once, and they start over.
+    static let stagesWithoutCheckpoints: Set<Stage> = [.tokenizer, .preferences, .eval]
+
+    func executeStages() throws {
+        SignalStop.secondSignal("stopped at once by a second signal (the work since the last checkpoint is lost); continue with: \(continueCommand) \(run.url.path)")
         try run.writeJSON(config.input, "config.json")
         try run.writeJSON(config.resolved, "config.resolved.json")
         for stage in config.stages {
@@ -192,19 +206,48 @@ public final class ExperimentRunner {
                 continue
             }
             let t0 = Clock.now()
+            let atOnce = Self.stagesWithoutCheckpoints.contains(stage)
+            // Log rows of an interrupted attempt of a stage that starts over (trainers cut theirs
+            // back to their checkpoint in `resumeFromCheckpoint`).
+            if atOnce { try run.cutLogs(stage: stage.rawValue, checkpoint: nil, step: 0) }
             progress.message("[\(stage.rawValue)] starting")
+            SignalStop.stopAtOnce(atOnce ? "stopped during \(stage.rawValue) (a stage without checkpoints: it starts over); continue with: \(continueCommand) \(run.url.path)" : nil)
+            defer { SignalStop.stopAtOnce(nil) }
             let summary = try runStage(stage)
+            if let e = writeFailure { throw e }
             let dt = Clock.now() - t0 + (state.stageSeconds[stage.rawValue] ?? 0)
             state.stageSeconds[stage.rawValue] = dt
             var s = summary
             s["seconds"] = dt
             state.summaries[stage.rawValue] = s
-            state.finished.append(stage.rawValue)
+            // In the pipeline's order, whatever order the stages ran in.
+            let order = Stage.allCases.map(\.rawValue)
+            state.finished = order.filter { $0 == stage.rawValue || state.finished.contains($0) }
             try run.saveState(state)
             try writeSummary()
             progress.message("[\(stage.rawValue)] done in \(Progress.duration(dt))")
         }
         try writeSummary()
+    }
+
+    /// Before this process writes into an existing run (resume, eval): the logs open, what killed
+    /// writes left behind is removed, and log lines that are not JSON are dropped (said in one line each).
+    public func prepareToWrite() throws {
+        do {
+            _ = run.removeTemporaryFiles()
+            for note in try run.repairLogs() { progress.message(note) }
+            try run.openLogs()
+        } catch { throw translate(error) }
+    }
+
+    /// A full disk, from whichever layer, as one line naming the file that could not be written
+    /// (the leftovers of the failed write name it when the error does not), after removing those
+    /// leftovers; other errors unchanged.
+    func translate(_ error: Error) -> Error {
+        guard FileSystem.isNoSpace(error) else { return error }
+        let leftovers = run.removeTemporaryFiles()
+        let path = (error as? FileWriteError)?.path ?? leftovers.first ?? quotedPath(in: "\(error)") ?? run.url.path
+        return UserError("\(path): No space left on device; free some space, then continue with: \(continueCommand) \(run.url.path)")
     }
 
     func runStage(_ stage: Stage) throws -> [String: Double] {
@@ -245,8 +288,9 @@ public final class ExperimentRunner {
         try run.writeJSON(obj, "summary.json")
     }
 
-    /// Hooks that log to metrics.jsonl and the progress line, checkpoint through `save`, and stop
-    /// (after a checkpoint) when a signal arrived.
+    /// Hooks that log to metrics.jsonl and the progress line, checkpoint through `save` (with how
+    /// far the logs got, for an exact resume), and stop (after a checkpoint) when a signal arrived,
+    /// or at once when a log or snapshot could not be written.
     func hooks(stage: Stage, total: Int, keys: [String], save: @escaping (Int) throws -> Void) -> TrainingHooks {
         var h = TrainingHooks()
         let t0 = Clock.now()
@@ -254,15 +298,20 @@ public final class ExperimentRunner {
         // The last logged and the last checkpointed step, so that a stop checkpoints exactly once.
         final class Steps { var logged = -1, saved = -1 }
         let steps = Steps()
+        let checkpoint = { [unowned self] (step: Int) throws in
+            // A checkpoint past a lost log line or snapshot would make the loss permanent.
+            if let e = writeFailure { throw e }
+            try CheckpointStore.$companionFiles.withValue([RunDirectory.logPositionsFile: run.logPositions(stage: name)]) {
+                try save(step)
+            }
+            steps.saved = step
+        }
         h.log = { [run, progress] step, m in
             steps.logged = step
             run.logMetrics(stage: name, step: step, m, extra: ["elapsed": Clock.now() - t0])
             progress.update(stage: name, step: step, total: total, metrics: m, keys: keys)
         }
-        h.checkpoint = { step in
-            try save(step)
-            steps.saved = step
-        }
+        h.checkpoint = checkpoint
         h.samples = { [run] step, items in
             for it in items {
                 var d: [String: Any] = ["stage": name, "step": step]
@@ -270,12 +319,12 @@ public final class ExperimentRunner {
                 run.logSample(d)
             }
         }
-        h.shouldStop = { [progress] in
+        h.shouldStop = { [unowned self, progress] in
+            if writeFailure != nil { return true }
             guard stopRequested != 0 else { return false }
             if steps.logged >= 0 && steps.saved != steps.logged {
                 do {
-                    try save(steps.logged)
-                    steps.saved = steps.logged
+                    try checkpoint(steps.logged)
                 } catch {
                     progress.message("[\(name)] could not save a checkpoint at step \(steps.logged): \(error)")
                 }
@@ -286,13 +335,23 @@ public final class ExperimentRunner {
         return h
     }
 
-    /// Restores `stage`'s newest checkpoint, if there is one, and drops the metrics lines logged
-    /// after it (a stopped run may have logged steps it never checkpointed). Returns whether it resumed.
+    /// Restores `stage`'s newest intact checkpoint, if there is one (newer ones that do not load
+    /// are set aside, one line each), and cuts metrics.jsonl and samples.jsonl back to what that
+    /// checkpoint recorded: the steps after it run again and log again, once. Without a
+    /// checkpoint the stage's rows are dropped. Returns whether it resumed.
     func resumeFromCheckpoint(_ stage: Stage, restore: (URL) throws -> Void, step: () -> Int) throws -> Bool {
-        guard let latest = CheckpointStore.latest(root: run.checkpoints(stage.rawValue)) else { return false }
-        try restore(latest)
-        try run.truncateMetrics(stage: stage.rawValue, after: step())
-        progress.message("[\(stage.rawValue)] resumed from \(latest.lastPathComponent)")
+        let name = stage.rawValue
+        guard let (restored, skipped) = try CheckpointStore.restoreNewest(root: run.checkpoints(name), restore: restore) else {
+            let dropped = try run.cutLogs(stage: name, checkpoint: nil, step: 0)
+            if dropped > 0 { progress.message("[\(name)] no checkpoint: starting over (dropped \(dropped) log rows of the interrupted attempt)") }
+            return false
+        }
+        for s in skipped {
+            let moved = s.movedTo.map { "moved to \($0.lastPathComponent)" } ?? "left in place"
+            progress.message("[\(name)] checkpoint \(s.directory.path) is damaged (\(s.reason)); \(moved), resuming from \(restored.lastPathComponent)")
+        }
+        let dropped = try run.cutLogs(stage: name, checkpoint: restored, step: step())
+        progress.message("[\(name)] resumed from \(restored.lastPathComponent)\(dropped > 0 ? " (dropped \(dropped) log rows written after it)" : "")")
         return true
     }
 
@@ -303,11 +362,14 @@ public final class ExperimentRunner {
         var out = h
         let log = h.log
         let dir = run.path("models/snapshots")
-        out.log = { [progress] step, m in
+        out.log = { [unowned self] step, m in
             log(step, m)
             if step % every == 0 {
                 let file = dir.appendingPathComponent("\(name)-\(String(format: "%06d", step)).safetensors")
-                do { try policy().save(to: file) } catch { progress.message("[\(name)] snapshot \(file.path) not written: \(error)") }
+                do { try policy().save(to: file) } catch {
+                    // Stops the stage before its next checkpoint (see `hooks`).
+                    if self.snapshotFailure == nil { self.snapshotFailure = error }
+                }
             }
         }
         return out
@@ -315,9 +377,19 @@ public final class ExperimentRunner {
 
     /// After a trainer returns: if a stop was requested, the last checkpoint is in place; tell the user.
     func checkStopped(_ stage: Stage, step: Int) throws {
+        if let e = writeFailure { throw e }
         if stopRequested != 0 {
-            throw RunStopped(description: "stopped during \(stage.rawValue) at step \(step) after saving a checkpoint; continue with: rlhf resume \(run.url.path)")
+            throw RunStopped(description: "stopped during \(stage.rawValue) at step \(step) after saving a checkpoint; continue with: \(continueCommand) \(run.url.path)")
         }
+    }
+
+    /// A path inside the run directory that another module's one-line error quotes
+    /// ("tokenizer file RUN/tokenizer.json: could not be written (...)").
+    func quotedPath(in text: String) -> String? {
+        guard let start = text.range(of: run.url.path + "/") else { return nil }
+        let rest = text[start.lowerBound...]
+        let end = rest.range(of: ": ")?.lowerBound ?? rest.firstIndex(where: { $0 == " " }) ?? rest.endIndex
+        return String(rest[..<end])
     }
 
     // MARK: - Tokenization helpers
