@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 
 #if canImport(Glibc)
 import Glibc
@@ -22,16 +23,16 @@ extension BPETokenizer {
         }
         if isDirectory.boolValue { return try load(directory: url) }
         let json = try readJSONFile(url)
-        guard let object = json.objectValue else {
+        guard let object = json.dictionaryValue else {
             throw TokenizerError.invalidJSON(path: path, found: json.kind)
         }
         if let format = object["format"] {
             guard let tag = format.stringValue else { throw TokenizerError.wrongFormat(path: path, found: format.kind) }
-            guard tag == TokenizerError.formatTag else { throw TokenizerError.wrongFormat(path: path, found: JSON.quoted(tag)) }
+            guard tag == TokenizerError.formatTag else { throw TokenizerError.wrongFormat(path: path, found: JSONValue.excerpt(tag)) }
             return try readLegacy(object, path: path)
         }
         guard object["model"] != nil else {
-            let keys = object.keys.sorted().prefix(4).map(JSON.quoted).joined(separator: ", ")
+            let keys = object.keys.sorted().prefix(4).map { JSONValue.excerpt($0) }.joined(separator: ", ")
             throw TokenizerError.unknownFormat(path: path, found: object.isEmpty ? "an empty object" : "an object with the keys \(keys)")
         }
         let settings = try HFSettings.read(directory: url.deletingLastPathComponent(), includeAddedTokensFile: false)
@@ -59,16 +60,16 @@ extension BPETokenizer {
 
     /// `{"format": "rlhf-bpe-v1", "vocab_size": N, "merges": [[a, b], ...], "special": {...}}`,
     /// checked for consistent merges, vocabulary size and special ids.
-    static func readLegacy(_ object: [String: JSON], path: String) throws -> BPETokenizer {
+    static func readLegacy(_ object: [String: JSONValue], path: String) throws -> BPETokenizer {
         func invalid(_ expected: String, _ found: String) -> TokenizerError {
             .invalidContents(path: path, expected: expected, found: found)
         }
-        func integer(_ value: JSON?) -> Int? {
+        func integer(_ value: JSONValue?) -> Int? {
             guard let value, case let .value(v) = value.integer(allowDecimal: true) else { return nil }
             return Int(v)
         }
         if let unknown = object.keys.filter({ !["format", "vocab_size", "merges", "special"].contains($0) }).sorted().first {
-            throw invalid("only the keys \"format\", \"vocab_size\", \"merges\" and \"special\"", JSON.quoted(unknown))
+            throw invalid("only the keys \"format\", \"vocab_size\", \"merges\" and \"special\"", JSONValue.excerpt(unknown))
         }
         guard let rawMerges = object["merges"]?.arrayValue else {
             throw invalid("\"merges\" to be an array of [left, right] id pairs", object["merges"]?.kind ?? "no \"merges\" key")
@@ -99,7 +100,7 @@ extension BPETokenizer {
         guard vocabSize == expectedSize else {
             throw invalid("\"vocab_size\": \(expectedSize) (256 bytes + \(merges.count) merges + 2 special tokens)", "\(vocabSize)")
         }
-        guard let special = object["special"]?.objectValue else {
+        guard let special = object["special"]?.dictionaryValue else {
             throw invalid("\"special\" to be an object of special token ids", object["special"]?.kind ?? "no \"special\" key")
         }
         let expectedIds = [(eosToken, expectedSize - 2), (padToken, expectedSize - 1)]
@@ -110,7 +111,7 @@ extension BPETokenizer {
             }
         }
         if let extra = special.keys.filter({ $0 != eosToken && $0 != padToken }).sorted().first {
-            throw invalid("only \(eosToken) and \(padToken) in \"special\"", JSON.quoted(extra))
+            throw invalid("only \(eosToken) and \(padToken) in \"special\"", JSONValue.excerpt(extra))
         }
         return BPETokenizer(merges: merges)
     }
@@ -146,7 +147,7 @@ extension BPETokenizer {
         try Self.writeAtomically(tokenizerJSON(keys: keys), to: directory.appendingPathComponent("tokenizer.json"))
         var vocab = "{"
         for (id, key) in keys.enumerated() {
-            vocab += (id == 0 ? "" : ",") + JSONWriter.quote(key) + ":\(id)"
+            vocab += (id == 0 ? "" : ",") + JSONValue.quote(key) + ":\(id)"
         }
         vocab += "}"
         try Self.writeAtomically(vocab, to: directory.appendingPathComponent("vocab.json"))
@@ -202,20 +203,20 @@ extension BPETokenizer {
         for id in 0..<modelVocabSize {
             let key = addedTokens.first(where: { Int($0.id) == id })?.content ?? ByteLevel.string(of: bytes(ofToken: Int32(id)))
             if let other = idOfKey.updateValue(id, forKey: key) {
-                throw TokenizerError.notRepresentable(path: path, reason: "tokens \(other) and \(id) are both \(JSON.quoted(key)), which a Hugging Face vocabulary cannot hold")
+                throw TokenizerError.notRepresentable(path: path, reason: "tokens \(other) and \(id) are both \(JSONValue.excerpt(key)), which a Hugging Face vocabulary cannot hold")
             }
             keys.append(key)
         }
         for token in addedTokens where Int(token.id) >= modelVocabSize {
             if let other = idOfKey[token.content] {
-                throw TokenizerError.notRepresentable(path: path, reason: "added token \(token.id) \(JSON.quoted(token.content)) is also token \(other) of the vocabulary")
+                throw TokenizerError.notRepresentable(path: path, reason: "added token \(token.id) \(JSONValue.excerpt(token.content)) is also token \(other) of the vocabulary")
             }
         }
         return keys
     }
 
     private func addedTokenObject(_ token: AddedToken, withId: Bool) -> String {
-        (withId ? "{\"id\": \(token.id), " : "{") + "\"content\": \(JSONWriter.quote(token.content)), \"single_word\": \(token.singleWord), "
+        (withId ? "{\"id\": \(token.id), " : "{") + "\"content\": \(JSONValue.quote(token.content)), \"single_word\": \(token.singleWord), "
             + "\"lstrip\": \(token.lstrip), \"rstrip\": \(token.rstrip), \"normalized\": \(token.normalized), \"special\": \(token.special)}"
     }
 
@@ -243,12 +244,12 @@ extension BPETokenizer {
                 "vocab": {
             """
         for (id, key) in keys.enumerated() {
-            json += (id == 0 ? "\n      " : ",\n      ") + JSONWriter.quote(key) + ": \(id)"
+            json += (id == 0 ? "\n      " : ",\n      ") + JSONValue.quote(key) + ": \(id)"
         }
         json += keys.isEmpty ? "},\n" : "\n    },\n"
         json += "    \"merges\": ["
         for (rank, merge) in merges.enumerated() {
-            json += (rank == 0 ? "\n      " : ",\n      ") + JSONWriter.quote(keys[Int(merge.left)] + " " + keys[Int(merge.right)])
+            json += (rank == 0 ? "\n      " : ",\n      ") + JSONValue.quote(keys[Int(merge.left)] + " " + keys[Int(merge.right)])
         }
         json += merges.isEmpty ? "]\n" : "\n    ]\n"
         json += "  }\n}\n"
@@ -260,7 +261,7 @@ extension BPETokenizer {
     private func tokenizerConfigJSON(modelMaxLength: Int?) -> String {
         func tokenValue(_ id: Int32?) -> String {
             guard let id, let token = addedTokens.first(where: { $0.id == id }) else { return "null" }
-            return JSONWriter.quote(token.content)
+            return JSONValue.quote(token.content)
         }
         var lines: [String] = []
         lines.append("\"add_prefix_space\": false")

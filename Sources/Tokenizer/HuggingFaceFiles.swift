@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 
 /// Reading of Hugging Face tokenizer files: `tokenizer.json` (what `tokenizers`' `Tokenizer.save`
 /// and transformers' `save_pretrained` write), the older `vocab.json` + `merges.txt`, and the
@@ -27,7 +28,7 @@ extension BPETokenizer {
 
     // MARK: - tokenizer.json
 
-    static func readTokenizerJSON(_ root: [String: JSON], path: String, settings: HFSettings) throws -> BPETokenizer {
+    static func readTokenizerJSON(_ root: [String: JSONValue], path: String, settings: HFSettings) throws -> BPETokenizer {
         func unsupported(_ key: String, _ found: String, _ supported: String) -> TokenizerError {
             .unsupported(path: path, key: key, found: found, supported: supported)
         }
@@ -51,7 +52,7 @@ extension BPETokenizer {
         }
         // pre_tokenizer: ByteLevel, alone or as the only member of a Sequence.
         let preKey: String
-        let byteLevel: JSON
+        let byteLevel: JSONValue
         switch root["pre_tokenizer"] {
         case let value? where value["type"]?.stringValue == "ByteLevel":
             preKey = "pre_tokenizer"
@@ -92,7 +93,7 @@ extension BPETokenizer {
             try checkPostProcessor(post, key: "post_processor", path: path)
         }
         // model
-        guard let model = root["model"]?.objectValue else {
+        guard let model = root["model"]?.dictionaryValue else {
             throw invalid("model", "an object with \"type\": \"BPE\"", root["model"]?.kind ?? "no such key")
         }
         if let type = model["type"], type.stringValue != "BPE" {
@@ -100,7 +101,7 @@ extension BPETokenizer {
         }
         if let dropout = model["dropout"], !dropout.isNull {
             guard case .number = dropout else { throw invalid("model.dropout", "null or a number", dropout.kind) }
-            if dropout.integer(allowDecimal: true).isZero == false {
+            if dropout.integer(in: 0...0, allowDecimal: true) != .value(0) {
                 throw unsupported("model.dropout", dropout.kind, "null (no BPE dropout)")
             }
         }
@@ -125,7 +126,7 @@ extension BPETokenizer {
         guard let rawVocab = model["vocab"]?.objectValue else {
             throw invalid("model.vocab", "an object of token -> id", model["vocab"]?.kind ?? "no such key")
         }
-        let vocab = try readVocabulary(rawVocab, key: { "model.vocab[\(JSON.quoted($0))]" }, path: path)
+        let vocab = try readVocabulary(rawVocab, key: { "model.vocab[\(JSONValue.excerpt($0))]" }, path: path)
         guard let rawMerges = model["merges"]?.arrayValue else {
             throw invalid("model.merges", "an array of merges", model["merges"]?.kind ?? "no such key")
         }
@@ -168,12 +169,12 @@ extension BPETokenizer {
         return try build(hf, added: located, settings: settings)
     }
 
-    private static func typeName(_ value: JSON) -> String {
-        if let type = value["type"]?.stringValue { return JSON.quoted(type) }
+    private static func typeName(_ value: JSONValue) -> String {
+        if let type = value["type"]?.stringValue { return JSONValue.excerpt(type) }
         return value.kind
     }
 
-    private static func checkPostProcessor(_ post: JSON, key: String, path: String) throws {
+    private static func checkPostProcessor(_ post: JSONValue, key: String, path: String) throws {
         let supported = "null, ByteLevel, or a TemplateProcessing whose \"single\" template adds no token"
         switch post["type"]?.stringValue {
         case "ByteLevel"?:
@@ -182,7 +183,7 @@ extension BPETokenizer {
             let single = post["single"]?.arrayValue ?? []
             for piece in single where piece["Sequence"] == nil {
                 throw TokenizerError.unsupported(path: path, key: key + ".single", found: "a template that adds "
-                    + (piece["SpecialToken"]?["id"]?.stringValue.map(JSON.quoted) ?? "a token"), supported: supported)
+                    + (piece["SpecialToken"]?["id"]?.stringValue.map { JSONValue.excerpt($0) } ?? "a token"), supported: supported)
             }
         case "Sequence"?:
             for (i, member) in (post["processors"]?.arrayValue ?? []).enumerated() {
@@ -195,32 +196,29 @@ extension BPETokenizer {
 
     /// A vocabulary object's ids; on a bad id the entries are read again in key order, so that
     /// the message names the same entry every time.
-    static func readVocabulary(_ raw: [String: JSON], key: (String) -> String, path: String) throws -> [String: Int] {
+    static func readVocabulary(_ raw: [(String, JSONValue)], key: (String) -> String, path: String) throws -> [String: Int] {
         var vocab: [String: Int] = [:]
         vocab.reserveCapacity(raw.count)
         do {
             for (token, value) in raw { vocab[token] = try readId(value, key: key(token), path: path) }
         } catch {
-            for (token, value) in raw.sorted(by: { $0.key < $1.key }) { _ = try readId(value, key: key(token), path: path) }
+            for (token, value) in raw.sorted(by: { $0.0 < $1.0 }) { _ = try readId(value, key: key(token), path: path) }
         }
         return vocab
     }
 
     /// A token id: an integer in 0..<2^24 (checked before any conversion).
-    static func readId(_ value: JSON, key: String, path: String) throws -> Int {
+    static func readId(_ value: JSONValue, key: String, path: String) throws -> Int {
         let expected = "a token id (an integer from 0 to \(maxVocabularySize - 1))"
-        switch value.integer() {
-        case let .value(v) where v >= 0 && v < Int64(maxVocabularySize): return Int(v)
-        case .value, .tooLarge:
-            throw TokenizerError.invalidField(path: path, key: key, expected: expected, found: value.kind, fix: TokenizerError.rewriteHint)
-        case .notInteger:
+        guard case let .value(v) = value.integer(in: 0...Int64(maxVocabularySize - 1)) else {
             throw TokenizerError.invalidField(path: path, key: key, expected: expected, found: value.kind, fix: TokenizerError.rewriteHint)
         }
+        return Int(v)
     }
 
     /// One added token as tokenizers and transformers serialize it (`AddedToken` fields).
-    static func readAddedToken(_ item: JSON, key: String, path: String, idRequired: Bool, id: Int? = nil) throws -> AddedToken {
-        guard let object = item.objectValue else {
+    static func readAddedToken(_ item: JSONValue, key: String, path: String, idRequired: Bool, id: Int? = nil) throws -> AddedToken {
+        guard let object = item.dictionaryValue else {
             throw TokenizerError.invalidField(path: path, key: key, expected: "an object with \"content\" and \"id\"", found: item.kind, fix: TokenizerError.rewriteHint)
         }
         guard let content = object["content"]?.stringValue, !content.isEmpty else {
@@ -275,11 +273,11 @@ extension BPETokenizer {
             keyOfId = [String?](repeating: nil, count: count)
             for (token, id) in entries {
                 guard id < count else {
-                    throw invalid(hf.vocabKey + "[\(JSON.quoted(token))]", "an id below \(count) (the ids must be 0...\(count - 1) without holes)", "\(id)")
+                    throw invalid(hf.vocabKey + "[\(JSONValue.excerpt(token))]", "an id below \(count) (the ids must be 0...\(count - 1) without holes)", "\(id)")
                 }
                 if let other = keyOfId[id] {
                     let (a, b) = other < token ? (other, token) : (token, other)
-                    throw invalid(hf.vocabKey, "each id once", "id \(id) for both \(JSON.quoted(a)) and \(JSON.quoted(b))")
+                    throw invalid(hf.vocabKey, "each id once", "id \(id) for both \(JSONValue.excerpt(a)) and \(JSONValue.excerpt(b))")
                 }
                 keyOfId[id] = token
             }
@@ -297,7 +295,7 @@ extension BPETokenizer {
         for (i, located) in inputAdded.enumerated() {
             let token = located.token
             if let first = seen[token.content] {
-                throw invalid(located.key, "each added token once", "\(JSON.quoted(token.content)) again (\(inputAdded[first].key))", at: located.path)
+                throw invalid(located.key, "each added token once", "\(JSONValue.excerpt(token.content)) again (\(inputAdded[first].key))", at: located.path)
             }
             seen[token.content] = i
             let expectedId: Int
@@ -331,7 +329,7 @@ extension BPETokenizer {
             } else if addedContents.contains(key) {
                 tokenBytes.append(Array(key.utf8))  // reached only as an added token; decodes as tokenizers does
             } else {
-                throw TokenizerError.unsupported(path: path, key: hf.vocabKey + "[\(JSON.quoted(key))]",
+                throw TokenizerError.unsupported(path: path, key: hf.vocabKey + "[\(JSONValue.excerpt(key))]",
                                                  found: "a token outside GPT-2's byte-level alphabet",
                                                  supported: "vocabularies spelled in the byte-level alphabet (bytes_to_unicode)")
             }
@@ -341,7 +339,7 @@ extension BPETokenizer {
             let key = String(ByteLevel.scalarOfByte[b])
             guard let id = hf.vocab[key] else {
                 throw TokenizerError.unsupported(path: path, key: hf.vocabKey, found: "a vocabulary with no token for the byte 0x"
-                    + String(format: "%02X", b) + " (\(JSON.quoted(key)))", supported: "byte-level vocabularies with a token for each of the 256 bytes")
+                    + String(format: "%02X", b) + " (\(JSONValue.excerpt(key)))", supported: "byte-level vocabularies with a token for each of the 256 bytes")
             }
             byteIds[b] = Int32(id)
         }
@@ -354,13 +352,13 @@ extension BPETokenizer {
         for (rank, merge) in hf.merges.enumerated() {
             let key = hf.mergeOrigins[rank]
             guard let left = hf.vocab[merge.left] else {
-                throw invalid(key, "tokens of \(hf.vocabKey)", "\(JSON.quoted(merge.left)), which is not in it", at: hf.mergesPath)
+                throw invalid(key, "tokens of \(hf.vocabKey)", "\(JSONValue.excerpt(merge.left)), which is not in it", at: hf.mergesPath)
             }
             guard let right = hf.vocab[merge.right] else {
-                throw invalid(key, "tokens of \(hf.vocabKey)", "\(JSON.quoted(merge.right)), which is not in it", at: hf.mergesPath)
+                throw invalid(key, "tokens of \(hf.vocabKey)", "\(JSONValue.excerpt(merge.right)), which is not in it", at: hf.mergesPath)
             }
             guard let result = hf.vocab[merge.left + merge.right] else {
-                throw invalid(key, "the merged token \(JSON.quoted(merge.left + merge.right)) in \(hf.vocabKey)", "it missing", at: hf.mergesPath)
+                throw invalid(key, "the merged token \(JSONValue.excerpt(merge.left + merge.right)) in \(hf.vocabKey)", "it missing", at: hf.mergesPath)
             }
             merges.append((Int32(left), Int32(right)))
             results.append(Int32(result))
@@ -388,7 +386,7 @@ extension BPETokenizer {
         guard let rawVocab = vocabJSON.objectValue else {
             throw TokenizerError.invalidJSON(path: vocabPath, found: vocabJSON.kind)
         }
-        let vocab = try readVocabulary(rawVocab, key: JSON.quoted, path: vocabPath)
+        let vocab = try readVocabulary(rawVocab, key: { JSONValue.excerpt($0) }, path: vocabPath)
         let mergesPath = mergesURL.path
         let text = try readFile(mergesURL)
         var merges: [(left: String, right: String)] = []
@@ -405,7 +403,7 @@ extension BPETokenizer {
             let parts = line.unicodeScalars.split(separator: " ", omittingEmptySubsequences: false)
             guard parts.count == 2 else {
                 throw TokenizerError.invalidLine(path: mergesPath, line: index + 1, expected: "two tokens separated by one space",
-                                                 found: JSON.quoted(String(line.prefix(60))))
+                                                 found: JSONValue.excerpt(String(line.prefix(60))))
             }
             merges.append((String(parts[0]), String(parts[1])))
             origins.append("line \(index + 1)")
@@ -437,23 +435,15 @@ extension BPETokenizer {
         }
     }
 
-    static func readJSONFile(_ url: URL) throws -> JSON {
+    static func readJSONFile(_ url: URL) throws -> JSONValue {
         let bytes = try readFile(url)
         if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
             throw TokenizerError.invalidJSON(path: url.path, found: "an empty file")
         }
         do {
-            return try JSON.parse(bytes)
-        } catch let error as JSON.SyntaxError {
+            return try JSONParser.parse(bytes: bytes)
+        } catch let error as JSONParseError {
             throw TokenizerError.syntax(path: url.path, line: error.line, column: error.column, message: error.message)
         }
-    }
-}
-
-extension JSON.IntegerReading {
-    /// True for an exact zero (dropout 0 and 0.0 both mean no dropout).
-    var isZero: Bool {
-        if case .value(0) = self { return true }
-        return false
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 
 /// The settings transformers keeps beside the vocabulary: `tokenizer_config.json` (special
 /// tokens, `split_special_tokens`, `model_max_length`, `added_tokens_decoder`), and the older
@@ -78,11 +79,11 @@ struct HFSettings {
                 }
                 var tokens: [AddedToken] = []
                 for (idText, item) in entries {
-                    let key = "added_tokens_decoder[\(JSON.quoted(idText))]"
+                    let key = "added_tokens_decoder[\(JSONValue.excerpt(idText))]"
                     guard idText.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), !idText.isEmpty, idText.utf8.count <= 9,
                           let id = Int(idText), id < BPETokenizer.maxVocabularySize else {
                         throw TokenizerError.invalidField(path: path, key: key, expected: "a token id as the key (\"0\" to \"\(BPETokenizer.maxVocabularySize - 1)\")",
-                                                          found: JSON.quoted(String(idText.prefix(40))), fix: TokenizerError.rewriteHint)
+                                                          found: JSONValue.excerpt(idText), fix: TokenizerError.rewriteHint)
                     }
                     tokens.append(try BPETokenizer.readAddedToken(item, key: key, path: path, idRequired: false, id: id))
                 }
@@ -94,10 +95,10 @@ struct HFSettings {
         }
         let addedFile = directory.appendingPathComponent("added_tokens.json")
         if includeAddedTokensFile && fm.fileExists(atPath: addedFile.path) {
-            let object = try objectFile(addedFile)
+            // In file order, so that the first bad entry is the one reported.
             var entries: [(content: String, id: Int)] = []
-            for (content, value) in object {
-                entries.append((content, try BPETokenizer.readId(value, key: JSON.quoted(content), path: addedFile.path)))
+            for (content, value) in try members(addedFile).objectValue! {
+                entries.append((content, try BPETokenizer.readId(value, key: JSONValue.excerpt(content), path: addedFile.path)))
             }
             settings.addedTokensFile = entries.sorted { $0.id < $1.id }
             settings.addedTokensFilePath = addedFile.path
@@ -105,32 +106,37 @@ struct HFSettings {
         return settings
     }
 
-    private static func objectFile(_ url: URL) throws -> [String: JSON] {
+    private static func objectFile(_ url: URL) throws -> [String: JSONValue] {
+        try members(url).dictionaryValue!
+    }
+
+    /// A settings file that must be an object.
+    private static func members(_ url: URL) throws -> JSONValue {
         let json = try BPETokenizer.readJSONFile(url)
-        guard let object = json.objectValue else { throw TokenizerError.invalidJSON(path: url.path, found: json.kind) }
-        return object
+        guard case .object = json else { throw TokenizerError.invalidJSON(path: url.path, found: json.kind) }
+        return json
     }
 
     /// `model_max_length`: a positive integer; transformers writes 10^30 for "no limit", and any
     /// value from 10^18 on is read as that.
-    static func readMaxLength(_ value: JSON, path: String) throws -> Int? {
+    static func readMaxLength(_ value: JSONValue, path: String) throws -> Int? {
         switch value.integer(allowDecimal: true) {
         case let .value(v) where v >= 1: return v >= 1_000_000_000_000_000_000 ? nil : Int(v)
-        case .tooLarge:
-            if case let .number(text) = value, !text.hasPrefix("-") { return nil }
+        case .outOfRange:
+            if case let .number(d, _) = value, d > 0 { return nil }
             fallthrough
         default:
             throw TokenizerError.invalidField(path: path, key: "model_max_length", expected: "a positive integer", found: value.kind, fix: TokenizerError.rewriteHint)
         }
     }
 
-    private mutating func set(_ key: String, _ value: JSON, path: String) throws {
+    private mutating func set(_ key: String, _ value: JSONValue, path: String) throws {
         let setting: TokenSetting
         switch value {
         case .null: setting = .none
         case let .string(s): setting = s.isEmpty ? .none : .content(s)
-        case let .object(object):
-            guard let content = object["content"]?.stringValue else {
+        case .object:
+            guard let content = value["content"]?.stringValue else {
                 throw TokenizerError.invalidField(path: path, key: key, expected: "a token string, an object with \"content\", or null", found: value.kind, fix: TokenizerError.rewriteHint)
             }
             setting = .content(content)
@@ -146,7 +152,7 @@ struct HFSettings {
         origin[key] = path
     }
 
-    private mutating func readAdditional(_ object: [String: JSON], path: String) throws {
+    private mutating func readAdditional(_ object: [String: JSONValue], path: String) throws {
         for key in ["additional_special_tokens", "extra_special_tokens"] {
             guard let value = object[key], !value.isNull else { continue }
             guard let items = value.arrayValue else {
@@ -186,7 +192,7 @@ struct HFSettings {
             let key = "added_tokens_decoder[\"\(entry.id)\"]"
             if let i = tokens.firstIndex(where: { $0.content == entry.content }) {
                 guard tokens[i].id == entry.id else {
-                    throw TokenizerError.invalidField(path: configPath ?? tokenizerPath, key: key, expected: "the id \(tokens[i].id) that \(tokenizerPath) gives \(JSON.quoted(entry.content))",
+                    throw TokenizerError.invalidField(path: configPath ?? tokenizerPath, key: key, expected: "the id \(tokens[i].id) that \(tokenizerPath) gives \(JSONValue.excerpt(entry.content))",
                                                       found: "\(entry.id)", fix: "make the two files agree or write them again with save_pretrained")
                 }
                 tokens[i] = entry
@@ -197,7 +203,7 @@ struct HFSettings {
         for (key, content) in namedTokens where !tokens.contains(where: { $0.content == content }) {
             let source = origin[key] ?? (configPath ?? tokenizerPath)
             throw TokenizerError.invalidField(path: source, key: key, expected: "a token among the added_tokens of \(tokenizerPath)",
-                                              found: "\(JSON.quoted(content)), which is not one (transformers would add it as a new token)",
+                                              found: "\(JSONValue.excerpt(content)), which is not one (transformers would add it as a new token)",
                                               fix: "add it to added_tokens (tokenizer.add_special_tokens, then save_pretrained) or name another token")
         }
         return tokens
@@ -220,7 +226,7 @@ struct HFSettings {
             for entry in file {
                 let special = named.contains(entry.content)
                 tokens.append(AddedToken(content: entry.content, id: Int32(entry.id), special: special, normalized: !special))
-                keys.append(JSON.quoted(entry.content))
+                keys.append(JSONValue.excerpt(entry.content))
             }
         }
         for (key, content) in namedTokens where !tokens.contains(where: { $0.content == content }) {
@@ -239,7 +245,7 @@ struct HFSettings {
             guard case let .content(content) = setting else { return nil }
             guard let id = idOf(content) else {
                 throw TokenizerError.invalidField(path: origin[key] ?? configPath ?? tokenizerPath, key: key, expected: "a token of the vocabulary",
-                                                  found: "\(JSON.quoted(content)), which is not one", fix: "add the token to the tokenizer or name another one")
+                                                  found: "\(JSONValue.excerpt(content)), which is not one", fix: "add the token to the tokenizer or name another one")
             }
             return id
         }

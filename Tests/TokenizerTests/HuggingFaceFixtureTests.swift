@@ -1,5 +1,6 @@
 import Foundation
 @testable import Tokenizer
+import JSON
 import XCTest
 
 /// Ids against the ones Hugging Face `tokenizers` and transformers' `AutoTokenizer` gave for the
@@ -33,8 +34,8 @@ final class HuggingFaceFixtureTests: XCTestCase {
         XCTAssertEqual(tokenizer.padId, tokenizer.eosId)
         XCTAssertFalse(tokenizer.isProjectLayout)
         for c in HFFixtures.cases {
-            XCTAssertEqual(c.tokenizers, c.autoJSON, "the fixture's two libraries disagree on \(JSON.quoted(c.text))")
-            XCTAssertEqual(tokenizer.encode(c.text), c.tokenizers, "ids for \(JSON.quoted(c.text))")
+            XCTAssertEqual(c.tokenizers, c.autoJSON, "the fixture's two libraries disagree on \(JSONValue.quote(c.text))")
+            XCTAssertEqual(tokenizer.encode(c.text), c.tokenizers, "ids for \(JSONValue.quote(c.text))")
             XCTAssertEqual(tokenizer.encode(bytes: Array(c.text.utf8)), c.tokenizers)
         }
     }
@@ -43,7 +44,7 @@ final class HuggingFaceFixtureTests: XCTestCase {
         let dir = try directory(copying: ["tokenizer.json": "tokenizer_legacy.json"])
         let tokenizer = try BPETokenizer.load(directory: dir)
         for c in HFFixtures.cases {
-            XCTAssertEqual(tokenizer.encode(c.text), c.tokenizersLegacyMerges, "ids for \(JSON.quoted(c.text))")
+            XCTAssertEqual(tokenizer.encode(c.text), c.tokenizersLegacyMerges, "ids for \(JSONValue.quote(c.text))")
         }
     }
 
@@ -60,7 +61,7 @@ final class HuggingFaceFixtureTests: XCTestCase {
         XCTAssertTrue(sep.special && sep.lstrip && sep.rstrip && !sep.normalized)
         XCTAssertTrue(!news.special && news.singleWord && news.normalized)
         for c in HFFixtures.cases {
-            XCTAssertEqual(tokenizer.encode(c.text), c.autoPair, "ids for \(JSON.quoted(c.text))")
+            XCTAssertEqual(tokenizer.encode(c.text), c.autoPair, "ids for \(JSONValue.quote(c.text))")
         }
     }
 
@@ -71,7 +72,7 @@ final class HuggingFaceFixtureTests: XCTestCase {
         XCTAssertEqual(tokenizer.specialTokenRule, .bytes)
         var sawDifference = false
         for c in HFFixtures.cases {
-            XCTAssertEqual(tokenizer.encode(c.text), c.autoSplit, "ids for \(JSON.quoted(c.text))")
+            XCTAssertEqual(tokenizer.encode(c.text), c.autoSplit, "ids for \(JSONValue.quote(c.text))")
             sawDifference = sawDifference || c.autoSplit != c.tokenizers
         }
         XCTAssertTrue(sawDifference, "the fixture should show the two rules differ")
@@ -82,8 +83,8 @@ final class HuggingFaceFixtureTests: XCTestCase {
     func testDecodeAsHuggingFace() throws {
         let tokenizer = try BPETokenizer.load(from: HFFixtures.directory(copying: ["tokenizer.json": "tokenizer.json"]).appendingPathComponent("tokenizer.json"))
         for c in HFFixtures.cases {
-            XCTAssertEqual(tokenizer.decode(c.tokenizers), c.decoded, "decode of \(JSON.quoted(c.text))")
-            XCTAssertEqual(tokenizer.decode(c.tokenizers, skipSpecialTokens: true), c.decodedSkipSpecial, "decode of \(JSON.quoted(c.text))")
+            XCTAssertEqual(tokenizer.decode(c.tokenizers), c.decoded, "decode of \(JSONValue.quote(c.text))")
+            XCTAssertEqual(tokenizer.decode(c.tokenizers, skipSpecialTokens: true), c.decodedSkipSpecial, "decode of \(JSONValue.quote(c.text))")
         }
         // Without added tokens to strip whitespace, decoding gives the text back.
         let plain = HFFixtures.cases.filter { !$0.text.contains("<|sep|>") }
@@ -94,7 +95,7 @@ final class HuggingFaceFixtureTests: XCTestCase {
     func testPreTokenizerMatchesByteLevelPattern() {
         var mismatches: [String] = []
         for (text, chunks) in HFFixtures.pretokenized where BPETokenizer.preTokenize(text) != chunks {
-            mismatches.append(JSON.quoted(text))
+            mismatches.append(JSONValue.quote(text))
         }
         XCTAssertEqual(mismatches, [])
         for c in HFFixtures.cases {
@@ -119,9 +120,9 @@ final class HuggingFaceFixtureTests: XCTestCase {
         XCTAssertEqual(split.specialTokenRule, .split)
         XCTAssertEqual(split.padId, own.padId, "an added special <|pad|> is the pad token when no config names one")
         for c in HFFixtures.cases {
-            XCTAssertEqual(own.encode(c.text), c.ownAuto, "bytes rule, \(JSON.quoted(c.text))")
-            XCTAssertEqual(reloaded.encode(c.text), c.ownAuto, "bytes rule after save/load, \(JSON.quoted(c.text))")
-            XCTAssertEqual(split.encode(c.text), c.ownTokenizers, "split rule, \(JSON.quoted(c.text))")
+            XCTAssertEqual(own.encode(c.text), c.ownAuto, "bytes rule, \(JSONValue.quote(c.text))")
+            XCTAssertEqual(reloaded.encode(c.text), c.ownAuto, "bytes rule after save/load, \(JSONValue.quote(c.text))")
+            XCTAssertEqual(split.encode(c.text), c.ownTokenizers, "split rule, \(JSONValue.quote(c.text))")
         }
     }
 
@@ -170,7 +171,7 @@ final class HuggingFaceFixtureTests: XCTestCase {
         let viaPair = try BPETokenizer.load(directory: dir)
         assertSameTokenizer(viaPair, padded)
         for c in HFFixtures.cases where !c.text.contains("<|pad|>") {
-            XCTAssertEqual(viaPair.encode(c.text), c.tokenizers, "ids for \(JSON.quoted(c.text))")
+            XCTAssertEqual(viaPair.encode(c.text), c.tokenizers, "ids for \(JSONValue.quote(c.text))")
         }
         XCTAssertEqual(viaPair.encode("<|pad|>"), [padded.padId])
     }

@@ -1,5 +1,6 @@
 import Foundation
 @testable import Tokenizer
+import JSON
 import XCTest
 
 /// A small valid tokenizer.json (GPT-2's settings): the 256 bytes in byte order, three merges
@@ -29,9 +30,9 @@ struct MiniTokenizerJSON {
         var vocab: [String] = []
         for b in 0..<256 where UInt8(b) != dropByte {
             let id = dropByte.map { b > Int($0) ? b - 1 : b } ?? b
-            vocab.append(JSONWriter.quote(String(ByteLevel.scalarOfByte[b])) + ": \(id)")
+            vocab.append(JSONValue.quote(String(ByteLevel.scalarOfByte[b])) + ": \(id)")
         }
-        vocab += extraVocab.map { JSONWriter.quote($0.0) + ": " + $0.1 }
+        vocab += extraVocab.map { JSONValue.quote($0.0) + ": " + $0.1 }
         let modelText = (model.map { "\"\($0.0)\": \($0.1)" } + ["\"vocab\": {" + vocab.joined(separator: ", ") + "}", "\"merges\": " + merges])
             .joined(separator: ", ")
         return """
@@ -268,10 +269,10 @@ final class RefusalTests: XCTestCase {
         mini = MiniTokenizerJSON()
         mini.setModel("dropout", "1e400")
         XCTAssertEqual(try message(mini), unsupported("model.dropout", "the number 1e400", "null (no BPE dropout)"))
-        // A 300-digit id is reported shortened.
+        // A 300-digit id is reported shortened (to the 60 characters every message quotes).
         mini = MiniTokenizerJSON()
         mini.extraVocab[3] = ("<|endoftext|>", String(repeating: "9", count: 300))
-        XCTAssertEqual(try message(mini), invalid(#"model.vocab["<|endoftext|>"]"#, expected, "the number " + String(repeating: "9", count: 40) + "..."))
+        XCTAssertEqual(try message(mini), invalid(#"model.vocab["<|endoftext|>"]"#, expected, "the number " + String(repeating: "9", count: 60) + "…"))
         // The legacy format too.
         let legacy = directory.appendingPathComponent("legacy.json")
         try Data(#"{"format": "rlhf-bpe-v1", "vocab_size": 1e400, "merges": [], "special": {}}"#.utf8).write(to: legacy)
@@ -282,6 +283,39 @@ final class RefusalTests: XCTestCase {
         XCTAssertEqual(tokenizerError { try BPETokenizer.load(from: legacy) },
                        "tokenizer file \(legacy.path): expected merges[0] to be a pair of token ids in 0..<256, found an array; "
                            + "re-run the tokenizer stage or point to a file written by it")
+    }
+
+    /// Files read through the shared JSON reader: a byte-order mark is accepted, a huge key is
+    /// quoted shortened, a key given twice is refused, numbers are read exactly.
+    func testSharedReaderInputs() throws {
+        let bom = "\u{FEFF}"
+        try write("tokenizer.json", bom + MiniTokenizerJSON().text)
+        try write("tokenizer_config.json", bom + #"{"model_max_length": 1000000000000000019884624838656, "eos_token": "<|endoftext|>"}"#)
+        let loaded = try BPETokenizer.load(directory: directory)
+        XCTAssertEqual(loaded.eosId, 259)
+        XCTAssertNil(loaded.modelMaxLength)
+        try FileManager.default.removeItem(atPath: configPath)
+        // A 100,000-character token with a bad id: the message quotes 60 characters of it.
+        var mini = MiniTokenizerJSON()
+        let long = String(repeating: "Ġ", count: 100_000)
+        mini.extraVocab.append((long, "-1"))
+        let text = try message(mini)
+        XCTAssertEqual(text, invalid("model.vocab[\"" + String(repeating: "Ġ", count: 60) + "…\"]", "a token id (an integer from 0 to 16777215)", "the number -1"))
+        // A key given twice: the second is reported where it stands.
+        mini = MiniTokenizerJSON()
+        mini.extraVocab.append(("he", "257"))
+        let line3 = mini.text.components(separatedBy: "\n")[2]
+        let column = line3.unicodeScalars.distance(from: line3.startIndex, to: line3.range(of: #""he": 257"#, options: .backwards)!.lowerBound) + 1
+        XCTAssertEqual(try message(mini), "tokenizer file \(path): line 3, column \(column): not valid JSON: duplicate key \"he\"; fix the file or write it again")
+        // Numbers are read from their text: 259.0 is no id, 1e-400 is no zero dropout (its Double is 0).
+        mini = MiniTokenizerJSON()
+        mini.extraVocab[3] = ("<|endoftext|>", "259.0")
+        XCTAssertEqual(try message(mini), invalid(#"model.vocab["<|endoftext|>"]"#, "a token id (an integer from 0 to 16777215)", "the number 259.0"))
+        mini = MiniTokenizerJSON()
+        mini.setModel("dropout", "1e-400")
+        XCTAssertEqual(try message(mini), unsupported("model.dropout", "the number 1e-400", "null (no BPE dropout)"))
+        mini.setModel("dropout", "0.0e5")
+        XCTAssertEqual(try message(mini), "no error")
     }
 
     func testVocabAndMergesErrors() throws {

@@ -128,11 +128,11 @@ final class SerializationTests: XCTestCase {
     func testNonJSONFile() throws {
         let url = try file("notjson.json", contents: "merges: 1 2\n")
         XCTAssertEqual(loadError(url),
-                       "tokenizer file \(url.path): line 1, column 1: not valid JSON: expected a JSON value, found 'm'; "
+                       "tokenizer file \(url.path): line 1, column 1: not valid JSON: unexpected character 'm', expected a value; "
                            + "fix the file or write it again")
         let cut = try file("cut.json", contents: "{\n  \"model\": {\"vocab\": {\"a\": 1,\n")
         XCTAssertEqual(loadError(cut),
-                       "tokenizer file \(cut.path): line 3, column 1: not valid JSON: expected a string key, found the end of the file; "
+                       "tokenizer file \(cut.path): line 3, column 1: not valid JSON: unexpected end of file inside an object; "
                            + "fix the file or write it again")
         let empty = try file("empty.json", contents: "")
         XCTAssertEqual(loadError(empty),
