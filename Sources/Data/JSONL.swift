@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 
 /// A data-loading error with a one-line message naming the file (and 1-based line), what was
 /// expected and how to fix it.
@@ -88,10 +89,9 @@ extension Datasets {
         guard let split else { return all }
         let kept = all.filter { $0.split == split }
         if kept.isEmpty {
-            var seen: [String] = []
-            for r in all where !seen.contains(r.split) { seen.append(r.split) }
-            let list = seen.map { "\"\($0)\"" }.joined(separator: ", ")
-            throw DataError("\(name): no examples with \"split\": \"\(split)\"; the file holds splits \(list), pick one of those")
+            var seen: Set<String> = [], splits: [String] = []
+            for r in all where seen.insert(r.split).inserted { splits.append(r.split) }
+            throw DataError("\(name): no examples with \"split\": \(JSONValue.excerpt(split)); the file holds splits \(listed(splits)), pick one of those")
         }
         return kept
     }
@@ -123,8 +123,14 @@ extension Datasets {
         if keys.isSuperset(of: ["prompt", "chosen", "rejected"]) { return .preference }
         if keys.isSuperset(of: ["prompt", "completion"]) { return .sft }
         if keys.isSuperset(of: ["post", "summary"]) { return .tldr }
-        let found = keys.sorted().map { "\"\($0)\"" }.joined(separator: ", ")
+        let found = listed(keys.sorted())
         throw DataError("\(name):\(lines[0].number): expected the keys of a TL;DR line (\"post\", \"summary\"), a comparison (\"info\", \"summaries\"), an SFT example (\"prompt\", \"completion\") or a preference pair (\"prompt\", \"chosen\", \"rejected\"), found \(found.isEmpty ? "no keys" : "keys " + found); convert the file to one of these formats")
+    }
+
+    /// Strings quoted for a message, the first 10 of them (each cut as `JSONValue.excerpt` cuts).
+    static func listed(_ items: [String]) -> String {
+        let shown = items.prefix(10).map { JSONValue.excerpt($0) }.joined(separator: ", ")
+        return items.count > 10 ? shown + " and \(items.count - 10) more" : shown
     }
 
     // MARK: - Writers
@@ -194,9 +200,11 @@ extension Datasets {
             let reason = FileManager.default.fileExists(atPath: url.path) ? "permission denied or unreadable" : "no such file"
             throw DataError("\(name): cannot read the file (\(reason)); check the path")
         }
-        guard let text = String(data: bytes, encoding: .utf8) else {
+        guard var text = String(data: bytes, encoding: .utf8) else {
             throw DataError("\(name): the file is not valid UTF-8 text; save it as UTF-8 JSONL")
         }
+        // A byte-order mark (written by some Windows editors) is not part of the first line.
+        if text.unicodeScalars.first == "\u{FEFF}" { text.unicodeScalars.removeFirst() }
         return text
     }
 
@@ -217,64 +225,64 @@ extension Datasets {
     }
 
     static func firstKeys(_ lines: [(number: Int, text: Substring)]) -> Set<String> {
-        guard let first = lines.first,
-              let o = try? JSONSerialization.jsonObject(with: Foundation.Data(first.text.utf8), options: [.fragmentsAllowed]) as? [String: Any]
-        else { return [] }
-        return Set(o.keys)
+        guard let first = lines.first, let o = (try? JSONParser.parse(first.text))?.objectValue else { return [] }
+        return Set(o.map(\.0))
     }
 
     static func failure(_ name: String, _ line: Int, _ expected: String) -> (String) -> DataError {
         { found in DataError("\(name):\(line): expected \(expected), found \(found); fix or remove the line") }
     }
 
-    static func object(_ text: Substring, name: String, line: Int, expected: String) throws -> [String: Any] {
+    /// One line as a JSON object (members by key); the shared reader's syntax errors name the column.
+    static func object(_ text: Substring, name: String, line: Int, expected: String) throws -> [String: JSONValue] {
         let fail = failure(name, line, expected)
-        let v: Any
+        let v: JSONValue
         do {
-            v = try JSONSerialization.jsonObject(with: Foundation.Data(text.utf8), options: [.fragmentsAllowed])
-        } catch {
-            throw fail("invalid JSON")
+            v = try JSONParser.parse(text)
+        } catch let e as JSONParseError {
+            throw fail("invalid JSON (column \(e.column): \(e.message))")
         }
-        guard let o = v as? [String: Any] else { throw fail(describe(v)) }
+        guard let o = v.dictionaryValue else { throw fail(v.typeName) }
         return o
     }
 
-    /// "a string", "a number", "a boolean", "null", "an array" or "an object".
-    static func describe(_ v: Any) -> String {
-        if v is NSNull { return "null" }
-        if v is String || v is NSString { return "a string" }
-        if v is [Any] { return "an array" }
-        if v is [String: Any] { return "an object" }
-        if v is NSNumber {
-            // JSONSerialization returns booleans as a CFBoolean-backed NSNumber (on Linux and Darwin).
-            return String(describing: type(of: v)).contains("Boolean") ? "a boolean" : "a number"
-        }
-        if v is Bool { return "a boolean" }
-        return "a value of another type"
-    }
-
-    static func string(_ o: [String: Any], _ key: String, _ fail: (String) -> DataError, path: String? = nil,
+    static func string(_ o: [String: JSONValue], _ key: String, _ fail: (String) -> DataError, path: String? = nil,
                        nonEmpty: Bool = false) throws -> String {
         let label = path ?? "\"\(key)\""
         guard let v = o[key] else { throw fail("no \(label)") }
-        guard let s = v as? String, !(v is NSNumber) else { throw fail("\(label) as \(describe(v))") }
+        guard case .string(let s) = v else { throw fail("\(label) as \(v.typeName)") }
         if nonEmpty && Text.trimmed(s).isEmpty { throw fail("an empty \(label)") }
         return s
     }
 
-    static func optionalString(_ o: [String: Any], _ key: String, _ fail: (String) -> DataError, path: String? = nil) throws -> String? {
-        guard let v = o[key], !(v is NSNull) else { return nil }
-        if let s = v as? String, !(v is NSNumber) { return s }
-        if let n = v as? NSNumber, describe(v) == "a number" { return n.stringValue }
-        throw fail("\(path ?? "\"\(key)\"") as \(describe(v))")
+    /// An optional text field (ids, "worker", "batch", "split", "policy", "note"): a string, or an
+    /// integer within 64 bits taken as its decimal digits (ids are sometimes numbers); null or
+    /// absent is nil. Fractions and integers past 64 bits are refused, never rounded.
+    static func optionalString(_ o: [String: JSONValue], _ key: String, _ fail: (String) -> DataError, path: String? = nil) throws -> String? {
+        let label = path ?? "\"\(key)\""
+        guard let v = o[key], !v.isNull else { return nil }
+        switch v {
+        case .string(let s): return s
+        case .number:
+            guard case .value(let i) = v.integer() else {
+                throw fail("\(label) = \(v.describe), which is neither a string nor an integer within 64 bits")
+            }
+            return String(i)
+        default: throw fail("\(label) as \(v.typeName)")
+        }
     }
 
-    static func facts(_ o: [String: Any], _ fail: (String) -> DataError, path: String) throws -> [Fact] {
-        guard let v = o["facts"], !(v is NSNull) else { return [] }
+    static func facts(_ o: [String: JSONValue], _ fail: (String) -> DataError, path: String) throws -> [Fact] {
+        guard let v = o["facts"], !v.isNull else { return [] }
         let bad = fail("\(path) that is not a list of {\"kind\", \"phrase\", \"keywords\"}")
-        guard JSONSerialization.isValidJSONObject(v), let data = try? JSONSerialization.data(withJSONObject: v),
-              let f = try? JSONDecoder().decode([Fact].self, from: data) else { throw bad }
-        return f
+        guard let items = v.arrayValue else { throw bad }
+        return try items.map { item in
+            guard let f = item.dictionaryValue, let kind = f["kind"]?.stringValue.flatMap(FactKind.init(rawValue:)),
+                  let phrase = f["phrase"]?.stringValue, let keywords = f["keywords"]?.arrayValue else { throw bad }
+            let words = keywords.compactMap(\.stringValue)
+            guard words.count == keywords.count else { throw bad }
+            return Fact(kind: kind, phrase: phrase, keywords: words)
+        }
     }
 
     static func parseTLDRLine(_ text: Substring, name: String, line: Int) throws -> Post {
@@ -293,7 +301,7 @@ extension Datasets {
         let o = try object(text, name: name, line: line, expected: expectComparison)
         let fail = failure(name, line, expectComparison)
         guard let infoV = o["info"] else { throw fail("no \"info\"") }
-        guard let info = infoV as? [String: Any] else { throw fail("\"info\" as \(describe(infoV))") }
+        guard let info = infoV.dictionaryValue else { throw fail("\"info\" as \(infoV.typeName)") }
         let body = try string(info, "post", fail, path: "\"info\".\"post\"", nonEmpty: true)
         let title = try string(info, "title", fail, path: "\"info\".\"title\"")
         let subreddit = try string(info, "subreddit", fail, path: "\"info\".\"subreddit\"")
@@ -301,22 +309,23 @@ extension Datasets {
         let facts = try facts(info, fail, path: "\"info\".\"facts\"")
 
         guard let sumV = o["summaries"] else { throw fail("no \"summaries\"") }
-        guard let sums = sumV as? [Any] else { throw fail("\"summaries\" as \(describe(sumV))") }
+        guard let sums = sumV.arrayValue else { throw fail("\"summaries\" as \(sumV.typeName)") }
         guard sums.count == 2 else { throw fail("\"summaries\" with \(sums.count) \(sums.count == 1 ? "entry" : "entries")") }
         var texts: [String] = [], policies: [String] = [], notes: [String] = []
         for (i, s) in sums.enumerated() {
-            guard let so = s as? [String: Any] else { throw fail("\"summaries\"[\(i)] as \(describe(s))") }
+            guard let so = s.dictionaryValue else { throw fail("\"summaries\"[\(i)] as \(s.typeName)") }
             texts.append(Text.trimmed(try string(so, "text", fail, path: "\"summaries\"[\(i)].\"text\"", nonEmpty: true)))
             policies.append(try optionalString(so, "policy", fail, path: "\"summaries\"[\(i)].\"policy\"") ?? "")
             notes.append(try optionalString(so, "note", fail, path: "\"summaries\"[\(i)].\"note\"") ?? "")
         }
 
         guard let choiceV = o["choice"] else { throw fail("no \"choice\"") }
-        guard let n = choiceV as? NSNumber, describe(choiceV) == "a number" else { throw fail("\"choice\" as \(describe(choiceV))") }
-        guard n.doubleValue == 0 || n.doubleValue == 1 else { throw fail("\"choice\" = \(n.stringValue)") }
+        guard case .number = choiceV else { throw fail("\"choice\" as \(choiceV.typeName)") }
+        // 0 or 1 (1.0 too), read without conversion: 2, 1e400 or a 30-digit number is refused as written.
+        guard case .value(let choice) = choiceV.integer(in: 0...1, allowDecimal: true) else { throw fail("\"choice\" = \(choiceV.describe)") }
         return ComparisonRecord(
             id: id, subreddit: subreddit, title: title, body: body, facts: facts, summaries: texts, policies: policies,
-            notes: notes, choice: n.intValue,
+            notes: notes, choice: Int(choice),
             worker: try optionalString(o, "worker", fail) ?? "", batch: try optionalString(o, "batch", fail) ?? "",
             split: try optionalString(o, "split", fail) ?? "")
     }

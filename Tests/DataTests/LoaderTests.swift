@@ -102,7 +102,7 @@ final class LoaderTests: XCTestCase {
             ([ok, ok, #"{"prompt": "p"}"#].joined(separator: "\n"),
              #"data/train.jsonl:3: expected a JSON object with string fields "prompt" and "completion", found no "completion"; fix or remove the line"#),
             ([ok, #"{"prompt": "p", "completion": }"#].joined(separator: "\n"),
-             "data/train.jsonl:2: \(sftExpect), found invalid JSON; fix or remove the line"),
+             "data/train.jsonl:2: \(sftExpect), found invalid JSON (column 31: unexpected character '}', expected a value); fix or remove the line"),
             ([ok, "", #"["p", "c"]"#].joined(separator: "\n"),
              "data/train.jsonl:3: \(sftExpect), found an array; fix or remove the line"),
             ([ok, #"{"prompt": "p", "completion": 5}"#].joined(separator: "\n"),
@@ -150,6 +150,53 @@ final class LoaderTests: XCTestCase {
             XCTAssertEqual(message { try Datasets.parseComparisons(jsonl: line, name: "data/comparisons.jsonl") },
                            "data/comparisons.jsonl:1: \(expect), \(found); fix or remove the line")
         }
+    }
+
+    /// Numbers are read exactly and range-checked, never converted with a trap or rounded; long
+    /// user text is quoted shortened; a byte-order mark starts a file harmlessly.
+    func testHostileNumbersAndText() throws {
+        let expect = #"expected a comparison object with "info" {"post", "title", "subreddit"}, two "summaries" [{"text"}] and "choice" 0 or 1"#
+        let sums = #""summaries": [{"text": "a"}, {"text": "b"}]"#
+        func comparison(id: String = #""x""#, choice: String = "1", extra: String = "") -> String {
+            #"{"info": {"id": "# + id + #", "post": "Body.", "title": "T", "subreddit": "s"}, "# + sums + ", \"choice\": \(choice)\(extra)}"
+        }
+        func failure(_ line: String) -> String? { message { try Datasets.parseComparisons(jsonl: line, name: "c.jsonl") } }
+        let huge = String(repeating: "9", count: 400)
+        for (choice, shown) in [("1e400", "1e400"), ("-1e400", "-1e400"), ("99999999999999999999999", "1e+23"),
+                                ("0.99999999999999999999999", "0.99999999999999999999999"), ("1e-400", "1e-400"), ("2", "2"),
+                                (huge, String(repeating: "9", count: 60) + "…")] {
+            XCTAssertEqual(failure(comparison(choice: choice)), "c.jsonl:1: \(expect), found \"choice\" = \(shown); fix or remove the line")
+        }
+        XCTAssertEqual(try Datasets.parseComparisons(jsonl: comparison(choice: "1.0"), name: "c.jsonl").first?.choice, 1)
+        XCTAssertEqual(try Datasets.parseComparisons(jsonl: comparison(choice: "0e5"), name: "c.jsonl").first?.choice, 0)
+        // Numeric ids are integers within 64 bits, kept as written; anything else is refused.
+        XCTAssertEqual(try Datasets.parseComparisons(jsonl: comparison(id: "9007199254740993"), name: "c.jsonl").first?.id, "9007199254740993")
+        XCTAssertEqual(try Datasets.parseComparisons(jsonl: comparison(id: "-12"), name: "c.jsonl").first?.id, "-12")
+        for (id, shown) in [("99999999999999999999", "1e+20"), ("1.5", "1.5"), ("1e400", "1e400")] {
+            XCTAssertEqual(failure(comparison(id: id)),
+                           "c.jsonl:1: \(expect), found \"info\".\"id\" = \(shown), which is neither a string nor an integer within 64 bits; fix or remove the line")
+        }
+        XCTAssertEqual(failure(comparison(extra: #", "worker": 1e400"#)),
+                       "c.jsonl:1: \(expect), found \"worker\" = 1e400, which is neither a string nor an integer within 64 bits; fix or remove the line")
+        XCTAssertEqual(try Datasets.parsePosts(jsonl: #"{"id": 7, "subreddit": "a", "title": "b", "post": "c", "summary": "d"}"#, name: "t").first?.id, "7")
+        // Long text in messages: a 100,000-character key or value is cut to 60 characters.
+        let long = String(repeating: "k", count: 100_000)
+        let cut = "\"" + String(repeating: "k", count: 60) + "…\""
+        XCTAssertEqual(message { try Datasets.detectFormat(jsonl: "{\"\(long)\": 1}", name: "d.jsonl") },
+                       #"d.jsonl:1: expected the keys of a TL;DR line ("post", "summary"), a comparison ("info", "summaries"), an SFT example ("prompt", "completion") or a preference pair ("prompt", "chosen", "rejected"), found keys "# + cut + "; convert the file to one of these formats")
+        XCTAssertEqual(message { try Datasets.parseSFTExamples(jsonl: "{\"\(long)\" 1}", name: "d.jsonl") },
+                       #"d.jsonl:1: expected a JSON object with string fields "prompt" and "completion", found invalid JSON (column 100005: expected ':' after key "# + cut + "); fix or remove the line")
+        let splits = (0..<12).map { comparison(extra: ", \"split\": \"s\($0)\"") }.joined(separator: "\n")
+        XCTAssertEqual(message { try Datasets.parseComparisons(jsonl: splits, name: "c.jsonl", split: long) },
+                       #"c.jsonl: no examples with "split": "# + cut + #"; the file holds splits "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9" and 2 more, pick one of those"#)
+        // A UTF-8 byte-order mark (Windows editors) before the first line.
+        let file = dir.appendingPathComponent("bom.jsonl")
+        try Data([0xEF, 0xBB, 0xBF] + Array(#"{"prompt": "p", "completion": " c"}"#.utf8)).write(to: file)
+        XCTAssertEqual(try Datasets.loadSFTExamples(from: file), [SFTExample(prompt: "p", completion: " c")])
+        XCTAssertEqual(try Datasets.detectFormat(of: file), .sft)
+        // Strict strings: a raw control character is named with its column.
+        XCTAssertEqual(message { try Datasets.parseSFTExamples(jsonl: "{\"prompt\": \"a\u{01}\", \"completion\": \" c\"}", name: "d.jsonl") },
+                       #"d.jsonl:1: expected a JSON object with string fields "prompt" and "completion", found invalid JSON (column 14: control character U+0001 inside a string; write it as an escape (\n, \t, \u00XX)); fix or remove the line"#)
     }
 
     // MARK: - Empty files and splits, missing files, wrong formats
