@@ -21,7 +21,11 @@ public final class ConfigSection {
         entries = kv
     }
 
-    func keyPath(_ key: String) -> String { path.isEmpty ? key : path + "." + key }
+    /// The JSON path of `key` for messages (a long or odd key quoted and cut, see `JSONValue.plainExcerpt`).
+    func keyPath(_ key: String) -> String {
+        let shown = JSONValue.plainExcerpt(key)
+        return path.isEmpty ? shown : path + "." + shown
+    }
 
     func fail(_ key: String, _ message: String) -> UserError { UserError("\(file): \(keyPath(key)): \(message)") }
 
@@ -47,16 +51,16 @@ public final class ConfigSection {
         return v
     }
 
+    /// An integer in lo...hi, read exactly (see `JSONValue.integer`): `3.0` and `1e3` count, a
+    /// fraction, an integer past the range (however many digits) or `1e400` is refused.
     public func optionalInt(_ key: String, min lo: Int? = nil, max hi: Int? = nil) throws -> Int? {
         guard let v = raw(key) else { return nil }
-        guard case .number(let d, _) = v, d == d.rounded(), abs(d) < 1e15 else {
+        let range = Int64(lo ?? Int.min)...Int64(hi ?? Int.max)
+        guard case .value(let i) = v.integer(in: range, allowDecimal: true) else {
             throw fail(key, "expected an integer\(rangeText(lo, hi)), found \(v.describe)")
         }
-        let i = Int(d)
-        if let lo, i < lo { throw fail(key, "expected an integer\(rangeText(lo, hi)), found \(i)") }
-        if let hi, i > hi { throw fail(key, "expected an integer\(rangeText(lo, hi)), found \(i)") }
-        record(key, .number(d, isInteger: true))
-        return i
+        record(key, .number(Double(i), isInteger: true))
+        return Int(i)
     }
 
     public func double(_ key: String, _ def: Double, min lo: Double? = nil, max hi: Double? = nil, openMin: Bool = false) throws -> Double {
@@ -65,18 +69,37 @@ public final class ConfigSection {
         return v
     }
 
+    /// A number in the range given. Every config number ends up in a Float or a Double, so a
+    /// number beyond a 32-bit float's range (magnitude above 3.4e38, `1e400` included) is refused
+    /// whatever the range: converting it would give infinity.
     public func optionalDouble(_ key: String, min lo: Double? = nil, max hi: Double? = nil, openMin: Bool = false) throws -> Double? {
         guard let v = raw(key) else { return nil }
-        let range = rangeText(lo, hi, openMin: openMin)
-        guard case .number(let d, _) = v, d.isFinite else { throw fail(key, "expected a number\(range), found \(v.describe)") }
-        if let lo, openMin ? d <= lo : d < lo { throw fail(key, "expected a number\(range), found \(fmt(d))") }
-        if let hi, d > hi { throw fail(key, "expected a number\(range), found \(fmt(d))") }
+        let d = try number(v, rangeText(lo, hi, openMin: openMin), lo: lo, hi: hi, openMin: openMin) { self.fail(key, $0) }
         record(key, .number(d, isInteger: false))
+        return d
+    }
+
+    /// `v` as a number in [lo, hi] (or (lo, hi]) within a Float's range; `fail` makes the error.
+    func number(_ v: JSONValue, _ range: String, lo: Double?, hi: Double?, openMin: Bool = false,
+                fail: (String) -> UserError) throws -> Double {
+        guard case .number(let d, let syntax) = v, !d.isNaN else { throw fail("expected a number\(range), found \(v.describe)") }
+        // As written when read from a file or --set, else (made in code) formatted.
+        let found = syntax.text == nil ? fmt(d) : v.describe
+        if let lo, openMin ? d <= lo : d < lo { throw fail("expected a number\(range), found \(found)") }
+        if let hi, d > hi { throw fail("expected a number\(range), found \(found)") }
+        guard abs(d) <= Double(Float.greatestFiniteMagnitude) else {
+            throw fail("expected a number\(range) of magnitude at most 3.4e38 (a 32-bit float), found \(found)")
+        }
         return d
     }
 
     public func float(_ key: String, _ def: Float, min lo: Double? = nil, max hi: Double? = nil, openMin: Bool = false) throws -> Float {
         Float(try double(key, Double(def), min: lo, max: hi, openMin: openMin))
+    }
+
+    /// `optionalDouble` as a Float (never infinite: numbers past a Float's range are refused).
+    public func optionalFloat(_ key: String, min lo: Double? = nil, max hi: Double? = nil, openMin: Bool = false) throws -> Float? {
+        try optionalDouble(key, min: lo, max: hi, openMin: openMin).map { Float($0) }
     }
 
     public func bool(_ key: String, _ def: Bool) throws -> Bool {
@@ -108,8 +131,8 @@ public final class ConfigSection {
         let list = allowed.map { "\"\($0)\"" }.joined(separator: ", ")
         guard case .string(let s) = v else { throw fail(key, "expected one of \(list), found \(v.describe)") }
         guard allowed.contains(s) else {
-            let hint = nearest(s, in: allowed).map { "; did you mean \"\($0)\"?" } ?? ""
-            throw fail(key, "expected one of \(list), found \"\(s)\"\(hint)")
+            let hint = suggestion(s, in: allowed).map { "; did you mean \"\($0)\"?" } ?? ""
+            throw fail(key, "expected one of \(list), found \(JSONValue.excerpt(s))\(hint)")
         }
         record(key, .string(s))
         return s
@@ -121,10 +144,7 @@ public final class ConfigSection {
             guard case .array(let a) = v else { throw fail(key, "expected an array of numbers, found \(v.describe)") }
             out = []
             for (i, e) in a.enumerated() {
-                guard case .number(let d, _) = e, d.isFinite else { throw fail(key, "element \(i): expected a number\(rangeText(lo, hi)), found \(e.describe)") }
-                if let lo, d < lo { throw fail(key, "element \(i): expected a number\(rangeText(lo, hi)), found \(fmt(d))") }
-                if let hi, d > hi { throw fail(key, "element \(i): expected a number\(rangeText(lo, hi)), found \(fmt(d))") }
-                out.append(d)
+                out.append(try number(e, rangeText(lo, hi), lo: lo, hi: hi) { self.fail(key, "element \(i): " + $0) })
             }
             if nonEmpty && out.isEmpty { throw fail(key, "expected at least one number, found an empty array") }
         }
@@ -164,7 +184,7 @@ public final class ConfigSection {
     /// Rejects keys that no accessor asked for, suggesting the nearest known one.
     public func finish() throws {
         for (k, _) in entries where !known.contains(k) {
-            if let n = nearest(k, in: known) {
+            if let n = suggestion(k, in: known) {
                 throw fail(k, "unknown key; did you mean \"\(n)\"?")
             }
             throw fail(k, "unknown key; known keys here: \(known.uniqued().joined(separator: ", "))")
@@ -198,9 +218,18 @@ public final class ConfigSection {
     }
 }
 
+/// Longest file path a message prints whole (PATH_MAX is 4096 bytes; longer text is cut).
+let pathExcerptLength = 1024
+
 func fmt(_ d: Double) -> String {
     if d == d.rounded() && abs(d) < 1e12 { return String(Int64(d)) }
     return "\(d)"
+}
+
+/// The nearest of `candidates` for a "did you mean" hint; none for words longer than any key
+/// (the edit distance of a 100,000-character word would cost time for no useful hint).
+func suggestion(_ word: String, in candidates: [String]) -> String? {
+    word.unicodeScalars.count <= 64 ? nearest(word, in: candidates) : nil
 }
 
 extension Array where Element: Hashable {
@@ -229,9 +258,9 @@ public enum ConfigLoader {
         guard let data = FileManager.default.contents(atPath: url.path) else {
             throw UserError("\(path): config file not found; check the path (configs/quickstart.json is a ready one)")
         }
-        let text = String(decoding: data, as: UTF8.self)
+        // Read as bytes: invalid UTF-8 is reported where it is, and a byte-order mark is skipped.
         let value: JSONValue
-        do { value = try JSONParser.parse(text) } catch let e as JSONParseError {
+        do { value = try JSONParser.parse(bytes: [UInt8](data)) } catch let e as JSONParseError {
             throw UserError("\(path):\(e.line):\(e.column): invalid JSON: \(e.message)")
         }
         guard case .object(var kv) = value else { throw UserError("\(path): top level: expected a JSON object, found \(value.describe)") }
@@ -240,7 +269,7 @@ public enum ConfigLoader {
         kv.removeAll { $0.0 == "extends" }
         let baseURL = URL(fileURLWithPath: basePath, relativeTo: url.deletingLastPathComponent())
         guard FileManager.default.fileExists(atPath: baseURL.path) else {
-            throw UserError("\(path): extends: file \(baseURL.path) not found; the path is relative to the file that extends it")
+            throw UserError("\(path): extends: file \(JSONValue.plainExcerpt(baseURL.path, limit: pathExcerptLength)) not found; the path is relative to the file that extends it")
         }
         let base = try loadMerged(path: baseURL.path, chain: chain + [url.path])
         return merge(base, .object(kv))
@@ -250,30 +279,40 @@ public enum ConfigLoader {
     public static func merge(_ base: JSONValue, _ top: JSONValue) -> JSONValue {
         guard case .object(let b) = base, case .object(let t) = top else { return top }
         var out = b
+        var index: [String: Int] = [:]
+        for (i, (k, _)) in out.enumerated() where index[k] == nil { index[k] = i }
         for (k, v) in t {
-            if let i = out.firstIndex(where: { $0.0 == k }) { out[i].1 = merge(out[i].1, v) } else { out.append((k, v)) }
+            if let i = index[k] {
+                out[i].1 = merge(out[i].1, v)
+            } else {
+                index[k] = out.count
+                out.append((k, v))
+            }
         }
         return .object(out)
     }
 
     /// `a.b.c=value`: value parsed as JSON when it is valid JSON, else taken as a string.
     public static func applySet(_ assignment: String, to root: JSONValue) throws -> JSONValue {
+        let shown = JSONValue.plainExcerpt(assignment)
         guard let eq = assignment.firstIndex(of: "=") else {
-            throw UserError("--set \(assignment): expected KEY.PATH=VALUE, e.g. --set ppo.kl_coef=0.1")
+            throw UserError("--set \(shown): expected KEY.PATH=VALUE, e.g. --set ppo.kl_coef=0.1")
         }
         let keyPath = String(assignment[..<eq]), text = String(assignment[assignment.index(after: eq)...])
         let keys = keyPath.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
         guard !keys.isEmpty, !keys.contains(where: \.isEmpty) else {
-            throw UserError("--set \(assignment): empty key in \"\(keyPath)\"; expected KEY.PATH=VALUE, e.g. --set ppo.kl_coef=0.1")
+            throw UserError("--set \(shown): empty key in \(JSONValue.excerpt(keyPath)); expected KEY.PATH=VALUE, e.g. --set ppo.kl_coef=0.1")
         }
+        // Numbers keep their text, so a value past any range (`1e400`, 30 digits) is refused by
+        // the reader of its key with the value as written, never converted.
         let value = (try? JSONParser.parse(text)) ?? .string(text)
-        return try set(keys[...], value, in: root, full: keyPath)
+        return try set(keys[...], value, in: root, full: JSONValue.plainExcerpt(keyPath))
     }
 
     static func set(_ keys: ArraySlice<String>, _ value: JSONValue, in node: JSONValue, full: String) throws -> JSONValue {
         guard let k = keys.first else { return value }
         guard case .object(var kv) = node else {
-            throw UserError("--set \(full): \(k) is inside a value that is not an object (\(node.describe))")
+            throw UserError("--set \(full): \(JSONValue.plainExcerpt(k)) is inside a value that is not an object (\(node.describe))")
         }
         if let i = kv.firstIndex(where: { $0.0 == k }) {
             kv[i].1 = try set(keys.dropFirst(), value, in: kv[i].1, full: full)

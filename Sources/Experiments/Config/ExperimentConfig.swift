@@ -113,7 +113,7 @@ public struct ExperimentConfig {
         // The name is the default run directory (runs/NAME): one plain path component.
         guard !name.isEmpty, name != ".", name != "..", !name.contains("/"), !name.contains("\\"),
               !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
-            throw root.fail("name", "expected a run name usable as a directory name (not empty, \".\" or \"..\", without '/', '\\' or control characters), found \(JSONValue.quote(name)); e.g. \"my-run\"")
+            throw root.fail("name", "expected a run name usable as a directory name (not empty, \".\" or \"..\", without '/', '\\' or control characters), found \(JSONValue.excerpt(name)); e.g. \"my-run\"")
         }
         seed = UInt64(try root.int("seed", 1, min: 0))
         threads = try root.int("threads", max(1, ProcessInfo.processInfo.activeProcessorCount), min: 1, max: 256)
@@ -128,8 +128,8 @@ public struct ExperimentConfig {
             }
             stages = try list.enumerated().map { i, s in
                 guard let st = Stage(rawValue: s) else {
-                    let hint = nearest(s, in: names).map { "; did you mean \"\($0)\"?" } ?? ""
-                    throw root.fail("stages", "element \(i): unknown stage \"\(s)\"; expected one of \(names.joined(separator: ", "))\(hint)")
+                    let hint = suggestion(s, in: names).map { "; did you mean \"\($0)\"?" } ?? ""
+                    throw root.fail("stages", "element \(i): unknown stage \(JSONValue.excerpt(s)); expected one of \(names.joined(separator: ", "))\(hint)")
                 }
                 return st
             }
@@ -224,7 +224,7 @@ public struct ExperimentConfig {
             e.prompts = try s.int("prompts", 200, min: 1)
             e.policies = try s.strings("policies", e.policies)
             for (i, p) in e.policies.enumerated() where !["sft", "ppo", "dpo", "pretrain"].contains(p) {
-                throw s.fail("policies", "element \(i): expected one of \"sft\", \"ppo\", \"dpo\", \"pretrain\", found \"\(p)\"")
+                throw s.fail("policies", "element \(i): expected one of \"sft\", \"ppo\", \"dpo\", \"pretrain\", found \(JSONValue.excerpt(p))")
             }
             e.batchSize = try s.int("batch_size", 64, min: 1, max: 1024)
             e.tieMargin = try s.double("tie_margin", e.tieMargin, min: 0)
@@ -239,7 +239,7 @@ public struct ExperimentConfig {
                 // Relative to the working directory, as init_from: a judge is usually another run (runs/NAME).
                 let u = URL(fileURLWithPath: path).standardizedFileURL
                 if !FileManager.default.fileExists(atPath: u.path) {
-                    throw s.fail("judge", "\(u.path) not found; expected \"gold\", \"reward_model\" or the path of a reward model: a run directory, a Hugging Face sequence classifier directory or a reward_model.safetensors")
+                    throw s.fail("judge", "\(JSONValue.plainExcerpt(u.path, limit: pathExcerptLength)) not found; expected \"gold\", \"reward_model\" or the path of a reward model: a run directory, a Hugging Face sequence classifier directory or a reward_model.safetensors")
                 }
             }
             eval = e
