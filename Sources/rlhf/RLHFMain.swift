@@ -47,7 +47,7 @@ enum Main {
     /// Errors from the modules below that describe a user mistake (bad file, checkpoint, data).
     static func isUserFacing(_ e: Any) -> Bool {
         let t = String(describing: type(of: e))
-        return ["CheckpointError", "TokenizerError", "DataError", "RewardModelError", "DPOError", "PPOError", "FileWriteError"].contains(t)
+        return ["CheckpointError", "TokenizerError", "DataError", "RewardModelError", "DPOError", "PPOError", "FileWriteError", "TrainingError"].contains(t)
     }
 
     /// `rlhf run PATH` with a directory, a named pipe or a device for PATH: say what it is (the
