@@ -2,20 +2,6 @@ import Foundation
 
 // MARK: - Options
 
-/// Estimator of the per-token KL(π‖π_ref) used in the reward penalty (Schulman, "Approximating
-/// KL divergence", 2020), with r = π_ref(y)/π(y) for the sampled token y ~ π:
-///   k1 = log π − log π_ref = −log r            (unbiased, can be negative per token)
-///   k3 = (r − 1) − log r                       (unbiased, always ≥ 0, lower variance)
-public enum KLEstimator: String, Codable, Sendable, CaseIterable { case k1, k3 }
-
-/// What happens to the score of a response that ended without EOS (it ran out of length).
-public enum MissingEOSMode: String, Codable, Sendable, CaseIterable {
-    /// score − missingEOSPenalty (TRL's `missing_eos_penalty`).
-    case subtract
-    /// score := −missingEOSPenalty (Huang et al. 2024: `penalty_reward_value = −1`).
-    case replace
-}
-
 /// Where V(s) comes from.
 public enum ValueModelKind: String, Codable, Sendable, CaseIterable {
     /// A second GPT with a scalar head, initialized from the reward model, with its own

@@ -32,11 +32,8 @@ extension PPOTrainer {
     /// rollout in the order of `permutation(iteration:epoch:)`, cut into `miniBatchSize` pieces,
     /// each cut into `microBatchSize` pieces.
     func microBatches(iteration: Int, epoch: Int) -> [[[Int]]] {
-        let perm = permutation(iteration: iteration, epoch: epoch)
-        return stride(from: 0, to: perm.count, by: config.miniBatchSize).map { m in
-            let mini = Array(perm[m..<min(perm.count, m + config.miniBatchSize)])
-            return stride(from: 0, to: mini.count, by: config.microBatchSize).map { Array(mini[$0..<min(mini.count, $0 + config.microBatchSize)]) }
-        }
+        Minibatches.split(permutation(iteration: iteration, epoch: epoch), miniBatchSize: config.miniBatchSize,
+                          microBatchSize: config.microBatchSize)
     }
 
     /// One optimizer step on the sequences of `micro` (its microbatches): the losses are means
@@ -65,15 +62,10 @@ extension PPOTrainer {
 
     /// Forward, losses and backward of one microbatch; `scale` = 1 / (real tokens of the minibatch).
     func trainMicrobatch(_ batch: PPOMicroBatch, scale: Float, sums s: inout PPOSums) {
-        let R = batch.rows.count
-        var newLogp = [Float](repeating: 0, count: R), entropy = newLogp, dlogp = newLogp
-        batch.tokens.withUnsafeBufferPointer { tk in
-            let tokens = tk.baseAddress!
-            // Policy: new log-probs, clipped surrogate, d loss / d log π.
-            policy.forward(tokens: tokens, B: batch.n, T: batch.T, ws: ws)
-            policy.tokenLogProbs(ws: ws, rows: batch.rows, targets: batch.targets, temperature: config.temperature,
-                                 logp: &newLogp, entropy: &entropy)
-            for k in 0..<R {
+        // Policy: new log-probs, clipped surrogate, d loss / d log π (the shared policy-gradient pass).
+        batch.policyGradient(policy, ws: ws, temperature: config.temperature, gradient: { newLogp, entropy in
+            var dlogp = [Float](repeating: 0, count: newLogp.count)
+            for k in 0..<newLogp.count {
                 let i = batch.slots[k]
                 let old = rollout.logprobs[i]
                 let term = PPOMath.policyLoss(newLogp: newLogp[k], oldLogp: old, advantage: rollout.advantages[i], cliprange: config.cliprange)
@@ -86,22 +78,20 @@ extension PPOTrainer {
                 s.ratio += Double(term.ratio)
                 s.entropy += Double(entropy[k])
             }
-            ws.zeroHiddenGrad()
-            policy.tokenLogProbs(ws: ws, rows: batch.rows, targets: batch.targets, temperature: config.temperature,
-                                 logp: nil, dlogp: dlogp)
+            return dlogp
+        }, heads: {
             if value == nil {
                 // Shared trunk: the value head's gradient joins the LM head's before one backward.
                 let dv = valueLossGradient(model: policy, ws: ws, batch: batch, scale: scale, sums: &s)
                 policy.scalarHeadBackward(ws: ws, dout: dv)
             }
-            policy.backward(tokens: tokens, ws: ws)
-            if let value, let valueWS {
-                value.forward(tokens: tokens, B: batch.n, T: batch.T, ws: valueWS)
-                let dv = valueLossGradient(model: value, ws: valueWS, batch: batch, scale: scale, sums: &s)
-                valueWS.zeroHiddenGrad()
-                value.scalarHeadBackward(ws: valueWS, dout: dv)
-                value.backward(tokens: tokens, ws: valueWS)
-            }
+        })
+        if let value, let valueWS {
+            batch.forward(value, ws: valueWS)
+            let dv = valueLossGradient(model: value, ws: valueWS, batch: batch, scale: scale, sums: &s)
+            valueWS.zeroHiddenGrad()
+            value.scalarHeadBackward(ws: valueWS, dout: dv)
+            batch.tokens.withUnsafeBufferPointer { value.backward(tokens: $0.baseAddress!, ws: valueWS) }
         }
     }
 

@@ -56,7 +56,9 @@ public final class PPOTrainer {
     /// Metrics of each minibatch of the last iteration, in order (for inspection and tests).
     public internal(set) var minibatchStats: [[String: Double]] = []
 
-    let prompts: [[Int32]]
+    /// The prompt schedule and random streams (shared with GRPO and RLOO), named "ppo".
+    let schedule: PromptEpochs
+    let streams: OnlineStreams
     let pad: Int32
     let seed: UInt64
     let maxT: Int
@@ -65,7 +67,6 @@ public final class PPOTrainer {
     let generator: Generator
     var tokensSeen = 0.0
     var timeSpent = 0.0
-    var promptOrder: (epoch: Int, perm: [Int]) = (-1, [])
 
     /// - policy: the model to train (a copy of the SFT model; for `.shared` it needs a scalar head).
     /// - reference: the frozen SFT model (never gets gradients).
@@ -90,7 +91,6 @@ public final class PPOTrainer {
             precondition(policy.config.scalarHead, "valueModel .shared needs a policy with a scalar head (GPTConfig scalarHead: true)")
         }
         precondition(config.responseLength < policy.config.context, "response_length \(config.responseLength) must be below the context \(policy.config.context)")
-        precondition(!prompts.isEmpty, "PPO needs at least one prompt")
         self.config = config
         self.policy = policy
         self.reference = reference
@@ -98,12 +98,9 @@ public final class PPOTrainer {
         self.reward = reward
         self.pad = pad
         self.seed = seed
-        let room = policy.config.context - config.responseLength
-        self.prompts = prompts.map { p in
-            precondition(!p.isEmpty, "empty prompt")
-            return p.count > room ? Array(p.suffix(room)) : p
-        }
-        maxT = min(policy.config.context, (self.prompts.map(\.count).max() ?? 1) + config.responseLength)
+        streams = OnlineStreams(seed: seed, method: "ppo")
+        schedule = PromptEpochs(prompts, batchSize: config.rolloutBatchSize, room: policy.config.context - config.responseLength, streams: streams)
+        maxT = min(policy.config.context, schedule.longest + config.responseLength)
         policy.enableGrads()
         policyOptimizer = AdamW(layout: policy.layout, config: config.adam)
         ws = GPTWorkspace(config: policy.config, maxB: config.microBatchSize, maxT: maxT)
@@ -120,7 +117,7 @@ public final class PPOTrainer {
             valueWS = nil
         }
         generator = Generator(model: policy, maxBatch: min(config.rolloutBatchSize, 64))
-        rollout = PPORollout(capacity: config.rolloutBatchSize, responseLength: config.responseLength)
+        rollout = RolloutBuffer(capacity: config.rolloutBatchSize, responseLength: config.responseLength, tokenRewards: true, reference: true)
         kl = KLController(value: config.klCoef, adaptive: config.adaptiveKL, target: config.targetKL, horizon: config.horizon)
     }
 
@@ -190,31 +187,16 @@ public final class PPOTrainer {
     // MARK: - Prompts and random streams
 
     /// The prompts of an iteration: epochs over the prompt list, each in a fresh order drawn
-    /// from (seed, epoch), so the batch is a pure function of the iteration.
-    func promptBatch(iteration: Int) -> [[Int32]] {
-        let n = prompts.count, B = config.rolloutBatchSize
-        return (0..<B).map { j in
-            let k = iteration * B + j
-            let epoch = k / n
-            if epoch != promptOrder.epoch {
-                var perm = Array(0..<n)
-                var r = RNG(seed: seed).split("ppo-prompts").split("epoch", epoch)
-                r.shuffle(&perm)
-                promptOrder = (epoch, perm)
-            }
-            return prompts[promptOrder.perm[k % n]]
-        }
-    }
+    /// from (seed, epoch), so the batch is a pure function of the iteration (`PromptEpochs`).
+    func promptBatch(iteration: Int) -> [[Int32]] { schedule.batch(iteration: iteration) }
 
     /// Sampling stream of sequence `index` of rollout `iteration`.
-    func samplingRNG(iteration: Int, index: Int) -> RNG {
-        RNG(seed: seed).split("ppo-rollout", iteration).split("sequence", index)
-    }
+    func samplingRNG(iteration: Int, index: Int) -> RNG { streams.sampling(iteration: iteration, index: index) }
 
     /// Order of the rollout's sequences in PPO epoch `epoch` of `iteration`.
     func permutation(iteration: Int, epoch: Int) -> [Int] {
         var perm = Array(0..<rollout.count)
-        var r = RNG(seed: seed).split("ppo-minibatches", iteration).split("epoch", epoch)
+        var r = streams.minibatchOrder(iteration: iteration, epoch: epoch)
         r.shuffle(&perm)
         return perm
     }

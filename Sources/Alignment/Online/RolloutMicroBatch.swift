@@ -1,0 +1,129 @@
+import Engine
+import GPT
+
+/// Sequences of a rollout laid out for one forward pass: `n` right-padded rows of `T` tokens, and
+/// for every real response token its LM-head row, its id and its slot b·L + t in the rollout
+/// arrays. Response token t of a sequence whose prompt has P tokens sits at position P + t and is
+/// predicted at the row of the token before it (P + t − 1), which is also where V(s_t) is read.
+///
+/// Two layouts:
+/// - plain: one sequence per row, [prompt | response] (PPO);
+/// - shared prompt: two responses to the same prompt in one row, [prompt | response a | response b],
+///   b attending to the prompt and to itself only, at the positions it has after the prompt
+///   (`PrefixBranch`, as DPO's chosen and rejected). The prompt goes through the model once for
+///   both: with G completions per prompt (GRPO, RLOO) a row of P + 2L tokens replaces two of
+///   P + L. The log-probs are those of the plain layout up to float rounding.
+struct RolloutMicroBatch {
+    /// Rows of the forward pass and their length.
+    let n: Int
+    let T: Int
+    var tokens: [Int32]
+    var rows: [Int32] = []
+    var targets: [Int32] = []
+    var slots: [Int] = []
+    /// The shared-prompt layout of each row (nil: plain rows).
+    var branches: [PrefixBranch]?
+    /// The rollout's sequences in this microbatch, in order; the entries of `rows`/`targets`/`slots`
+    /// of sequences[j] are seqStart[j]..<seqStart[j+1].
+    var sequences: [Int] = []
+    var seqStart: [Int] = [0]
+
+    /// One sequence per row, rows of `T` tokens (PPO passes the rollout's T: the same shapes in
+    /// every microbatch, as its tests pin the bits of).
+    static func plain(_ buffer: RolloutBuffer, _ indices: [Int], T: Int, pad: Int32) -> RolloutMicroBatch {
+        let L = buffer.L
+        var mb = RolloutMicroBatch(n: indices.count, T: T, tokens: [Int32](repeating: pad, count: indices.count * T))
+        for (j, b) in indices.enumerated() {
+            let p = buffer.prompts[b], r = buffer.responses[b]
+            for (t, tok) in p.enumerated() { mb.tokens[j * T + t] = tok }
+            for (t, tok) in r.enumerated() {
+                mb.tokens[j * T + p.count + t] = tok
+                mb.rows.append(Int32(j * T + p.count + t - 1))
+                mb.targets.append(tok)
+                mb.slots.append(b * L + t)
+            }
+            mb.sequences.append(b)
+            mb.seqStart.append(mb.rows.count)
+        }
+        return mb
+    }
+
+    /// Consecutive sequences of `indices` with the same prompt share a row (two at most); the
+    /// others get a row of their own. T is the longest row of this microbatch.
+    static func sharedPrompt(_ buffer: RolloutBuffer, _ indices: [Int], pad: Int32) -> RolloutMicroBatch {
+        var groups: [[Int]] = []
+        var k = 0
+        while k < indices.count {
+            if k + 1 < indices.count && buffer.prompts[indices[k]] == buffer.prompts[indices[k + 1]] {
+                groups.append([indices[k], indices[k + 1]]); k += 2
+            } else {
+                groups.append([indices[k]]); k += 1
+            }
+        }
+        let lengths = groups.map { g in buffer.prompts[g[0]].count + g.reduce(0) { $0 + buffer.responses[$1].count } }
+        let T = lengths.max() ?? 1, L = buffer.L
+        var mb = RolloutMicroBatch(n: groups.count, T: T, tokens: [Int32](repeating: pad, count: groups.count * T))
+        var branches: [PrefixBranch] = []
+        for (i, g) in groups.enumerated() {
+            let p = buffer.prompts[g[0]], P = p.count
+            for (t, tok) in p.enumerated() { mb.tokens[i * T + t] = tok }
+            var at = P          // where the next response's tokens go in the row
+            for (m, b) in g.enumerated() {
+                let r = buffer.responses[b]
+                for (t, tok) in r.enumerated() {
+                    mb.tokens[i * T + at + t] = tok
+                    // Predicted at the previous token of its own sequence: for the second response's
+                    // first token that is the prompt's last position.
+                    let prev = t == 0 ? P - 1 : at + t - 1
+                    mb.rows.append(Int32(i * T + prev))
+                    mb.targets.append(tok)
+                    mb.slots.append(b * L + t)
+                }
+                if m == 0 { branches.append(PrefixBranch(prefix: P, start: P + r.count)) }
+                at += r.count
+                mb.sequences.append(b)
+                mb.seqStart.append(mb.rows.count)
+            }
+        }
+        mb.branches = branches
+        return mb
+    }
+
+    /// Number of predicted tokens of the j-th sequence of this microbatch.
+    func tokenCount(_ j: Int) -> Int { seqStart[j + 1] - seqStart[j] }
+
+    /// Runs `model` forward over the rows (no dropout).
+    func forward(_ model: GPT, ws: GPTWorkspace) {
+        tokens.withUnsafeBufferPointer { model.forward(tokens: $0.baseAddress!, B: n, T: T, ws: ws, branches: branches) }
+    }
+
+    /// Forward of `model` and the log-probs of the response tokens (logits / temperature), in row order.
+    func logProbs(_ model: GPT, ws: GPTWorkspace, temperature: Float) -> [Float] {
+        forward(model, ws: ws)
+        var lp = [Float](repeating: 0, count: rows.count)
+        model.tokenLogProbs(ws: ws, rows: rows, targets: targets, temperature: temperature, logp: &lp)
+        return lp
+    }
+
+    /// One forward/backward of the policy over the microbatch: log-probs and exact entropies of the
+    /// response tokens (logits / temperature), `gradient(logp, entropy)` returning d loss / d logp of
+    /// each (scaled as the optimizer step wants), then the backward through the LM head; `heads()`
+    /// may add other heads' gradients into `ws.hiddenGrad` (PPO's shared value head) before the
+    /// backward through the trunk, which ADDS into the policy's gradients.
+    func policyGradient(_ policy: GPT, ws: GPTWorkspace, temperature: Float,
+                        gradient: (_ logp: [Float], _ entropy: [Float]) -> [Float], heads: () -> Void = {}) {
+        let R = rows.count
+        var newLogp = [Float](repeating: 0, count: R), entropy = newLogp
+        tokens.withUnsafeBufferPointer { tk in
+            let tokens = tk.baseAddress!
+            policy.forward(tokens: tokens, B: n, T: T, ws: ws, branches: branches)
+            policy.tokenLogProbs(ws: ws, rows: rows, targets: targets, temperature: temperature, logp: &newLogp, entropy: &entropy)
+            let dlogp = gradient(newLogp, entropy)
+            precondition(dlogp.count == R)
+            ws.zeroHiddenGrad()
+            policy.tokenLogProbs(ws: ws, rows: rows, targets: targets, temperature: temperature, logp: nil, dlogp: dlogp)
+            heads()
+            policy.backward(tokens: tokens, ws: ws)
+        }
+    }
+}
