@@ -25,11 +25,13 @@ public final class DPOTrainer {
     let pad: Int32
     let seed: UInt64
     let source: PairEpochs
-    let ws: GPTWorkspace
+    /// The batch loss machinery (forwards, sequence log-probs, loss, backward), shared with online DPO.
+    let pairLoss: DPOPairLoss
+    var ws: GPTWorkspace { pairLoss.ws }
+    var logpScratch: Scratch { pairLoss.logpScratch }
     /// Cached reference sequence log-probs (sums over completion tokens), by pair index.
     var refTrain: ReferenceLogProbs?
     var refValid: ReferenceLogProbs?
-    let logpScratch = Scratch(), dlogpScratch = Scratch()
     var pairsSeen = 0.0, tokensSeen = 0.0, timeSpent = 0.0
     /// Number of reference precomputation passes run by this trainer (a restored run makes none).
     public internal(set) var referencePasses = 0
@@ -59,7 +61,8 @@ public final class DPOTrainer {
         self.seed = seed
         source = PairEpochs(count: train.count, batchSize: config.batchSize, microPerStep: config.gradAccum, seed: seed)
         let shape = PreferenceBatch.workspaceShape(self.train + self.valid, batchSize: config.batchSize, sharedPrompt: config.sharedPrompt)
-        ws = GPTWorkspace(config: policy.config, maxB: shape.maxB, maxT: shape.maxT)
+        pairLoss = DPOPairLoss(policy: policy, reference: self.reference, config: config, pad: pad, seed: seed,
+                               ws: GPTWorkspace(config: policy.config, maxB: shape.maxB, maxT: shape.maxT))
         policy.enableGrads()
         optimizer = AdamW(layout: policy.layout, config: config.adam)
     }
@@ -69,55 +72,10 @@ public final class DPOTrainer {
 
     // MARK: - One batch of pairs
 
-    /// Forward over the pairs (chosen and rejected in one batch: B shared-prompt sequences, or 2·B), the loss of each
-    /// pair, and — when `gradScale` is given — backward of gradScale·Σ_pairs loss into the policy's
-    /// gradients. `cached` are the reference log-probs of `pairs` if precomputed.
+    /// Forward over the pairs, the loss of each pair and (with `gradScale`) its backward: `DPOPairLoss.process`.
     func process(_ pairs: [PreferenceExample], cached: [(Double, Double)]?, gradScale: Double?, dropoutStream: Int,
                  each: (DPOLossTerms) -> Void) -> Int {
-        let pb = PreferenceBatch(pairs, pad: pad, sharedPrompt: config.sharedPrompt)
-        let batch = pb.batch, B = pairs.count
-        // Reference: cached, constant 0 (reference-free), or one forward of the frozen model.
-        var refSeq: [Double]
-        if config.referenceFree {
-            refSeq = [Double](repeating: 0, count: 2 * B)
-        } else if let cached {
-            refSeq = cached.map(\.0) + cached.map(\.1)
-        } else {
-            refSeq = pb.sequenceLogProbs(model: reference!, ws: ws, logp: logpScratch)
-        }
-        // Policy forward; per-row log-probs of the completion tokens.
-        let n = batch.rows.count
-        let logp = logpScratch.pointer(max(1, n))
-        if !config.disableDropout && policy.config.dropout > 0 && gradScale != nil {
-            var rng = RNG(seed: seed).split("dropout", dropoutStream)
-            pb.forward(model: policy, ws: ws, dropout: &rng)
-        } else {
-            pb.forward(model: policy, ws: ws)
-        }
-        if n > 0 { policy.tokenLogProbs(ws: ws, rows: batch.rows, targets: batch.targets, logp: logp) }
-        let seq = pb.sequenceSums(logp)
-        // Loss of each pair; its derivative w.r.t. each sequence log-prob.
-        var dseq = [Double](repeating: 0, count: 2 * B)
-        for i in 0..<B {
-            let t = dpoLoss(policyChosen: seq[i], policyRejected: seq[B + i], refChosen: refSeq[i], refRejected: refSeq[B + i],
-                            chosenLength: pb.tokenCount(i), rejectedLength: pb.tokenCount(B + i), config: config)
-            each(t)
-            dseq[i] = t.dPolicyChosen
-            dseq[B + i] = t.dPolicyRejected
-        }
-        // Backward: log π(y) = Σ_t log π(y_t|·), so every completion token of sequence s receives
-        // dL/dlogp_t = dL/d log π(y_s); prompt and padding rows receive nothing.
-        if let gradScale, n > 0 {
-            let dl = dlogpScratch.pointer(n)
-            for s in 0..<(2 * B) {
-                let g = Float(dseq[s] * gradScale)
-                for r in batch.rowStart[s]..<batch.rowStart[s + 1] { dl[r] = g }
-            }
-            ws.zeroHiddenGrad()
-            policy.tokenLogProbs(ws: ws, rows: batch.rows, targets: batch.targets, logp: nil, dlogp: dl)
-            batch.tokens.withUnsafeBufferPointer { policy.backward(tokens: $0.baseAddress!, ws: ws) }
-        }
-        return batch.lengths.reduce(0, +)
+        pairLoss.process(pairs, cached: cached, gradScale: gradScale, dropoutStream: dropoutStream, each: each)
     }
 
     // MARK: - Training step
