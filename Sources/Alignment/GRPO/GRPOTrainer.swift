@@ -85,8 +85,11 @@ public final class GRPOTrainer {
     }
 
     func prepareLoaded() -> [String: Double] {
-        let (adv, stds) = GroupAdvantages.groupNormalized(rollout.scores.map(Double.init), groupSize: config.numGenerations,
-                                                          scale: config.scaleRewards)
+        let rewards = rollout.scores.map(Double.init)
+        // Groups never span processes; the batch std of `scale_rewards: batch` is over every process's rewards.
+        let batchStd = config.scaleRewards == .batch ? GroupAdvantages.globalStd(rewards, reducer: reducer) : nil
+        let (adv, stds) = GroupAdvantages.groupNormalized(rewards, groupSize: config.numGenerations, scale: config.scaleRewards,
+                                                          batchStd: batchStd)
         for (i, a) in adv.enumerated() { rollout.sequenceAdvantages[i] = Float(a) }
         if reference != nil { core.referenceLogProbs() }
         if config.numIterations > 1 { core.oldLogProbs() }

@@ -96,7 +96,7 @@ public final class RLOOTrainer {
         let beta = reference != nil ? config.beta : 0
         sequenceRewards = (0..<n).map { Double(rollout.scores[$0]) - beta * sequenceKL[$0] }
         var adv = GroupAdvantages.leaveOneOut(sequenceRewards, groupSize: config.numGenerations)
-        if config.normalizeAdvantages { adv = GroupAdvantages.normalized(adv) }
+        if config.normalizeAdvantages { adv = GroupAdvantages.normalized(adv, reducer: reducer) }
         for (i, a) in adv.enumerated() { rollout.sequenceAdvantages[i] = Float(a) }
         let G = config.numGenerations
         let stds = (0..<n).map { b in GroupAdvantages.moments(sequenceRewards[(b / G * G)..<(b / G * G + G)]).std }

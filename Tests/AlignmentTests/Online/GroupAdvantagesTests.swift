@@ -1,6 +1,7 @@
 import XCTest
 @testable import Alignment
 import Foundation
+import Engine
 
 /// The advantage estimators of the group methods against values computed by hand.
 final class GroupAdvantagesTests: XCTestCase {
@@ -54,5 +55,28 @@ final class GroupAdvantagesTests: XCTestCase {
         XCTAssertFalse(GroupAdvantages.isZeroStd(1e-6))
         XCTAssertEqual(GroupAdvantages.moments([2.0]).std, 0)
         XCTAssertEqual(GroupAdvantages.moments([1.0, 3]).std, 2.0.squareRoot(), accuracy: 1e-15)
+    }
+
+    /// `scale_rewards: batch` and `normalize_advantages` across processes: the std of every
+    /// process's rewards. A stand-in for a second process holding the rewards [0, 0, 0] adds its
+    /// count and sum, then its squared deviations from the global mean 1.5.
+    func testGlobalStdAcrossProcesses() {
+        final class Twin: GradientReducer {
+            var rank: Int { 0 }
+            var size: Int { 2 }
+            // [count, sum] or [squared deviations]
+            func sum(_ values: inout [Double]) {
+                if values.count == 2 { values[0] += 3; values[1] += 0 } else { values[0] += 3 * 1.5 * 1.5 }
+            }
+            func sum(_ buffer: FloatBuffer) {}
+        }
+        XCTAssertEqual(GroupAdvantages.globalStd([1, 2, 6], reducer: Twin()), 5.5.squareRoot(), accuracy: 1e-12)
+        XCTAssertEqual(GroupAdvantages.globalStd([1, 2, 6], reducer: LocalReducer.shared), 7.0.squareRoot(), accuracy: 1e-12)
+        let (a, _) = GroupAdvantages.groupNormalized([1, 2, 6], groupSize: 3, scale: .batch,
+                                                     batchStd: GroupAdvantages.globalStd([1, 2, 6], reducer: Twin()))
+        XCTAssertEqual(a[2], 3 / (5.5.squareRoot() + 1e-4), accuracy: 1e-12)
+        // normalize_advantages over both processes: global mean (1 + 2 + 6)/6 = 1.5.
+        let n = GroupAdvantages.normalized([1, 2, 6], reducer: Twin())
+        XCTAssertEqual(n[2], 4.5 / (5.5.squareRoot() + 1e-4), accuracy: 1e-12)
     }
 }
