@@ -108,18 +108,6 @@ public enum Bench {
                                 matmulSeconds: median(matmul), attentionSeconds: median(attention), otherSeconds: median(other))
     }
 
-    /// The process's peak resident memory (getrusage's ru_maxrss, kilobytes on Linux, bytes on macOS).
-    static func peakResidentBytes() -> Int {
-        var u = rusage()
-        #if os(macOS)
-        getrusage(RUSAGE_SELF, &u)
-        return Int(u.ru_maxrss)
-        #else
-        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &u)
-        return Int(u.ru_maxrss) * 1024
-        #endif
-    }
-
     static func median(_ xs: [Double]) -> Double {
         let s = xs.sorted(), n = s.count
         return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2
@@ -178,6 +166,7 @@ public enum Bench {
     public static func run(shapes: [Shape], steps: Int, parts: Set<Part> = Set(Part.allCases), emit: (String) -> Void) {
         let sgemm = BLAS.measureSgemmGFLOPs(n: 2048, repeats: 5)
         for s in shapes where !parts.subtracting([.tokenizer]).isEmpty {
+            ProcessMemory.resetPeak()
             var fields: [(String, JSONValue)] = [("shape", .string(s.name))]
             func num(_ k: String, _ v: Double) { fields.append((k, .number(v, isInteger: false))) }
             if parts.contains(.train) {
@@ -201,8 +190,8 @@ public enum Bench {
                                                           completion: s.dpoCompletion, steps: max(3, steps / 2)))
             }
             if parts.contains(.ppo) && s.ppo { num("ppo_iteration_s", ppoIteration(s)) }
-            // The process's peak so far: with several shapes in one run, the largest one's.
-            num("peak_rss_mb", Double(peakResidentBytes()) / 1e6)
+            // This shape's peak (where the system lets the peak be reset; else the process's so far).
+            num("peak_rss_mb", Double(ProcessMemory.peakBytes) / 1e6)
             fields.append(("threads", .number(Double(Parallel.threads), isInteger: true)))
             emit(JSONValue.object(fields).serialized(pretty: false))
         }

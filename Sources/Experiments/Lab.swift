@@ -30,36 +30,93 @@ public enum Lab {
     /// `rlhf run`: the run directory appears whole (config, state, empty logs, its lock) or not
     /// at all, and this process holds its lock until the run ends.
     public static func runExperiment(_ cfg: ExperimentConfig, dir: URL) throws {
+        if cfg.replicates != nil { return try runReplicated(cfg, dir: dir, resuming: false) }
+        let (runner, lock) = try createRun(cfg, dir: dir)
+        defer { lock.release() }
+        try runner.execute()
+        try finish(runner)
+    }
+
+    /// Creates the run directory of `cfg` at `dir`, whole, and returns its runner with the lock held.
+    static func createRun(_ cfg: ExperimentConfig, dir: URL, prefix: String = "") throws -> (ExperimentRunner, RunLock) {
         // Every data file is read before the run directory exists: a bad file stops the run here,
         // and the corrected config runs into the same directory.
         let data = try TaskData(cfg.data, configDir: URL(fileURLWithPath: cfg.file).deletingLastPathComponent(), tokenizerPosts: cfg.tokenizer.corpusPosts)
         ExperimentRunner.installSignalHandlers()
         // Built before the directory exists (it writes nothing): init_from mistakes stop the run here too.
         let runner = try ExperimentRunner(config: cfg, runDir: dir)
+        runner.progress.prefix = prefix
         runner._data = data
         runner.state.notes["config_file"] = URL(fileURLWithPath: cfg.file).standardizedFileURL.path
         let lock = try RunDirectory.create(dir, state: runner.state, files: [
             ("config.json", Data((cfg.input.serialized() + "\n").utf8)),
             ("config.resolved.json", Data((cfg.resolved.serialized() + "\n").utf8)),
         ])
-        defer { lock.release() }
-        try runner.prepareToWrite()
+        do { try runner.prepareToWrite() } catch { lock.release(); throw error }
         runner.progress.message("run directory: \(dir.path)")
-        try runner.execute()
-        try finish(runner)
+        return (runner, lock)
     }
 
     /// `rlhf resume`: under the run's lock, continues the unfinished stages from their last checkpoints.
     public static func resumeExperiment(_ dir: URL) throws {
         let cfg = try loadRunConfig(dir)
-        ExperimentRunner.installSignalHandlers()
-        let lock = try RunLock(runDirectory: dir)
+        if cfg.replicates != nil { return try runReplicated(cfg, dir: dir, resuming: true) }
+        let (runner, lock) = try reopenRun(cfg, dir: dir)
         defer { lock.release() }
-        let runner = try ExperimentRunner(config: cfg, runDir: dir)
-        try runner.prepareToWrite()
-        runner.progress.message("resuming \(dir.path); finished stages: \(runner.state.finished.isEmpty ? "none" : runner.state.finished.joined(separator: ", "))")
         try runner.execute()
         try finish(runner)
+    }
+
+    /// The runner of an existing run with its lock held, its logs repaired and open.
+    static func reopenRun(_ cfg: ExperimentConfig, dir: URL, prefix: String = "") throws -> (ExperimentRunner, RunLock) {
+        ExperimentRunner.installSignalHandlers()
+        let lock = try RunLock(runDirectory: dir)
+        do {
+            let runner = try ExperimentRunner(config: cfg, runDir: dir)
+            runner.progress.prefix = prefix
+            try runner.prepareToWrite()
+            runner.progress.message("resuming \(dir.path); finished stages: \(runner.state.finished.isEmpty ? "none" : runner.state.finished.joined(separator: ", "))")
+            return (runner, lock)
+        } catch {
+            lock.release()
+            throw error
+        }
+    }
+
+    // MARK: - Replicates
+
+    /// A replicated experiment: the stages before `replicates.from_stage` once in `dir` (whose
+    /// lock is held throughout), then the others once per seed in dir/seed-S/, each a run of its
+    /// own initialized from `dir`, with that seed (every random stream, the evaluation's too).
+    /// A set stopped anywhere continues with `rlhf resume dir`.
+    static func runReplicated(_ cfg: ExperimentConfig, dir: URL, resuming: Bool) throws {
+        let rep = cfg.replicates!
+        let first = cfg.stages.firstIndex(of: rep.fromStage)!
+        var shared = cfg
+        shared.stages = Array(cfg.stages[..<first])
+        let (base, lock) = resuming ? try reopenRun(shared, dir: dir) : try createRun(shared, dir: dir)
+        defer { lock.release() }
+        try base.execute()
+        let original = base.state.notes["config_file"] ?? cfg.file
+        for (k, seed) in rep.seeds.enumerated() {
+            let child = dir.appendingPathComponent("seed-\(seed)")
+            let prefix = "[seed \(seed), \(k + 1)/\(rep.seeds.count)] "
+            var json = cfg.input
+            for assignment in ["seed=\(seed)", "replicates=null", "init_from=" + JSONValue.quote(dir.standardizedFileURL.path),
+                               "stages=[" + cfg.stages[first...].map { "\"\($0.rawValue)\"" }.joined(separator: ",") + "]"] {
+                json = try ConfigLoader.applySet(assignment, to: json)
+            }
+            let childCfg = try ExperimentConfig(json: json, file: original)
+            let exists = FileManager.default.fileExists(atPath: child.appendingPathComponent("state.json").path)
+            let (runner, childLock) = exists ? try reopenRun(childCfg, dir: child, prefix: prefix) : try createRun(childCfg, dir: child, prefix: prefix)
+            defer { childLock.release() }
+            try runner.execute()
+        }
+        if cfg.stages.contains(.eval) {
+            print(try Report.compare(runs: [dir], out: nil))
+        } else {
+            print("done: \(dir.path) (\(rep.seeds.count) replicates in seed-S/)")
+        }
     }
 
     /// The config a run was started with (its merged input), validated again.
@@ -97,13 +154,23 @@ public enum Lab {
         }
     }
 
-    public static func evaluateRun(_ dir: URL, overrides: [String]) throws {
+    public static func evaluateRun(_ dir: URL, overrides: [String], printing: Bool = true) throws {
         // The run's other settings describe how it was trained (and config.json is rewritten with
         // the overrides): only the evaluation's own may change.
         for o in overrides where !o.hasPrefix("eval.") && !o.hasPrefix("threads=") {
             throw UserError("--set \(o): rlhf eval takes only eval.* settings and threads (e.g. --set eval.prompts=100); the run's other settings are the ones it trained with")
         }
         var cfg = try loadRunConfig(dir, overrides: overrides)
+        if let rep = cfg.replicates {
+            // A replicated set: each replicate is a run of its own.
+            for seed in rep.seeds {
+                let child = dir.appendingPathComponent("seed-\(seed)")
+                guard FileManager.default.fileExists(atPath: child.appendingPathComponent("state.json").path) else { continue }
+                try evaluateRun(child, overrides: overrides, printing: false)
+            }
+            print(try Report.compare(runs: [dir], out: nil))
+            return
+        }
         if cfg.eval == nil { cfg.eval = EvalConfig() }
         cfg.stages = [.eval]
         ExperimentRunner.installSignalHandlers()
@@ -114,7 +181,7 @@ public enum Lab {
         runner.state.finished.removeAll { $0 == "eval" }
         try runner.prepareToWrite()
         try runner.execute()
-        print(try Report.compare(runs: [dir], out: nil))
+        if printing { print(try Report.compare(runs: [dir], out: nil)) }
     }
 
     /// The files `rlhf data tldr-synth` writes.

@@ -21,6 +21,13 @@ public enum FlopCounter {
         public var generatedTokens: Double = 0
         public var total: Double { forward + backward + generate }
 
+        public init(forward: Double = 0, backward: Double = 0, generate: Double = 0, generatedTokens: Double = 0) {
+            self.forward = forward
+            self.backward = backward
+            self.generate = generate
+            self.generatedTokens = generatedTokens
+        }
+
         public static func - (a: Totals, b: Totals) -> Totals {
             Totals(forward: a.forward - b.forward, backward: a.backward - b.backward, generate: a.generate - b.generate,
                    generatedTokens: a.generatedTokens - b.generatedTokens)

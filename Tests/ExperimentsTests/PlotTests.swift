@@ -194,7 +194,7 @@ final class PlotTests: XCTestCase {
     override func setUpWithError() throws {
         let (r, urls) = try FakeRuns.make()
         root = r
-        runs = try urls.map(Report.load)
+        runs = try urls.map { try Report.load($0) }
     }
 
     override func tearDownWithError() throws {
@@ -449,7 +449,8 @@ final class PlotTests: XCTestCase {
         try #"{"name": "a<b>&\"c\" 'd'", "stages": {}}"#.write(to: dir.appendingPathComponent("summary.json"), atomically: true, encoding: .utf8)
         try #"{"judge": null, "policies": [{"policy": "p&q", "by_temperature": [{"temperature": 1.0, "win_rate": 1.0, "win_rate_ci": 0.5, "kl": 0.5, "gold": 2}, {"temperature": null, "win_rate": 0.2}]}, {"policy": null}, {}], "frontier": [{"policy": "p&q", "kl": 1e308, "gold": -1e308}, {"step": 3}]}"#
             .write(to: dir.appendingPathComponent("eval.json"), atomically: true, encoding: .utf8)
-        let weird = try Report.load(dir)
+        // A run's label is its directory's path; a hostile one must stay valid SVG too.
+        let weird = try Report.load(dir, label: "a<b>&\"c\" 'd'")
         for fig in [Plots.winRate([weird]), Plots.frontier([weird])].compactMap({ $0?.figure }) {
             let svg = Chart.render(fig)
             _ = parse(svg)
@@ -460,9 +461,14 @@ final class PlotTests: XCTestCase {
     }
 
     func testDuplicateRunNamesStayDistinct() throws {
-        let copy = root.appendingPathComponent("alpha-2")
-        try FileManager.default.copyItem(at: runs[0].url, to: copy)
-        let labels = Plots.runLabels([runs[0], try Report.load(copy)])
-        XCTAssertEqual(labels, ["alpha (alpha)", "alpha (alpha-2)"])
+        // Two runs of one config (the same "name") in directories of the same name: the labels
+        // take as many parent directories as it takes to tell them apart.
+        let other = root.appendingPathComponent("elsewhere/alpha")
+        try FileManager.default.createDirectory(at: other.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: runs[0].url, to: other)
+        let urls = [runs[0].url, other]
+        XCTAssertEqual(PairedComparison.labels(urls), [root.lastPathComponent + "/alpha", "elsewhere/alpha"])
+        let table = try Report.compare(runs: urls, out: root.appendingPathComponent("cmp"))
+        XCTAssertTrue(table.contains(root.lastPathComponent + "/alpha ") && table.contains("elsewhere/alpha "), table)
     }
 }

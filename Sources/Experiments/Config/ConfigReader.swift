@@ -152,6 +152,24 @@ public final class ConfigSection {
         return out
     }
 
+    /// An array of integers in lo...hi, each read exactly as `optionalInt` reads one.
+    public func integers(_ key: String, _ def: [Int], min lo: Int? = nil, max hi: Int? = nil, nonEmpty: Bool = true) throws -> [Int] {
+        var out = def
+        if let v = raw(key) {
+            guard case .array(let a) = v else { throw fail(key, "expected an array of integers, found \(v.describe)") }
+            let range = Int64(lo ?? Int.min)...Int64(hi ?? Int.max)
+            out = try a.enumerated().map { i, e in
+                guard case .value(let x) = e.integer(in: range, allowDecimal: true) else {
+                    throw fail(key, "element \(i): expected an integer\(rangeText(lo, hi)), found \(e.describe)")
+                }
+                return Int(x)
+            }
+            if nonEmpty && out.isEmpty { throw fail(key, "expected at least one integer, found an empty array") }
+        }
+        record(key, .array(out.map { .number(Double($0), isInteger: true) }))
+        return out
+    }
+
     public func strings(_ key: String, _ def: [String]) throws -> [String] {
         var out = def
         if let v = raw(key) {

@@ -67,6 +67,12 @@ public struct EvalConfig: Equatable, Sendable {
     public var tieMargin = 0.1
 }
 
+/// Seeds of replicated stages (see `ExperimentConfig.replicates`).
+public struct Replicates: Equatable, Sendable {
+    public var seeds: [UInt64]
+    public var fromStage: Stage
+}
+
 /// A validated experiment. Stage hyperparameters are the trainers' own config structs.
 public struct ExperimentConfig {
     public var file: String
@@ -91,6 +97,9 @@ public struct ExperimentConfig {
     public var ppo: PPOStage?
     public var dpo: DPOStage?
     public var eval: EvalConfig?
+    /// `replicates`: the stages from `fromStage` on run once per seed in RUN/seed-S/ (each
+    /// initialized from RUN, which runs the stages before it once), for comparisons across seeds.
+    public var replicates: Replicates?
     /// The longest sequence a stage after pretraining builds: a prompt and its completion. Their
     /// workspaces are sized by it rather than by n_positions (1,024 for GPT-2, mostly unused).
     public var sequenceLength: Int { min(model.context, data.maxPromptTokens + data.maxCompletionTokens) }
@@ -243,6 +252,16 @@ public struct ExperimentConfig {
                 }
             }
             eval = e
+        }
+        if let s = try root.section("replicates") {
+            let seeds = try s.integers("seeds", [], min: 0)
+            if seeds.isEmpty { throw s.fail("seeds", "required: the seeds of the replicates, e.g. [1, 2, 3]") }
+            if let dup = seeds.enumerated().first(where: { seeds[..<$0.offset].contains($0.element) }) {
+                throw s.fail("seeds", "element \(dup.offset): seed \(dup.element) is listed twice")
+            }
+            let names = stages.map(\.rawValue)
+            let from = try s.choice("from_stage", names.first(where: { $0 != "tokenizer" }) ?? names[0], names)
+            replicates = Replicates(seeds: seeds.map { UInt64($0) }, fromStage: Stage(rawValue: from)!)
         }
         try root.finish()
         resolved = root.resolvedJSON

@@ -69,6 +69,9 @@ struct PairedComparison {
 
     var temperatures: [Double] { Array(Set(values.values.flatMap(\.keys))).sorted() }
 
+    /// Verdicts add to the table only with two methods to pair, or several seeds to pool.
+    var worthReporting: Bool { methods.count > 1 || seeds.count > 1 }
+
     /// Lines of verdicts for `metric`: each method's mean across seeds, then each pair's paired difference.
     func lines(metric: String, digits: Int = 3) -> [String] {
         guard let byT = values[metric] else { return [] }

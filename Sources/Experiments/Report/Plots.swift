@@ -39,16 +39,8 @@ enum Plots {
 
     // MARK: - Series identity
 
-    /// Run names for legends, unique even when two runs share a name.
-    static func runLabels(_ runs: [Report.RunData]) -> [String] {
-        let names = runs.map(\.name)
-        var labels = names
-        for i in labels.indices where names.filter({ $0 == names[i] }).count > 1 {
-            labels[i] = "\(runs[i].name) (\(runs[i].url.lastPathComponent))"
-        }
-        for i in labels.indices where labels[..<i].contains(labels[i]) { labels[i] += " #\(i + 1)" }
-        return labels
-    }
+    /// Legends name runs as tables do: by their distinct path labels (`Report.RunData.name`).
+    static func runLabels(_ runs: [Report.RunData]) -> [String] { runs.map(\.name) }
 
     struct PolicyKey: Equatable {
         let run: Int

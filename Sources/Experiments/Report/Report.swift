@@ -5,6 +5,8 @@ import JSON
 public enum Report {
     struct RunData {
         let url: URL
+        /// How tables and legends name the run: its directory, with as many parent directories as
+        /// it takes to tell it from the other runs compared (two runs of one config differ).
         let name: String
         let summary: JSONValue
         let eval: JSONValue?
@@ -12,7 +14,7 @@ public enum Report {
         let metrics: [JSONValue]
     }
 
-    static func load(_ url: URL) throws -> RunData {
+    static func load(_ url: URL, label: String? = nil) throws -> RunData {
         /// A run file as JSON: nil when absent, an error naming the file when present but unreadable.
         func json(_ name: String) throws -> JSONValue? {
             let u = url.appendingPathComponent(name)
@@ -49,16 +51,33 @@ public enum Report {
                 }
             }
         }
-        return RunData(url: url, name: summary["name"]?.stringValue ?? url.lastPathComponent, summary: summary,
+        return RunData(url: url, name: label ?? url.lastPathComponent, summary: summary,
                        eval: try json("eval.json"), config: try json("config.resolved.json"), metrics: metrics)
     }
 
-    /// Prints the comparison table and writes the report (report.md + SVG plots).
+    /// Prints the comparison table and the verdicts, and writes the report (report.md + SVG
+    /// plots). A replicated experiment (a directory of seed-S/ runs) is a row per seed in the
+    /// table and one method per policy in the verdicts.
     public static func compare(runs: [URL], out: URL?) throws -> String {
-        let data = try runs.map(load)
+        // A replicate is named by its set and its seed directory (micro/seed-5).
+        let setLabels = PairedComparison.labels(runs)
+        var expanded: [URL] = [], labels: [String] = []
+        for (run, label) in zip(runs, setLabels) {
+            let seeds = PairedComparison.seedRuns(run)
+            expanded += seeds
+            labels += seeds == [run] ? [label] : seeds.map { label + "/" + $0.lastPathComponent }
+        }
+        let data = try zip(expanded, labels).map { try load($0, label: $1) }
         let table = Table.make(data)
+        let paired = try PairedComparison(runs: runs, labels: setLabels)
         let dir = out ?? runs[0].appendingPathComponent("report")
-        try ReportWriter.write(data, table: table, to: dir)
-        return table.text + "\nreport: \(dir.appendingPathComponent("report.md").path)"
+        try ReportWriter.write(data, table: table, verdicts: paired, to: dir)
+        var text = table.text
+        let wins = paired.worthReporting ? paired.lines(metric: "win") : []
+        if !wins.isEmpty {
+            text += "\nVerdicts (paired over identical prompts and sampling streams; 95% bootstrap intervals over prompts within seeds):\n"
+            text += wins.map { "  " + $0 }.joined(separator: "\n") + "\n"
+        }
+        return text + "\nreport: \(dir.appendingPathComponent("report.md").path)"
     }
 }

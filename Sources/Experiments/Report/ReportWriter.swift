@@ -4,13 +4,14 @@ import JSON
 
 /// report.md: the table, the plots written by `Plots` next to it, and a section per run.
 enum ReportWriter {
-    static func write(_ runs: [Report.RunData], table: Table, to dir: URL) throws {
+    static func write(_ runs: [Report.RunData], table: Table, verdicts: PairedComparison? = nil, to dir: URL) throws {
         try FileSystem.createDirectory(dir, what: "the report directory", fix: "choose another --out")
         let plots = try Plots.write(runs, to: dir)
         var md = "# Comparison of \(runs.map(\.name).joined(separator: ", "))\n\n"
         md += "Win rate: fraction of held-out prompts where the policy's summary beats the reference summary under the judge (ties count half), ±95% CI.\n"
         md += "gold, rm, kl and length at T = 1 (the highest evaluated temperature ≤ 1): judge score, reward-model score, KL(π‖π_SFT) in nats per sequence, tokens.\n\n"
         md += table.markdown + "\n"
+        if let v = verdicts, v.worthReporting { md += verdictsSection(v) }
         md += plotsSection(plots, runs)
         md += judgeSection(runs)
         md += runsSection(runs)
@@ -18,6 +19,21 @@ enum ReportWriter {
         do { try AtomicFile.write(md, to: file) } catch {
             throw UserError("\(file.path): cannot write the report (\(FileSystem.describe(error) ?? "\(error)")); check that the report directory is writable")
         }
+    }
+
+    /// Means across seeds and paired differences for the win rate, the gold score and the KL.
+    static func verdictsSection(_ v: PairedComparison) -> String {
+        var md = "\n## Verdicts\n\n"
+        md += "Each method is evaluated on the same held-out prompts with the same sampling stream per prompt and temperature, in each of \(v.seeds.count) seed\(v.seeds.count == 1 ? "" : "s"). "
+        md += "Mean across seeds: the mean of the per-seed means, ± the 95% t-interval across seeds. "
+        md += "Paired difference: mean over the (seed, prompt) units both methods have, [95% interval of a bootstrap over prompts within each seed], "
+        md += "\"resolved\" when the interval excludes 0, and the per-seed differences beside it (the run-to-run spread that the bootstrap does not resample).\n\n"
+        for metric in PairedComparison.metrics {
+            let lines = v.lines(metric: metric)
+            guard !lines.isEmpty else { continue }
+            md += "### \(metric)\n\n" + lines.map { "- " + $0 }.joined(separator: "\n") + "\n\n"
+        }
+        return md
     }
 
     /// The plots embedded with their captions, and a line for each plot that could not be drawn.

@@ -9,6 +9,8 @@ public final class Progress {
     var startStep = 0
     let interval: Double
     public var quiet = false
+    /// Put before every line, e.g. "[seed 2, 2/3] " while a replicate runs.
+    public var prefix = ""
 
     public init(interval: Double = 5) { self.interval = interval }
 
@@ -28,7 +30,7 @@ public final class Progress {
         let elapsed = now - start
         let rate = Double(step - startStep) / max(elapsed, 1e-9)
         let eta = rate > 0 ? Double(total - step) / rate : 0
-        var parts = ["\(stage) \(step)/\(total)"]
+        var parts = ["\(prefix)\(stage) \(step)/\(total)"]
         for k in keys { if let v = metrics[k] { parts.append("\(k) \(Self.short(v))") } }
         parts.append("ETA \(Self.duration(eta))")
         let line = parts.joined(separator: "  ")
@@ -41,7 +43,7 @@ public final class Progress {
 
     public func message(_ s: String) {
         guard !quiet else { return }
-        FileHandle.standardError.write(Data((s + "\n").utf8))
+        FileHandle.standardError.write(Data((prefix + s + "\n").utf8))
     }
 
     static func short(_ v: Double) -> String {

@@ -21,6 +21,11 @@ public final class ExperimentRunner {
     let runStart = Clock.now()
     /// The command that continues this run after a stop or a full disk.
     public var continueCommand = "rlhf resume"
+    /// The FLOP counter when the current stage started in this process, and the FLOPs its earlier
+    /// attempts spent up to the checkpoint this one resumed from (the last kept metrics row's
+    /// `cost/flops`): a stage's cost is the same whether it ran at once or was resumed.
+    var stageStartFlops = FlopCounter.Totals()
+    var resumedFlops = 0.0
     /// A policy snapshot that could not be written; like `run.writeFailure`, it stops the stage
     /// (a run that went on without it would never write it again).
     var snapshotFailure: Error?
@@ -213,12 +218,21 @@ public final class ExperimentRunner {
             progress.message("[\(stage.rawValue)] starting")
             SignalStop.stopAtOnce(atOnce ? "stopped during \(stage.rawValue) (a stage without checkpoints: it starts over); continue with: \(continueCommand) \(run.url.path)" : nil)
             defer { SignalStop.stopAtOnce(nil) }
+            stageStartFlops = FlopCounter.snapshot
+            resumedFlops = 0
+            ProcessMemory.resetPeak()
             let summary = try runStage(stage)
             if let e = writeFailure { throw e }
             let dt = Clock.now() - t0 + (state.stageSeconds[stage.rawValue] ?? 0)
             state.stageSeconds[stage.rawValue] = dt
             var s = summary
             s["seconds"] = dt
+            // What the stage cost: counted FLOPs (6·N a trained token, 2·N a scored or generated
+            // one, plus attention), generated tokens, and this attempt's peak memory.
+            let spent = FlopCounter.snapshot - stageStartFlops
+            s["cost/flops"] = resumedFlops + spent.total
+            s["cost/generated_tokens"] = spent.generatedTokens
+            s["cost/peak_rss_mb"] = Double(ProcessMemory.peakBytes) / 1e6
             state.summaries[stage.rawValue] = s
             // In the pipeline's order, whatever order the stages ran in.
             let order = Stage.allCases.map(\.rawValue)
@@ -298,6 +312,9 @@ public final class ExperimentRunner {
         // The last logged and the last checkpointed step, so that a stop checkpoints exactly once.
         final class Steps { var logged = -1, saved = -1 }
         let steps = Steps()
+        // FLOPs of this stage's attempts up to the checkpoint it resumed from (0 on a fresh start).
+        resumedFlops = run.lastMetrics(stage: name)["cost/flops"] ?? 0
+        let flopsBase = resumedFlops, flopsStart = stageStartFlops.total
         let checkpoint = { [unowned self] (step: Int) throws in
             // A checkpoint past a lost log line or snapshot would make the loss permanent.
             if let e = writeFailure { throw e }
@@ -308,7 +325,8 @@ public final class ExperimentRunner {
         }
         h.log = { [run, progress] step, m in
             steps.logged = step
-            run.logMetrics(stage: name, step: step, m, extra: ["elapsed": Clock.now() - t0])
+            run.logMetrics(stage: name, step: step, m, extra: ["elapsed": Clock.now() - t0,
+                                                              "cost/flops": flopsBase + FlopCounter.snapshot.total - flopsStart])
             progress.update(stage: name, step: step, total: total, metrics: m, keys: keys)
         }
         h.checkpoint = checkpoint

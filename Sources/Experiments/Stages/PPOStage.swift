@@ -68,7 +68,8 @@ extension ExperimentRunner {
         out.copyMatchingTensors(from: trainer.policy)
         try out.save(to: run.model("ppo"))
         var s: [String: Double] = ["iterations": Double(trainer.iteration), "train_seconds": Clock.now() - t0,
-                                   "memory_bytes": Double(trainer.memoryBytes)]
+                                   "memory_bytes": Double(trainer.memoryBytes),
+                                   "cost/judge_calls": Double(trainer.iteration * cfg.rolloutBatchSize)]
         for k in ["objective/scores", "objective/kl", "objective/rlhf_reward", "tokens_per_s", "response_length"] { if let v = last[k] { s[k] = v } }
         return s
     }

@@ -35,7 +35,7 @@ extension ExperimentRunner {
         let bias = trainer.normalized ? trainer.bias : try trainer.normalize()
         try trainer.model.save(to: run.model("reward_model"), extraMetadata: ["reward_bias": String(bias)])
         let ev = trainer.evaluate()
-        var s: [String: Double] = ["bias": Double(bias), "steps": Double(trainer.step)]
+        var s: [String: Double] = ["bias": Double(bias), "steps": Double(trainer.step), "cost/labels": Double(train.count)]
         for (k, v) in ev { s[k] = v }
         if let a = last["accuracy"] { s["train_accuracy"] = a }
         if let p = last["pairs_per_s"] { s["pairs_per_s"] = p }
@@ -72,7 +72,7 @@ extension ExperimentRunner {
         let last = try trainer.run()
         try checkStopped(.dpo, step: trainer.step)
         try trainer.policy.save(to: run.model("dpo"))
-        var s: [String: Double] = ["steps": Double(trainer.step), "train_seconds": Clock.now() - t0]
+        var s: [String: Double] = ["steps": Double(trainer.step), "train_seconds": Clock.now() - t0, "cost/labels": Double(train.count)]
         for (k, v) in trainer.evaluate() { s[k] = v }
         for k in ["pairs_per_s", "tokens_per_s", "loss"] { if let v = last[k] { s[k] = v } }
         return s

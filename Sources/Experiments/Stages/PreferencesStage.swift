@@ -83,6 +83,7 @@ extension ExperimentRunner {
         guard !train.isEmpty, !valid.isEmpty else {
             throw UserError("\(config.file): preferences: no usable pairs (all sampled completions were identical); raise preferences.temperature")
         }
+        summary["cost/labels"] = Double(train.count + valid.count)
         try Datasets.writeJSONL(train, to: run.path("data/preferences_train.jsonl"))
         try Datasets.writeJSONL(valid, to: run.path("data/preferences_valid.jsonl"))
         if let a = summary["train_labeler_agreement"] ?? summary["train_gold_agreement"] {
