@@ -16,8 +16,8 @@ extension GRPOTrainer {
     /// One GRPO step as TRL's peer benchmark runs it (`trl_grpo_bench.py`): `prompts` random prompts
     /// of `promptLength` tokens, G = `generations` completions of `completionLength` tokens each
     /// (no stop token: every completion runs to full length), a programmatic reward (distinct
-    /// tokens / 10), β = 0.04 (the reference runs), one optimisation pass, temperature 1, the
-    /// shared-prompt layout. The median of `steps` steps after one untimed warm-up step. Used by
+    /// tokens / 10), β = 0.04 (the reference runs), one optimisation pass of one microbatch (as the
+    /// peer's per_device_train_batch_size 64), temperature 1, the shared-prompt layout. The median of `steps` steps after one untimed warm-up step. Used by
     /// `rlhf bench --parts grpo`.
     public static func benchmarkStep(config: GPTConfig, prompts: Int = 8, promptLength: Int = 64, generations: Int = 8,
                                      completionLength: Int = 32, steps: Int = 3) -> BenchmarkResult {
@@ -29,6 +29,7 @@ extension GRPOTrainer {
         c.steps = steps + 1
         c.batchSize = prompts
         c.numGenerations = generations
+        c.gradAccum = 1                  // TRL's peer: per_device_train_batch_size 64, one microbatch
         c.maxCompletionLength = completionLength
         c.beta = 0.04
         c.temperature = 1

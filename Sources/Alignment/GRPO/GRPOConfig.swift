@@ -31,7 +31,9 @@ public struct GRPOConfig: Equatable, Sendable {
     /// G, completions per prompt (TRL `num_generations`, 8). At least 2.
     public var numGenerations = 8
     /// Microbatches per optimizer update (TRL `gradient_accumulation_steps`); must divide batchSize × G.
-    public var gradAccum = 1
+    /// The default, 4, makes microbatches of 16 completions (8 × 8 / 4): the activations of one
+    /// forward/backward scale with the completions of a microbatch.
+    public var gradAccum = 4
     /// μ, optimizer updates per generation batch (TRL `num_iterations`, 1). With μ = 1 the ratio
     /// π/π_old is exactly 1 (π_old is the policy that sampled).
     public var numIterations = 1

@@ -89,9 +89,26 @@ final class GroupRollout {
         schedule = PromptEpochs(prompts, batchSize: batchSize, room: policy.config.context - L, streams: streams)
         maxT = schedule.longest + (sharedPrompt ? 2 * L : L)
         generator = Generator(model: policy, maxBatch: min(n, 64))
-        ws = GPTWorkspace(config: policy.config, maxB: microSize, maxT: maxT)
+        ws = GPTWorkspace(config: policy.config, maxB: sharedPrompt ? Self.maxRows(completions: n, groupSize: G, microSize: microSize) : microSize,
+                          maxT: maxT)
         buffer = RolloutBuffer(capacity: n, responseLength: L, tokenRewards: false, reference: reference != nil)
         policy.enableGrads()
+    }
+
+    /// The most rows a microbatch of the shared-prompt layout can need: completions pair up within
+    /// their group (two per row), so a group's share of a microbatch takes ⌈share/2⌉ rows (fewer
+    /// when two groups happen to have the same prompt).
+    static func maxRows(completions n: Int, groupSize G: Int, microSize: Int) -> Int {
+        stride(from: 0, to: n, by: microSize).map { start in
+            let end = min(n, start + microSize)
+            var rows = 0, j = start
+            while j < end {
+                let groupEnd = min(end, (j / G + 1) * G)
+                rows += (groupEnd - j + 1) / 2
+                j = groupEnd
+            }
+            return rows
+        }.max() ?? 1
     }
 
     // MARK: - Rollout

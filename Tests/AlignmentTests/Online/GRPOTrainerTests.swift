@@ -268,6 +268,39 @@ final class GRPOTrainerTests: XCTestCase {
         XCTAssertTrue(t.rollout.values.isEmpty && t.rollout.returns.isEmpty && t.rollout.rewards.isEmpty, "no per-token value arrays")
     }
 
+    /// At the quickstart's shape GRPO holds the policy, the reference and no value model: well
+    /// under PPO's memory with its value model (and its optimizer) for the same prompts per step.
+    func testMemoryAtTheQuickstartShapeIsBelowPPOs() {
+        let g = GPTConfig(vocabSize: 2048, context: 256, nLayer: 4, nHead: 4, nEmbd: 128)
+        var rc = g
+        rc.scalarHead = true
+        let sft = GPT(config: g, seed: 1), rm = GPT(config: rc, seed: 2)
+        let prompts = (0..<4).map { _ in [Int32](repeating: 5, count: 200) }
+        var pc = PPOConfig()
+        pc.rolloutBatchSize = 32
+        pc.responseLength = 48
+        let m = PPOTrainer.makeModels(sft: sft, rewardModel: rm, valueModel: .separate, seed: 3)
+        let ppo = PPOTrainer(policy: m.policy, reference: m.reference, value: m.value, reward: RewardModelScorer(model: rm, pad: 0),
+                             prompts: prompts, config: pc, pad: 0, seed: 1)
+        var c = GRPOConfig()
+        c.batchSize = 4
+        c.numGenerations = 8
+        c.gradAccum = 4              // 8 completions a microbatch, as PPO's 32 / 4 minibatches
+        c.maxCompletionLength = 48
+        let grpo = GRPOTrainer(policy: GPT(copying: sft), reference: GPT(copying: sft), reward: RewardModelScorer(model: rm, pad: 0),
+                               prompts: prompts, config: c, pad: 0, seed: 1)
+        let mb = { (x: Int) in String(format: "%.1f MB", Double(x) / 1_048_576) }
+        print("GRPO quickstart memory: \(mb(grpo.memoryBytes)) = " + grpo.memoryBreakdown.sorted { $0.key < $1.key }.map { "\($0.key) \(mb($0.value))" }.joined(separator: ", ")
+              + "; PPO: \(mb(ppo.memoryBytes))")
+        XCTAssertNil(grpo.memoryBreakdown["value"])
+        XCTAssertNotNil(ppo.memoryBreakdown["value"])
+        XCTAssertLessThan(grpo.memoryBytes, ppo.memoryBytes - ppo.memoryBreakdown["value"]! / 2)
+        XCTAssertEqual(GroupRollout.maxRows(completions: 32, groupSize: 8, microSize: 8), 4)
+        XCTAssertEqual(GroupRollout.maxRows(completions: 12, groupSize: 3, microSize: 4), 3, "[0 0 0 1 | 1 1 2 2 | 2 3 3 3]: rows 2+1, 1+1, 1+2")
+        XCTAssertEqual(grpo.core.ws.maxB, 4)
+        XCTAssertLessThan(grpo.memoryBreakdown["rollout"]!, ppo.memoryBreakdown["rollout"]!)
+    }
+
     /// β = 0: no reference is kept or run, no `kl` metric, less memory.
     func testBetaZeroKeepsNoReference() {
         var c = OnlineFixtures.grpoConfig()
