@@ -173,13 +173,20 @@ public final class RunDirectory {
     /// final checkpoint runs no step, so its final figures come from there).
     public func lastMetrics(stage: String) -> [String: Double] {
         var out: [String: Double] = [:]
-        for line in metrics.read().lines where line.stage == stage {
-            guard case .object(let kv)? = try? JSONParser.parse(String(line.text)) else { continue }
-            for (k, x) in kv where k != "stage" && k != "step" && k != "elapsed" {
-                if let d = x.doubleValue { out[k] = d }
-            }
+        for row in metricsRows(stage: stage) {
+            for (k, d) in row where k != "step" && k != "elapsed" { out[k] = d }
         }
         return out
+    }
+
+    /// The numbers of each metrics row of `stage`, in order ("step" included).
+    public func metricsRows(stage: String) -> [[String: Double]] {
+        metrics.read().lines.filter { $0.stage == stage }.compactMap { line in
+            guard case .object(let kv)? = try? JSONParser.parse(String(line.text)) else { return nil }
+            var row: [String: Double] = [:]
+            for (k, x) in kv where k != "stage" { if let d = x.doubleValue { row[k] = d } }
+            return row
+        }
     }
 
     // MARK: - Leftovers

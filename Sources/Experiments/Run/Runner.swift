@@ -26,6 +26,8 @@ public final class ExperimentRunner {
     /// `cost/flops`): a stage's cost is the same whether it ran at once or was resumed.
     var stageStartFlops = FlopCounter.Totals()
     var resumedFlops = 0.0
+    /// The reward-hacking watch's findings for the current stage's summary (`watching`).
+    var watchSummary: [String: Double] = [:]
     /// A policy snapshot that could not be written; like `run.writeFailure`, it stops the stage
     /// (a run that went on without it would never write it again).
     var snapshotFailure: Error?
@@ -220,6 +222,7 @@ public final class ExperimentRunner {
             defer { SignalStop.stopAtOnce(nil) }
             stageStartFlops = FlopCounter.snapshot
             resumedFlops = 0
+            watchSummary = [:]
             ProcessMemory.resetPeak()
             let summary = try runStage(stage)
             if let e = writeFailure { throw e }
@@ -371,6 +374,32 @@ public final class ExperimentRunner {
         let dropped = try run.cutLogs(stage: name, checkpoint: restored, step: step())
         progress.message("[\(name)] resumed from \(restored.lastPathComponent)\(dropped > 0 ? " (dropped \(dropped) log rows written after it)" : "")")
         return true
+    }
+
+    /// `hooks` that also watch the stage for reward hacking (`HackingWatch`): each logged row gets
+    /// the independent judge's mean score of the iteration's samples as `objective/gold` (when
+    /// `judge` gives one) before it is written, warnings go to the progress line as they fire, and
+    /// `watchSummary` collects the steps for the stage's summary. A resumed stage replays its kept
+    /// rows first. `keys`: the trainer's names for (KL, entropy, length, reward).
+    func watching(_ h: TrainingHooks, stage: Stage, keys: (kl: String, entropy: String, length: String, reward: String),
+                  judge: (() -> Double?)?) -> TrainingHooks {
+        var watch = HackingWatch()
+        func observe(_ step: Int, _ m: [String: Double]) -> [String] {
+            watch.observe(step: step, kl: m[keys.kl], entropy: m[keys.entropy], length: m[keys.length], reward: m[keys.reward],
+                          judge: m["objective/gold"])
+        }
+        for row in run.metricsRows(stage: stage.rawValue) { _ = observe(Int(row["step"] ?? 0), row) }
+        watchSummary = watch.summary
+        var out = h
+        let log = h.log
+        out.log = { [unowned self, progress] step, metrics in
+            var m = metrics
+            if let g = judge?() { m["objective/gold"] = g }
+            log(step, m)
+            for line in observe(step, m) { progress.message("[\(stage.rawValue)] warning: \(line)") }
+            self.watchSummary = watch.summary
+        }
+        return out
     }
 
     /// `hooks` that also save the policy every `every` steps to models/snapshots/NAME-STEP.safetensors

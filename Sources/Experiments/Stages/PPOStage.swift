@@ -59,7 +59,21 @@ extension ExperimentRunner {
         let h = hooks(stage: .ppo, total: cfg.iterations, keys: ["objective/scores", "objective/kl", "policy/clipfrac"]) { step in
             try CheckpointStore.save(root: ckRoot, step: step) { try trainer.save(to: $0) }
         }
-        trainer.hooks = snapshotting(h, every: stage.snapshotEvery, name: "ppo") { trainer.policy }
+        // The gold judge of the built-in task watches the samples the reward model scores.
+        var posts: [[Int32]: Post] = [:]
+        if d.hasGoldJudge { for (p, post) in zip(prompts, d.trainPosts) { posts[p] = post } }
+        let judge: (() -> Double?)? = posts.isEmpty ? nil : { [tok] in
+            let r = trainer.rollout, judge = GoldJudge()
+            var sum = 0.0, n = 0
+            for b in 0..<r.count {
+                guard let post = posts[r.prompts[b]] else { continue }
+                sum += judge.score(post: post, summary: tok.decode(r.responses[b].filter { $0 != tok.eosId && $0 != tok.padId }))
+                n += 1
+            }
+            return n > 0 ? sum / Double(n) : nil
+        }
+        let watched = watching(h, stage: .ppo, keys: ("objective/kl", "objective/entropy", "response_length", "objective/scores"), judge: judge)
+        trainer.hooks = snapshotting(watched, every: stage.snapshotEvery, name: "ppo") { trainer.policy }
         let t0 = Clock.now()
         let last = try trainer.run()
         try checkStopped(.ppo, step: trainer.iteration)
@@ -71,6 +85,7 @@ extension ExperimentRunner {
                                    "memory_bytes": Double(trainer.memoryBytes),
                                    "cost/judge_calls": Double(trainer.iteration * cfg.rolloutBatchSize)]
         for k in ["objective/scores", "objective/kl", "objective/rlhf_reward", "tokens_per_s", "response_length"] { if let v = last[k] { s[k] = v } }
+        s.merge(watchSummary) { _, new in new }
         return s
     }
 }
