@@ -84,12 +84,21 @@ final class ConfigInputTests: XCTestCase {
         XCTAssertTrue(message("{\"sft\": {\"\(long)\": 1}}").hasPrefix("c.json: sft.\(cut): unknown key; known keys here: "))
         XCTAssertEqual(message("{\"\(long)\" 1}"), "c.json:1:100005: invalid JSON: expected ':' after key \(cut)")
         XCTAssertEqual(message("{\"\(long)\": 1, \"\(long)\": 2}"), "c.json:1:100009: invalid JSON: duplicate key \(cut)")
-        XCTAssertEqual(message("{\"sft\": {}, \"dpo\": {\"loss_type\": \"\(long)\"}}"),
+        // A value longer than any path or name is refused before any reader sees it, quoted shortened.
+        XCTAssertEqual(message("{\"sft\": {}, \"model\": {\"hf\": \"\(long)\"}}"),
+                       "c.json: model.hf: expected at most 4096 bytes (no path or name in a config is longer), found a string of 100000 bytes, \(cut); shorten it")
+        XCTAssertEqual(message(#"{"sft": {}}"#, overrides: ["init_from=\(long)"]),
+                       "c.json: init_from: expected at most 4096 bytes (no path or name in a config is longer), found a string of 100000 bytes, \(cut); shorten it")
+        XCTAssertEqual(message("{\"eval\": {\"policies\": [\"sft\", \"\(long)\"]}}"),
+                       "c.json: eval.policies[1]: expected at most 4096 bytes (no path or name in a config is longer), found a string of 100000 bytes, \(cut); shorten it")
+        // Shorter values are quoted shortened by their readers.
+        let value = String(repeating: "k", count: 4000)
+        XCTAssertEqual(message("{\"sft\": {}, \"dpo\": {\"loss_type\": \"\(value)\"}}"),
                        "c.json: dpo.loss_type: expected one of \"sigmoid\", \"robust\", \"ipo\", \"hinge\", found \(cut)")
-        XCTAssertEqual(message("{\"sft\": {\"lr\": \"\(long)\"}}"), "c.json: sft.lr: expected a number in (0, 1], found \(cut)")
-        XCTAssertEqual(message("{\"stages\": [\"\(long)\"]}"),
+        XCTAssertEqual(message("{\"sft\": {\"lr\": \"\(value)\"}}"), "c.json: sft.lr: expected a number in (0, 1], found \(cut)")
+        XCTAssertEqual(message("{\"stages\": [\"\(value)\"]}"),
                        "c.json: stages: element 0: unknown stage \(cut); expected one of tokenizer, pretrain, sft, preferences, reward_model, ppo, dpo, eval")
-        XCTAssertEqual(message("{\"name\": \"a/\(long)\"}"),
+        XCTAssertEqual(message("{\"name\": \"a/\(value)\"}"),
                        "c.json: name: expected a run name usable as a directory name (not empty, \".\" or \"..\", without '/', '\\' or control characters), found \"a/\(String(repeating: "k", count: 58))…\"; e.g. \"my-run\"")
         // Control characters in a key stay escaped: the message is one line.
         XCTAssertEqual(message(#"{"a\nb": 1}"#).components(separatedBy: "\n").count, 1)

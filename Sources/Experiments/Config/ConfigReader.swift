@@ -265,7 +265,28 @@ public enum ConfigLoader {
     public static func load(path: String, overrides: [String] = []) throws -> JSONValue {
         var merged = try loadMerged(path: path, chain: [])
         for o in overrides { merged = try applySet(o, to: merged) }
+        try checkStringLengths(merged, at: "", file: path)
         return merged
+    }
+
+    /// Longest string a config holds: no path (PATH_MAX), name or choice is longer, so a longer
+    /// one is a mistake, refused here before any reader (or any other module's message) sees it.
+    public static let maxStringBytes = 4096
+
+    /// Refuses strings longer than `maxStringBytes`, naming the first by its JSON path.
+    static func checkStringLengths(_ value: JSONValue, at path: String, file: String) throws {
+        switch value {
+        case .string(let s) where s.utf8.count > maxStringBytes:
+            throw UserError("\(file): \(path.isEmpty ? "top level" : path): expected at most \(maxStringBytes) bytes (no path or name in a config is longer), found a string of \(s.utf8.count) bytes, \(JSONValue.excerpt(s)); shorten it")
+        case .array(let items):
+            for (i, item) in items.enumerated() { try checkStringLengths(item, at: path + "[\(i)]", file: file) }
+        case .object(let members):
+            for (key, item) in members {
+                let shown = JSONValue.plainExcerpt(key)
+                try checkStringLengths(item, at: path.isEmpty ? shown : path + "." + shown, file: file)
+            }
+        default: break
+        }
     }
 
     static func loadMerged(path: String, chain: [String]) throws -> JSONValue {
