@@ -60,7 +60,9 @@ extension BPETokenizer {
         case let value? where value["type"]?.stringValue == "Sequence":
             let members = value["pretokenizers"]?.arrayValue ?? []
             guard members.count == 1, members[0]["type"]?.stringValue == "ByteLevel" else {
-                throw unsupported("pre_tokenizer", "a Sequence of " + (members.map(typeName).joined(separator: ", ")),
+                // The first few members: a message stays one short line whatever the file holds.
+                let shown = members.prefix(4).map(typeName).joined(separator: ", ") + (members.count > 4 ? " and \(members.count - 4) more" : "")
+                throw unsupported("pre_tokenizer", "a Sequence of " + shown,
                                   "ByteLevel alone, with GPT-2's pattern (use_regex true) and add_prefix_space false")
             }
             preKey = "pre_tokenizer.pretokenizers[0]"

@@ -316,6 +316,11 @@ final class RefusalTests: XCTestCase {
         XCTAssertEqual(try message(mini), unsupported("model.dropout", "the number 1e-400", "null (no BPE dropout)"))
         mini.setModel("dropout", "0.0e5")
         XCTAssertEqual(try message(mini), "no error")
+        // A long list in a file is named by its first members.
+        mini = MiniTokenizerJSON()
+        mini.preTokenizer = #"{"type": "Sequence", "pretokenizers": ["# + Array(repeating: #"{"type": "Split"}"#, count: 1000).joined(separator: ", ") + "]}"
+        XCTAssertEqual(try message(mini), unsupported("pre_tokenizer", #"a Sequence of "Split", "Split", "Split", "Split" and 996 more"#,
+                                                      "ByteLevel alone, with GPT-2's pattern (use_regex true) and add_prefix_space false"))
     }
 
     func testVocabAndMergesErrors() throws {
