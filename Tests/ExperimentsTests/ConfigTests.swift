@@ -63,11 +63,11 @@ final class ConfigTests: XCTestCase {
 
     func testStagesAreCheckedAgainstThePipeline() {
         XCTAssertEqual(message(#"{"stages": ["tokenizer", "sft", "dpo", "evall"]}"#),
-                       #"c.json: stages: element 3: unknown stage "evall"; expected one of tokenizer, pretrain, sft, preferences, reward_model, ppo, dpo, eval; did you mean "eval"?"#)
+                       #"c.json: stages: element 3: unknown stage "evall"; expected one of tokenizer, pretrain, sft, preferences, reward_model, ppo, grpo, rloo, online_dpo, dpo, eval; did you mean "eval"?"#)
         XCTAssertEqual(message(#"{"stages": ["tokenizer", "ppo"]}"#),
                        #"c.json: stages: "ppo" needs the SFT policy but "sft" is not in this run; add it to "stages" or set "init_from" to a run that has it"#)
         XCTAssertEqual(message(#"{"stages": ["sft", "tokenizer"]}"#),
-                       "c.json: stages: stages must follow the pipeline order tokenizer -> pretrain -> sft -> preferences -> reward_model -> ppo -> dpo -> eval")
+                       "c.json: stages: stages must follow the pipeline order tokenizer -> pretrain -> sft -> preferences -> reward_model -> ppo -> grpo -> rloo -> online_dpo -> dpo -> eval")
     }
 
     func testFileAndJSONErrors() {

@@ -162,7 +162,7 @@ final class ResumeRecoveryTests: XCTestCase {
     }
 
     func testStateNamingUnknownStagesOrStagesOutOfOrderIsRefused() throws {
-        let stages = "the stages are tokenizer, pretrain, sft, preferences, reward_model, ppo, dpo, eval"
+        let stages = "the stages are tokenizer, pretrain, sft, preferences, reward_model, ppo, grpo, rloo, online_dpo, dpo, eval"
         let fix = "restore it from a backup, or start the run again in a new directory"
         for (finished, why) in [(#"["tokenizer", "sfft"]"#, "finished: unknown stage \"sfft\"; \(stages)"),
                                 (#"["sft", "tokenizer"]"#, "finished: \"tokenizer\" comes after \"sft\", out of the pipeline's order; \(stages)"),

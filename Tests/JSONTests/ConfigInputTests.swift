@@ -97,7 +97,7 @@ final class ConfigInputTests: XCTestCase {
                        "c.json: dpo.loss_type: expected one of \"sigmoid\", \"robust\", \"ipo\", \"hinge\", found \(cut)")
         XCTAssertEqual(message("{\"sft\": {\"lr\": \"\(value)\"}}"), "c.json: sft.lr: expected a number in (0, 1], found \(cut)")
         XCTAssertEqual(message("{\"stages\": [\"\(value)\"]}"),
-                       "c.json: stages: element 0: unknown stage \(cut); expected one of tokenizer, pretrain, sft, preferences, reward_model, ppo, dpo, eval")
+                       "c.json: stages: element 0: unknown stage \(cut); expected one of tokenizer, pretrain, sft, preferences, reward_model, ppo, grpo, rloo, online_dpo, dpo, eval")
         XCTAssertEqual(message("{\"name\": \"a/\(value)\"}"),
                        "c.json: name: expected a run name usable as a directory name (not empty, \".\" or \"..\", without '/', '\\' or control characters), found \"a/\(String(repeating: "k", count: 58))…\"; e.g. \"my-run\"")
         // Control characters in a key stay escaped: the message is one line.

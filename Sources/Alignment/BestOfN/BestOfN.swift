@@ -4,7 +4,7 @@ import GPT
 
 /// Settings of best-of-N sampling (an evaluation policy, not a trainer): N completions per prompt
 /// at `temperature`, the best under a reward function kept.
-public struct BestOfNConfig: Codable, Equatable, Sendable {
+public struct BestOfNConfig: Equatable, Sendable {
     /// N, completions sampled per prompt.
     public var n = 4
     public var temperature: Float = 1.0
@@ -13,27 +13,13 @@ public struct BestOfNConfig: Codable, Equatable, Sendable {
     public var stopToken: Int32?
 
     public init() {}
+}
 
-    enum CodingKeys: String, CodingKey {
-        case n, temperature, maxCompletionLength = "max_completion_length", stopToken = "stop_token_id"
-    }
-
-    public init(from decoder: Decoder) throws {
-        self.init()
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        n = try c.decodeIfPresent(Int.self, forKey: .n) ?? n
-        temperature = try c.decodeIfPresent(Float.self, forKey: .temperature) ?? temperature
-        maxCompletionLength = try c.decodeIfPresent(Int.self, forKey: .maxCompletionLength) ?? maxCompletionLength
-        stopToken = try c.decodeIfPresent(Int32.self, forKey: .stopToken)
-    }
-
-    /// Problems with the values, as (JSON key, message) pairs; empty when the config is usable.
-    public func problems() -> [(key: String, message: String)] {
-        var p = OnlineConfigChecks()
-        if n < 1 { p.add("n", "expected a positive integer (the number of samples per prompt), found \(n)") }
-        p.temperature(temperature)
-        p.positive(maxCompletionLength, "max_completion_length")
-        return p.list
+extension BestOfNConfig: TrainerSettings {
+    public mutating func read(_ r: SettingsReader) throws {
+        n = try r.int("n", n, min: 1, max: 4096)
+        temperature = try r.float("temperature", temperature, min: 0, max: 5, openMin: true)
+        maxCompletionLength = try r.int("max_completion_length", maxCompletionLength, min: 1)
     }
 }
 

@@ -24,7 +24,7 @@ public enum DPOLossType: String, Codable, Sendable, CaseIterable {
 /// Hyperparameters of Direct Preference Optimization (Rafailov et al. 2023). JSON keys are
 /// snake_case; where TRL's `DPOConfig` has a different name it is given in the comment.
 /// Missing keys take the defaults below.
-public struct DPOConfig: Codable, Equatable, Sendable {
+public struct DPOConfig: Equatable, Sendable {
     /// β, the strength of the implicit KL constraint to the reference (TRL `beta`, 0.1).
     public var beta: Double = 0.1
     /// TRL `loss_type` (default `sigmoid`).
@@ -77,56 +77,27 @@ public struct DPOConfig: Codable, Equatable, Sendable {
 
     public init() {}
 
-    enum CodingKeys: String, CodingKey {
-        case beta, lossType = "loss_type", labelSmoothing = "label_smoothing", rpoAlpha = "rpo_alpha"
-        case referenceFree = "reference_free", precomputeRefLogProbs = "precompute_ref_log_probs", sharedPrompt = "shared_prompt"
-        case steps, batchSize = "batch_size", gradAccum = "grad_accum", lr, schedule, adam
-        case evalEvery = "eval_every", checkpointEvery = "checkpoint_every"
-        case maxLength = "max_length", maxCompletionLength = "max_completion_length", disableDropout = "disable_dropout"
-    }
+}
 
-    public init(from decoder: Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        let d = DPOConfig()
-        beta = try c.decodeIfPresent(Double.self, forKey: .beta) ?? d.beta
-        lossType = try c.decodeIfPresent(DPOLossType.self, forKey: .lossType) ?? d.lossType
-        labelSmoothing = try c.decodeIfPresent(Double.self, forKey: .labelSmoothing) ?? d.labelSmoothing
-        rpoAlpha = try c.decodeIfPresent(Double.self, forKey: .rpoAlpha) ?? d.rpoAlpha
-        referenceFree = try c.decodeIfPresent(Bool.self, forKey: .referenceFree) ?? d.referenceFree
-        precomputeRefLogProbs = try c.decodeIfPresent(Bool.self, forKey: .precomputeRefLogProbs) ?? d.precomputeRefLogProbs
-        sharedPrompt = try c.decodeIfPresent(Bool.self, forKey: .sharedPrompt) ?? d.sharedPrompt
-        steps = try c.decodeIfPresent(Int.self, forKey: .steps) ?? d.steps
-        batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? d.batchSize
-        gradAccum = try c.decodeIfPresent(Int.self, forKey: .gradAccum) ?? d.gradAccum
-        lr = try c.decodeIfPresent(Double.self, forKey: .lr) ?? d.lr
-        schedule = try c.decodeIfPresent(LRSchedule.self, forKey: .schedule) ?? d.schedule
-        adam = try c.decodeIfPresent(AdamWConfig.self, forKey: .adam) ?? d.adam
-        evalEvery = try c.decodeIfPresent(Int.self, forKey: .evalEvery) ?? d.evalEvery
-        checkpointEvery = try c.decodeIfPresent(Int.self, forKey: .checkpointEvery) ?? d.checkpointEvery
-        maxLength = try c.decodeIfPresent(Int.self, forKey: .maxLength) ?? d.maxLength
-        maxCompletionLength = try c.decodeIfPresent(Int.self, forKey: .maxCompletionLength) ?? d.maxCompletionLength
-        disableDropout = try c.decodeIfPresent(Bool.self, forKey: .disableDropout) ?? d.disableDropout
-    }
-
-    /// Problems with the values, as (JSON key, message) pairs; empty when the config is usable.
-    public func problems() -> [(key: String, message: String)] {
-        var p: [(String, String)] = []
-        if !(beta > 0 && beta.isFinite) { p.append(("beta", "expected a number > 0, found \(beta)")) }
-        if !(labelSmoothing >= 0 && labelSmoothing < 0.5) {
-            p.append(("label_smoothing", "expected a number in [0, 0.5), found \(labelSmoothing)"))
+extension DPOConfig: TrainerSettings {
+    public mutating func read(_ r: SettingsReader) throws {
+        try r.training(steps: &steps, batchSize: &batchSize, gradAccum: &gradAccum, lr: &lr, schedule: &schedule, adam: &adam,
+                       checkpointEvery: &checkpointEvery)
+        evalEvery = try r.int("eval_every", evalEvery, min: 0)
+        beta = try r.positive("beta", beta)
+        lossType = try r.choice("loss_type", lossType)
+        labelSmoothing = try r.double("label_smoothing", labelSmoothing, min: 0)
+        if labelSmoothing >= 0.5 {
+            throw r.refuse("label_smoothing", "expected a number in [0, 0.5) (the share of flipped labels: at 0.5 the labels say nothing), found \(Ranges.format(labelSmoothing))")
         }
-        if let a = rpoAlpha, !(a >= 0 && a.isFinite) { p.append(("rpo_alpha", "expected a number ≥ 0 or null, found \(a)")) }
-        if steps < 0 { p.append(("steps", "expected an integer ≥ 0, found \(steps)")) }
-        if batchSize < 1 { p.append(("batch_size", "expected an integer ≥ 1, found \(batchSize)")) }
-        if gradAccum < 1 { p.append(("grad_accum", "expected an integer ≥ 1, found \(gradAccum)")) }
-        if !(lr > 0 && lr.isFinite) { p.append(("lr", "expected a number > 0, found \(lr)")) }
-        if evalEvery < 0 { p.append(("eval_every", "expected an integer ≥ 0, found \(evalEvery)")) }
-        if checkpointEvery < 0 { p.append(("checkpoint_every", "expected an integer ≥ 0, found \(checkpointEvery)")) }
-        if maxLength < 2 { p.append(("max_length", "expected an integer ≥ 2, found \(maxLength)")) }
-        if let m = maxCompletionLength, m < 1 {
-            p.append(("max_completion_length", "expected an integer ≥ 1 or null, found \(m)"))
-        }
-        return p
+        rpoAlpha = try r.optionalDouble("rpo_alpha", rpoAlpha, min: 0, max: nil, openMin: false)
+        referenceFree = try r.bool("reference_free", referenceFree)
+        precomputeRefLogProbs = try r.bool("precompute_ref_log_probs", precomputeRefLogProbs)
+        sharedPrompt = try r.bool("shared_prompt", sharedPrompt)
+        disableDropout = try r.bool("disable_dropout", disableDropout)
+        // Set by the runner from the data's budgets, not keys of the experiment file.
+        if maxLength < 2 { throw r.refuse("max_length", "expected an integer ≥ 2, found \(maxLength)") }
+        if let m = maxCompletionLength, m < 1 { throw r.refuse("max_completion_length", "expected an integer ≥ 1 or null, found \(m)") }
     }
 }
 

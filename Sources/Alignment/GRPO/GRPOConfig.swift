@@ -84,60 +84,28 @@ public struct GRPOConfig: Equatable, Sendable {
     /// Completions per step and per microbatch.
     public var completionsPerStep: Int { batchSize * numGenerations }
     public var microBatchSize: Int { completionsPerStep / max(gradAccum, 1) }
-
-    /// Problems with the values, as (JSON key, message) pairs; empty when the config is usable.
-    public func problems() -> [(key: String, message: String)] {
-        var p = OnlineConfigChecks()
-        p.positive(steps, "steps"); p.positive(batchSize, "batch_size"); p.positive(gradAccum, "grad_accum")
-        p.generations(numGenerations)
-        p.positive(numIterations, "num_iterations"); p.positive(maxCompletionLength, "max_completion_length")
-        p.divisible(batchSize: batchSize, generations: numGenerations, gradAccum: gradAccum)
-        p.temperature(temperature)
-        p.penalty(missingEOSPenalty)
-        if !(beta >= 0 && beta.isFinite) { p.add("beta", "expected a number ≥ 0, found \(beta)") }
-        p.clip(epsilon: epsilon, epsilonHigh: epsilonHigh)
-        p.optimisation(lr: lr, checkpointEvery: checkpointEvery, samplesEvery: samplesEvery, samplesCount: samplesCount)
-        return p.list
+    /// Rows of one microbatch's forward passes (two completions of a group share a row with the shared prompt).
+    public var forwardRows: Int {
+        sharedPrompt ? GroupRollout.maxRows(completions: completionsPerStep, groupSize: numGenerations, microSize: max(1, microBatchSize)) : microBatchSize
     }
 }
 
-// MARK: - JSON (snake_case keys; every key optional, missing keys keep their defaults)
-
-extension GRPOConfig: Codable {
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case steps, batchSize = "batch_size", numGenerations = "num_generations", gradAccum = "grad_accum"
-        case numIterations = "num_iterations", maxCompletionLength = "max_completion_length", temperature
-        case stopToken = "stop_token_id", missingEOSPenalty = "missing_eos_penalty", beta, epsilon, epsilonHigh = "epsilon_high"
-        case scaleRewards = "scale_rewards", lossType = "loss_type", maskTruncatedCompletions = "mask_truncated_completions"
-        case sharedPrompt = "shared_prompt", lr, schedule, adam
-        case checkpointEvery = "checkpoint_every", samplesEvery = "samples_every", samplesCount = "samples_count"
-    }
-
-    public init(from decoder: Decoder) throws {
-        self.init()
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        func get<T: Decodable>(_ v: inout T, _ k: CodingKeys) throws { if let x = try c.decodeIfPresent(T.self, forKey: k) { v = x } }
-        func opt<T: Decodable>(_ v: inout T?, _ k: CodingKeys) throws { if c.contains(k) { v = try c.decodeIfPresent(T.self, forKey: k) } }
-        try get(&steps, .steps); try get(&batchSize, .batchSize); try get(&numGenerations, .numGenerations)
-        try get(&gradAccum, .gradAccum); try get(&numIterations, .numIterations); try get(&maxCompletionLength, .maxCompletionLength)
-        try get(&temperature, .temperature); try opt(&stopToken, .stopToken); try opt(&missingEOSPenalty, .missingEOSPenalty)
-        try get(&beta, .beta); try get(&epsilon, .epsilon); try opt(&epsilonHigh, .epsilonHigh)
-        try get(&scaleRewards, .scaleRewards); try get(&lossType, .lossType); try get(&maskTruncatedCompletions, .maskTruncatedCompletions)
-        try get(&sharedPrompt, .sharedPrompt); try get(&lr, .lr); try get(&schedule, .schedule); try get(&adam, .adam)
-        try get(&checkpointEvery, .checkpointEvery); try get(&samplesEvery, .samplesEvery); try get(&samplesCount, .samplesCount)
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(steps, forKey: .steps); try c.encode(batchSize, forKey: .batchSize); try c.encode(numGenerations, forKey: .numGenerations)
-        try c.encode(gradAccum, forKey: .gradAccum); try c.encode(numIterations, forKey: .numIterations)
-        try c.encode(maxCompletionLength, forKey: .maxCompletionLength); try c.encode(temperature, forKey: .temperature)
-        try c.encode(stopToken, forKey: .stopToken); try c.encode(missingEOSPenalty, forKey: .missingEOSPenalty)
-        try c.encode(beta, forKey: .beta); try c.encode(epsilon, forKey: .epsilon); try c.encode(epsilonHigh, forKey: .epsilonHigh)
-        try c.encode(scaleRewards, forKey: .scaleRewards); try c.encode(lossType, forKey: .lossType)
-        try c.encode(maskTruncatedCompletions, forKey: .maskTruncatedCompletions); try c.encode(sharedPrompt, forKey: .sharedPrompt)
-        try c.encode(lr, forKey: .lr); try c.encode(schedule, forKey: .schedule); try c.encode(adam, forKey: .adam)
-        try c.encode(checkpointEvery, forKey: .checkpointEvery); try c.encode(samplesEvery, forKey: .samplesEvery)
-        try c.encode(samplesCount, forKey: .samplesCount)
+extension GRPOConfig: TrainerSettings {
+    public mutating func read(_ r: SettingsReader) throws {
+        try r.training(steps: &steps, batchSize: &batchSize, gradAccum: &gradAccum, lr: &lr, schedule: &schedule, adam: &adam,
+                       checkpointEvery: &checkpointEvery)
+        numGenerations = try r.int("num_generations", numGenerations, min: 2, max: 1024)
+        numIterations = try r.int("num_iterations", numIterations, min: 1)
+        try r.sampling(maxCompletionLength: &maxCompletionLength, temperature: &temperature, samplesEvery: &samplesEvery, samplesCount: &samplesCount)
+        missingEOSPenalty = try r.optionalFloat("missing_eos_penalty", missingEOSPenalty)
+        beta = try r.double("beta", beta, min: 0)
+        try r.clip(epsilon: &epsilon, epsilonHigh: &epsilonHigh)
+        scaleRewards = try r.choice("scale_rewards", scaleRewards)
+        lossType = try r.choice("loss_type", lossType)
+        maskTruncatedCompletions = try r.bool("mask_truncated_completions", maskTruncatedCompletions)
+        sharedPrompt = try r.bool("shared_prompt", sharedPrompt)
+        if completionsPerStep % gradAccum != 0 {
+            throw r.refuse("grad_accum", "batch_size × num_generations (\(batchSize) × \(numGenerations) = \(completionsPerStep) completions) must be divisible by grad_accum (\(gradAccum))")
+        }
     }
 }

@@ -49,50 +49,18 @@ public struct OnlineDPOConfig: Equatable, Sendable {
         d.lr = lr
         return d
     }
-
-    /// Problems with the values, as (JSON key, message) pairs; empty when the config is usable.
-    public func problems() -> [(key: String, message: String)] {
-        var p = OnlineConfigChecks()
-        p.positive(steps, "steps"); p.positive(batchSize, "batch_size"); p.positive(gradAccum, "grad_accum")
-        if batchSize >= 1 && gradAccum >= 1 && batchSize % gradAccum != 0 {
-            p.add("grad_accum", "batch_size (\(batchSize) prompts) must be divisible by grad_accum (\(gradAccum))")
-        }
-        if !(beta > 0 && beta.isFinite) { p.add("beta", "expected a number > 0, found \(beta)") }
-        p.positive(maxCompletionLength, "max_completion_length")
-        p.temperature(temperature)
-        p.optimisation(lr: lr, checkpointEvery: checkpointEvery, samplesEvery: samplesEvery, samplesCount: samplesCount)
-        return p.list
-    }
 }
 
-// MARK: - JSON (snake_case keys; every key optional, missing keys keep their defaults)
-
-extension OnlineDPOConfig: Codable {
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case steps, batchSize = "batch_size", gradAccum = "grad_accum", beta, lossType = "loss_type"
-        case maxCompletionLength = "max_completion_length", temperature, stopToken = "stop_token_id", sharedPrompt = "shared_prompt"
-        case lr, schedule, adam, checkpointEvery = "checkpoint_every", samplesEvery = "samples_every", samplesCount = "samples_count"
-    }
-
-    public init(from decoder: Decoder) throws {
-        self.init()
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        func get<T: Decodable>(_ v: inout T, _ k: CodingKeys) throws { if let x = try c.decodeIfPresent(T.self, forKey: k) { v = x } }
-        try get(&steps, .steps); try get(&batchSize, .batchSize); try get(&gradAccum, .gradAccum); try get(&beta, .beta)
-        try get(&lossType, .lossType); try get(&maxCompletionLength, .maxCompletionLength); try get(&temperature, .temperature)
-        if c.contains(.stopToken) { stopToken = try c.decodeIfPresent(Int32.self, forKey: .stopToken) }
-        try get(&sharedPrompt, .sharedPrompt); try get(&lr, .lr); try get(&schedule, .schedule); try get(&adam, .adam)
-        try get(&checkpointEvery, .checkpointEvery); try get(&samplesEvery, .samplesEvery); try get(&samplesCount, .samplesCount)
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(steps, forKey: .steps); try c.encode(batchSize, forKey: .batchSize); try c.encode(gradAccum, forKey: .gradAccum)
-        try c.encode(beta, forKey: .beta); try c.encode(lossType, forKey: .lossType)
-        try c.encode(maxCompletionLength, forKey: .maxCompletionLength); try c.encode(temperature, forKey: .temperature)
-        try c.encode(stopToken, forKey: .stopToken); try c.encode(sharedPrompt, forKey: .sharedPrompt)
-        try c.encode(lr, forKey: .lr); try c.encode(schedule, forKey: .schedule); try c.encode(adam, forKey: .adam)
-        try c.encode(checkpointEvery, forKey: .checkpointEvery); try c.encode(samplesEvery, forKey: .samplesEvery)
-        try c.encode(samplesCount, forKey: .samplesCount)
+extension OnlineDPOConfig: TrainerSettings {
+    public mutating func read(_ r: SettingsReader) throws {
+        try r.training(steps: &steps, batchSize: &batchSize, gradAccum: &gradAccum, lr: &lr, schedule: &schedule, adam: &adam,
+                       checkpointEvery: &checkpointEvery)
+        beta = try r.positive("beta", beta)
+        lossType = try r.choice("loss_type", lossType)
+        try r.sampling(maxCompletionLength: &maxCompletionLength, temperature: &temperature, samplesEvery: &samplesEvery, samplesCount: &samplesCount)
+        sharedPrompt = try r.bool("shared_prompt", sharedPrompt)
+        if batchSize % gradAccum != 0 {
+            throw r.refuse("grad_accum", "batch_size (\(batchSize) prompts) must be divisible by grad_accum (\(gradAccum))")
+        }
     }
 }

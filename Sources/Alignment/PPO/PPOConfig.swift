@@ -95,81 +95,40 @@ public struct PPOConfig: Equatable, Sendable {
     public var miniBatchSize: Int { rolloutBatchSize / max(numMiniBatches, 1) }
     /// Sequences per microbatch (one forward/backward).
     public var microBatchSize: Int { miniBatchSize / max(gradAccum, 1) }
-
-    /// Problems with the values, as (JSON key, message) pairs; empty when the config is usable.
-    public func problems() -> [(key: String, message: String)] {
-        var p: [(String, String)] = []
-        func positive(_ v: Int, _ k: String) { if v < 1 { p.append((k, "expected an integer ≥ 1, found \(v)")) } }
-        positive(iterations, "iterations"); positive(rolloutBatchSize, "rollout_batch_size")
-        positive(numMiniBatches, "num_mini_batches"); positive(gradAccum, "gradient_accumulation_steps")
-        positive(numPPOEpochs, "num_ppo_epochs"); positive(responseLength, "response_length")
-        if rolloutBatchSize >= 1 && numMiniBatches >= 1 && gradAccum >= 1 && rolloutBatchSize % (numMiniBatches * gradAccum) != 0 {
-            p.append(("rollout_batch_size", "rollout_batch_size (\(rolloutBatchSize)) must be a multiple of num_mini_batches × gradient_accumulation_steps (\(numMiniBatches * gradAccum))"))
-        }
-        if !(temperature > 0) { p.append(("temperature", "expected a number > 0, found \(temperature)")) }
-        if !(klCoef >= 0) { p.append(("kl_coef", "expected a number ≥ 0, found \(klCoef)")) }
-        if !(targetKL > 0) { p.append(("target_kl", "expected a number > 0, found \(targetKL)")) }
-        if !(horizon > 0) { p.append(("horizon", "expected a number > 0, found \(horizon)")) }
-        if let c = scoreClip, !(c > 0) { p.append(("score_clip", "expected a number > 0 or null, found \(c)")) }
-        if let m = missingEOSPenalty, !m.isFinite { p.append(("missing_eos_penalty", "expected a finite number or null, found \(m)")) }
-        if !(gamma >= 0 && gamma <= 1) { p.append(("gamma", "expected a number in [0, 1], found \(gamma)")) }
-        if !(lam >= 0 && lam <= 1) { p.append(("lam", "expected a number in [0, 1], found \(lam)")) }
-        if !(cliprange > 0) { p.append(("cliprange", "expected a number > 0, found \(cliprange)")) }
-        if !(cliprangeValue > 0) { p.append(("cliprange_value", "expected a number > 0, found \(cliprangeValue)")) }
-        if !(vfCoef >= 0) { p.append(("vf_coef", "expected a number ≥ 0, found \(vfCoef)")) }
-        if !(lr > 0) { p.append(("lr", "expected a number > 0, found \(lr)")) }
-        if let v = valueLR, !(v > 0) { p.append(("value_lr", "expected a number > 0 or null, found \(v)")) }
-        if checkpointEvery < 0 { p.append(("checkpoint_every", "expected an integer ≥ 0, found \(checkpointEvery)")) }
-        if samplesEvery < 0 { p.append(("samples_every", "expected an integer ≥ 0, found \(samplesEvery)")) }
-        return p
-    }
 }
 
-// MARK: - JSON (snake_case keys; every key optional, missing keys keep their defaults)
-
-extension PPOConfig: Codable {
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case iterations, rolloutBatchSize = "rollout_batch_size", numMiniBatches = "num_mini_batches"
-        case gradAccum = "gradient_accumulation_steps", numPPOEpochs = "num_ppo_epochs", responseLength = "response_length"
-        case temperature, stopToken = "stop_token_id", missingEOSPenalty = "missing_eos_penalty", missingEOSMode = "missing_eos_mode"
-        case klCoef = "kl_coef", klEstimator = "kl_estimator", adaptiveKL = "adaptive_kl", targetKL = "target_kl", horizon
-        case whitenRewards = "whiten_rewards", scoreClip = "score_clip", gamma, lam, cliprange, cliprangeValue = "cliprange_value"
-        case vfCoef = "vf_coef", lr, valueLR = "value_lr", schedule, adam, valueModel = "value_model"
-        case checkpointEvery = "checkpoint_every", samplesEvery = "samples_every", samplesCount = "samples_count"
-    }
-
-    public init(from decoder: Decoder) throws {
-        self.init()
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        func get<T: Decodable>(_ v: inout T, _ k: CodingKeys) throws { if let x = try c.decodeIfPresent(T.self, forKey: k) { v = x } }
-        func opt<T: Decodable>(_ v: inout T?, _ k: CodingKeys) throws { if c.contains(k) { v = try c.decodeIfPresent(T.self, forKey: k) } }
-        try get(&iterations, .iterations); try get(&rolloutBatchSize, .rolloutBatchSize); try get(&numMiniBatches, .numMiniBatches)
-        try get(&gradAccum, .gradAccum); try get(&numPPOEpochs, .numPPOEpochs); try get(&responseLength, .responseLength)
-        try get(&temperature, .temperature); try opt(&stopToken, .stopToken); try opt(&missingEOSPenalty, .missingEOSPenalty)
-        try get(&missingEOSMode, .missingEOSMode); try get(&klCoef, .klCoef); try get(&klEstimator, .klEstimator)
-        try get(&adaptiveKL, .adaptiveKL); try get(&targetKL, .targetKL); try get(&horizon, .horizon)
-        try get(&whitenRewards, .whitenRewards); try opt(&scoreClip, .scoreClip); try get(&gamma, .gamma); try get(&lam, .lam)
-        try get(&cliprange, .cliprange); try get(&cliprangeValue, .cliprangeValue); try get(&vfCoef, .vfCoef)
-        try get(&lr, .lr); try opt(&valueLR, .valueLR); try get(&schedule, .schedule); try get(&adam, .adam)
-        try get(&valueModel, .valueModel); try get(&checkpointEvery, .checkpointEvery); try get(&samplesEvery, .samplesEvery)
-        try get(&samplesCount, .samplesCount)
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(iterations, forKey: .iterations); try c.encode(rolloutBatchSize, forKey: .rolloutBatchSize)
-        try c.encode(numMiniBatches, forKey: .numMiniBatches); try c.encode(gradAccum, forKey: .gradAccum)
-        try c.encode(numPPOEpochs, forKey: .numPPOEpochs); try c.encode(responseLength, forKey: .responseLength)
-        try c.encode(temperature, forKey: .temperature); try c.encode(stopToken, forKey: .stopToken)
-        try c.encode(missingEOSPenalty, forKey: .missingEOSPenalty); try c.encode(missingEOSMode, forKey: .missingEOSMode)
-        try c.encode(klCoef, forKey: .klCoef); try c.encode(klEstimator, forKey: .klEstimator)
-        try c.encode(adaptiveKL, forKey: .adaptiveKL); try c.encode(targetKL, forKey: .targetKL); try c.encode(horizon, forKey: .horizon)
-        try c.encode(whitenRewards, forKey: .whitenRewards); try c.encode(scoreClip, forKey: .scoreClip)
-        try c.encode(gamma, forKey: .gamma); try c.encode(lam, forKey: .lam); try c.encode(cliprange, forKey: .cliprange)
-        try c.encode(cliprangeValue, forKey: .cliprangeValue); try c.encode(vfCoef, forKey: .vfCoef)
-        try c.encode(lr, forKey: .lr); try c.encode(valueLR, forKey: .valueLR); try c.encode(schedule, forKey: .schedule)
-        try c.encode(adam, forKey: .adam); try c.encode(valueModel, forKey: .valueModel)
-        try c.encode(checkpointEvery, forKey: .checkpointEvery); try c.encode(samplesEvery, forKey: .samplesEvery)
-        try c.encode(samplesCount, forKey: .samplesCount)
+extension PPOConfig: TrainerSettings {
+    /// The experiment file's keys: `steps` (iterations), `batch_size` (prompts per rollout) and
+    /// `grad_accum` (microbatches per minibatch) as every trainer names them.
+    public mutating func read(_ r: SettingsReader) throws {
+        try r.training(steps: &iterations, batchSize: &rolloutBatchSize, gradAccum: &gradAccum, lr: &lr, schedule: &schedule, adam: &adam,
+                       checkpointEvery: &checkpointEvery)
+        samplesEvery = try r.int("samples_every", samplesEvery, min: 0)
+        numMiniBatches = try r.int("num_mini_batches", numMiniBatches, min: 1)
+        numPPOEpochs = try r.int("num_ppo_epochs", numPPOEpochs, min: 1, max: 100)
+        responseLength = try r.int("response_length", responseLength, min: 1)
+        temperature = try r.float("temperature", temperature, min: 0, max: 5, openMin: true)
+        missingEOSPenalty = try r.optionalFloat("missing_eos_penalty", missingEOSPenalty)
+        missingEOSMode = try r.choice("missing_eos_mode", missingEOSMode)
+        klCoef = try r.double("kl_coef", klCoef, min: 0)
+        klEstimator = try r.choice("kl_estimator", klEstimator)
+        adaptiveKL = try r.bool("adaptive_kl", adaptiveKL)
+        targetKL = try r.positive("target_kl", targetKL)
+        horizon = try r.double("horizon", horizon, min: 1)
+        whitenRewards = try r.bool("whiten_rewards", whitenRewards)
+        scoreClip = try r.optionalFloat("score_clip", scoreClip, min: 0, openMin: true)
+        gamma = try r.double("gamma", gamma, min: 0, max: 1)
+        lam = try r.double("lam", lam, min: 0, max: 1)
+        cliprange = try r.positive("cliprange", cliprange)
+        cliprangeValue = try r.positive("cliprange_value", cliprangeValue)
+        vfCoef = try r.double("vf_coef", vfCoef, min: 0)
+        valueLR = try r.optionalDouble("value_lr", valueLR, min: 0, max: 1, openMin: true)
+        valueModel = try r.choice("value_model", valueModel)
+        if rolloutBatchSize % numMiniBatches != 0 {
+            throw r.refuse("num_mini_batches", "batch_size (\(rolloutBatchSize)) must be divisible by num_mini_batches (\(numMiniBatches))")
+        }
+        if (rolloutBatchSize / numMiniBatches) % gradAccum != 0 {
+            throw r.refuse("grad_accum", "the minibatch size batch_size / num_mini_batches (\(rolloutBatchSize / numMiniBatches)) must be divisible by grad_accum (\(gradAccum))")
+        }
     }
 }

@@ -23,7 +23,7 @@ public enum RewardNormalization: String, Codable, Sendable, CaseIterable {
 /// Hyperparameters of reward-model training. JSON keys are snake_case and follow TRL's
 /// `RewardConfig` where one exists (`center_rewards_coefficient`, `max_length`); a key that is
 /// absent keeps the default below.
-public struct RewardModelConfig: Codable, Equatable, Sendable {
+public struct RewardModelConfig: Equatable, Sendable {
     /// Optimizer updates. Stiennon et al. and Huang et al. train for one epoch over the pairs:
     /// steps ≈ pairs / (batchSize · gradAccum).
     public var steps = 300
@@ -51,48 +51,21 @@ public struct RewardModelConfig: Codable, Equatable, Sendable {
 
     public init() {}
 
-    enum CodingKeys: String, CodingKey {
-        case steps, batchSize = "batch_size", gradAccum = "grad_accum", lr, schedule, adam, margin
-        case centerRewardsCoef = "center_rewards_coefficient", evalEvery = "eval_every"
-        case checkpointEvery = "checkpoint_every", maxLength = "max_length", normalizeOn = "normalize_on"
-    }
+}
 
-    public init(from decoder: Decoder) throws {
-        self.init()
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        steps = try c.decodeIfPresent(Int.self, forKey: .steps) ?? steps
-        batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? batchSize
-        gradAccum = try c.decodeIfPresent(Int.self, forKey: .gradAccum) ?? gradAccum
-        lr = try c.decodeIfPresent(Double.self, forKey: .lr) ?? lr
-        schedule = try c.decodeIfPresent(LRSchedule.self, forKey: .schedule) ?? schedule
-        adam = try c.decodeIfPresent(AdamWConfig.self, forKey: .adam) ?? adam
-        margin = try c.decodeIfPresent(Double.self, forKey: .margin) ?? margin
-        centerRewardsCoef = try c.decodeIfPresent(Double.self, forKey: .centerRewardsCoef) ?? centerRewardsCoef
-        evalEvery = try c.decodeIfPresent(Int.self, forKey: .evalEvery) ?? evalEvery
-        checkpointEvery = try c.decodeIfPresent(Int.self, forKey: .checkpointEvery) ?? checkpointEvery
-        maxLength = try c.decodeIfPresent(Int.self, forKey: .maxLength) ?? maxLength
-        normalizeOn = try c.decodeIfPresent(RewardNormalization.self, forKey: .normalizeOn) ?? normalizeOn
-    }
-
-    /// Problems with the values, as (JSON key, message) pairs; empty when the config is usable.
-    public func problems() -> [(key: String, message: String)] {
-        var p: [(String, String)] = []
-        if steps < 1 { p.append(("steps", "expected an integer ≥ 1, found \(steps)")) }
-        if batchSize < 1 { p.append(("batch_size", "expected an integer ≥ 1, found \(batchSize)")) }
-        if gradAccum < 1 { p.append(("grad_accum", "expected an integer ≥ 1, found \(gradAccum)")) }
-        if !(lr > 0 && lr.isFinite) { p.append(("lr", "expected a positive number, found \(lr)")) }
-        if !(margin >= 0 && margin.isFinite) { p.append(("margin", "expected a number ≥ 0, found \(margin)")) }
-        if let c = centerRewardsCoef, !(c >= 0 && c.isFinite) {
-            p.append(("center_rewards_coefficient", "expected a number ≥ 0 or null, found \(c)"))
-        }
-        if evalEvery < 0 { p.append(("eval_every", "expected an integer ≥ 0, found \(evalEvery)")) }
-        if checkpointEvery < 0 { p.append(("checkpoint_every", "expected an integer ≥ 0, found \(checkpointEvery)")) }
-        if let m = maxLength, m < 2 { p.append(("max_length", "expected an integer ≥ 2 or null, found \(m)")) }
-        return p
+extension RewardModelConfig: TrainerSettings {
+    public mutating func read(_ r: SettingsReader) throws {
+        try r.training(steps: &steps, batchSize: &batchSize, gradAccum: &gradAccum, lr: &lr, schedule: &schedule, adam: &adam,
+                       checkpointEvery: &checkpointEvery)
+        evalEvery = try r.int("eval_every", evalEvery, min: 0)
+        margin = try r.double("margin", margin, min: 0)
+        centerRewardsCoef = try r.optionalDouble("center_rewards_coefficient", centerRewardsCoef, min: 0, max: nil, openMin: false)
+        normalizeOn = try r.choice("normalize_on", normalizeOn)
+        // Set by the runner from the data's budgets, not a key of the experiment file.
+        if let m = maxLength, m < 2 { throw r.refuse("max_length", "expected an integer ≥ 2 or null, found \(m)") }
     }
 }
 
-/// A reward-model problem a user can fix (missing normalization samples, unreadable checkpoint state).
 public struct RewardModelError: Error, CustomStringConvertible {
     public let description: String
     public init(_ message: String) { description = message }

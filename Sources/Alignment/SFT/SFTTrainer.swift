@@ -18,6 +18,14 @@ public struct SFTConfig: Equatable, Sendable {
     public init() {}
 }
 
+extension SFTConfig: TrainerSettings {
+    public mutating func read(_ r: SettingsReader) throws {
+        try r.training(steps: &steps, batchSize: &batchSize, gradAccum: &gradAccum, lr: &lr, schedule: &schedule, adam: &adam,
+                       checkpointEvery: &checkpointEvery)
+        evalEvery = try r.int("eval_every", evalEvery, min: 0)
+    }
+}
+
 /// Next-token cross-entropy training: loss = −(1/N) Σ log π(y_t | y_<t) over the N predicted
 /// tokens of a step (completion tokens for SFT, all tokens for pretraining), summed over its
 /// microbatches before one AdamW update.

@@ -1,5 +1,6 @@
 import Foundation
 import JSON
+import Alignment
 
 /// Reads one JSON object of a config with validation. Every accessor records the key as known
 /// and the value it returns (default included) into `resolved`; `finish()` rejects unknown keys
@@ -79,17 +80,14 @@ public final class ConfigSection {
         return d
     }
 
-    /// `v` as a number in [lo, hi] (or (lo, hi]) within a Float's range; `fail` makes the error.
+    /// `v` as a number in [lo, hi] (or (lo, hi]) that a 32-bit float holds (`Ranges.problem`);
+    /// `fail` makes the error.
     func number(_ v: JSONValue, _ range: String, lo: Double?, hi: Double?, openMin: Bool = false,
                 fail: (String) -> UserError) throws -> Double {
         guard case .number(let d, let syntax) = v, !d.isNaN else { throw fail("expected a number\(range), found \(v.describe)") }
         // As written when read from a file or --set, else (made in code) formatted.
         let found = syntax.text == nil ? fmt(d) : v.describe
-        if let lo, openMin ? d <= lo : d < lo { throw fail("expected a number\(range), found \(found)") }
-        if let hi, d > hi { throw fail("expected a number\(range), found \(found)") }
-        guard abs(d) <= Double(Float.greatestFiniteMagnitude) else {
-            throw fail("expected a number\(range) of magnitude at most 3.4e38 (a 32-bit float), found \(found)")
-        }
+        if let problem = Ranges.problem(d, lo: lo, hi: hi, openMin: openMin, found: found) { throw fail(problem) }
         return d
     }
 
@@ -217,32 +215,32 @@ public final class ConfigSection {
         return .object(kv)
     }
 
-    func rangeText(_ lo: Int?, _ hi: Int?) -> String {
-        switch (lo, hi) {
-        case let (l?, h?): return " in \(l)...\(h)"
-        case let (l?, nil): return " ≥ \(l)"
-        case let (nil, h?): return " ≤ \(h)"
-        default: return ""
-        }
-    }
+    func rangeText(_ lo: Int?, _ hi: Int?) -> String { Ranges.text(lo, hi) }
 
-    func rangeText(_ lo: Double?, _ hi: Double?, openMin: Bool = false) -> String {
-        switch (lo, hi) {
-        case let (l?, h?): return openMin ? " in (\(fmt(l)), \(fmt(h))]" : " in [\(fmt(l)), \(fmt(h))]"
-        case let (l?, nil): return openMin ? " > \(fmt(l))" : " ≥ \(fmt(l))"
-        case let (nil, h?): return " ≤ \(fmt(h))"
-        default: return ""
-        }
+    func rangeText(_ lo: Double?, _ hi: Double?, openMin: Bool = false) -> String { Ranges.text(lo, hi, openMin: openMin) }
+}
+
+/// The experiment file's sections are what trainers read their settings from.
+extension ConfigSection: SettingsReader {
+    public func optionalInt(_ key: String, _ value: Int?, min lo: Int?, max hi: Int?) throws -> Int? {
+        if has(key) { return try optionalInt(key, min: lo, max: hi) }
+        _ = raw(key)
+        record(key, value.map { .number(Double($0), isInteger: true) } ?? .null)
+        return value
     }
+    public func optionalDouble(_ key: String, _ value: Double?, min lo: Double?, max hi: Double?, openMin: Bool) throws -> Double? {
+        if has(key) { return try optionalDouble(key, min: lo, max: hi, openMin: openMin) }
+        _ = raw(key)
+        record(key, value.map { .number($0, isInteger: false) } ?? .null)
+        return value
+    }
+    public func refuse(_ key: String, _ message: String) -> Error { fail(key, message) }
 }
 
 /// Longest file path a message prints whole (PATH_MAX is 4096 bytes; longer text is cut).
 let pathExcerptLength = 1024
 
-func fmt(_ d: Double) -> String {
-    if d == d.rounded() && abs(d) < 1e12 { return String(Int64(d)) }
-    return "\(d)"
-}
+func fmt(_ d: Double) -> String { Ranges.format(d) }
 
 /// The nearest of `candidates` for a "did you mean" hint; none for words longer than any key
 /// (the edit distance of a 100,000-character word would cost time for no useful hint).

@@ -7,7 +7,15 @@ import JSON
 public enum Stage: String, CaseIterable, Codable, Sendable {
     case tokenizer, pretrain, sft, preferences
     case rewardModel = "reward_model"
-    case ppo, dpo, eval
+    case ppo, grpo, rloo
+    case onlineDPO = "online_dpo"
+    case dpo, eval
+
+    /// The stages whose output is a policy (models/NAME.safetensors): what eval, rlhf sample,
+    /// rlhf export and compare take, in pipeline order.
+    public static let policies: [Stage] = [.pretrain, .sft, .ppo, .grpo, .rloo, .onlineDPO, .dpo]
+    /// The methods that start from the SFT policy.
+    public static let fromSFT: [Stage] = [.ppo, .grpo, .rloo, .onlineDPO, .dpo]
 }
 
 /// Where the text comes from.
@@ -53,8 +61,12 @@ public struct PreferencesConfig: Equatable, Sendable {
 public struct EvalConfig: Equatable, Sendable {
     public var temperatures: [Double] = [0, 0.25, 0.5, 0.75, 1.0]
     public var prompts = 200
-    /// Which policies to evaluate (those the run has); default all of sft, ppo, dpo.
-    public var policies: [String] = ["sft", "ppo", "dpo"]
+    /// Which policies to evaluate (those the run, or init_from, has): default every trained one
+    /// but the pretrained model.
+    public var policies: [String] = Stage.policies.filter { $0 != .pretrain }.map(\.rawValue)
+    /// Best-of-N from the SFT policy, the reward model's best of N kept, for each N listed
+    /// (none by default): the baseline of over-optimisation studies, with no training.
+    public var bestOfN: [Int] = []
     public var batchSize = 64
     /// What decides the win rate: "gold" (the built-in task's judge), "reward_model" (this run's
     /// own), or the path of another reward model (a run directory, a Hugging Face sequence
@@ -95,6 +107,9 @@ public struct ExperimentConfig {
     public var preferences: PreferencesConfig?
     public var rewardModel: RewardModelStage?
     public var ppo: PPOStage?
+    public var grpo: GRPOStage?
+    public var rloo: RLOOStage?
+    public var onlineDPO: OnlineDPOStage?
     public var dpo: DPOStage?
     public var eval: EvalConfig?
     /// `replicates`: the stages from `fromStage` on run once per seed in RUN/seed-S/ (each
@@ -201,12 +216,14 @@ public struct ExperimentConfig {
         }
 
         if let s = stages.contains(.pretrain) ? try root.sectionOrEmpty("pretrain") : try root.section("pretrain") {
-            var c = try Self.readSFT(s, defaults: Self.pretrainDefaults)
-            c.allTokens = true
+            var c = Self.pretrainDefaults
+            try c.read(s)
             pretrain = c
         }
         if let s = stages.contains(.sft) ? try root.sectionOrEmpty("sft") : try root.section("sft") {
-            sft = try Self.readSFT(s, defaults: SFTConfig())
+            var c = SFTConfig()
+            try c.read(s)
+            sft = c
         }
         if let s = stages.contains(.preferences) ? try root.sectionOrEmpty("preferences") : try root.section("preferences") {
             var p = PreferencesConfig()
@@ -221,8 +238,26 @@ public struct ExperimentConfig {
         if let s = stages.contains(.rewardModel) ? try root.sectionOrEmpty("reward_model") : try root.section("reward_model") {
             rewardModel = try RewardModelStage(s)
         }
+        // The online methods sample completions of the data's completion budget by default.
         if let s = stages.contains(.ppo) ? try root.sectionOrEmpty("ppo") : try root.section("ppo") {
-            ppo = try PPOStage(s, responseLengthDefault: data.maxCompletionTokens)
+            var t = PPOConfig()
+            t.responseLength = data.maxCompletionTokens
+            ppo = try PPOStage(s, trainer: t)
+        }
+        if let s = stages.contains(.grpo) ? try root.sectionOrEmpty("grpo") : try root.section("grpo") {
+            var t = GRPOConfig()
+            t.maxCompletionLength = data.maxCompletionTokens
+            grpo = try GRPOStage(s, trainer: t)
+        }
+        if let s = stages.contains(.rloo) ? try root.sectionOrEmpty("rloo") : try root.section("rloo") {
+            var t = RLOOConfig()
+            t.maxCompletionLength = data.maxCompletionTokens
+            rloo = try RLOOStage(s, trainer: t)
+        }
+        if let s = stages.contains(.onlineDPO) ? try root.sectionOrEmpty("online_dpo") : try root.section("online_dpo") {
+            var t = OnlineDPOConfig()
+            t.maxCompletionLength = data.maxCompletionTokens
+            onlineDPO = try OnlineDPOStage(s, trainer: t, rewardKey: "judge", rewards: ["reward_model", "gold", "labelers"])
         }
         if let s = stages.contains(.dpo) ? try root.sectionOrEmpty("dpo") : try root.section("dpo") {
             dpo = try DPOStage(s)
@@ -232,9 +267,11 @@ public struct ExperimentConfig {
             e.temperatures = try s.doubles("temperatures", e.temperatures, min: 0, max: 5)
             e.prompts = try s.int("prompts", 200, min: 1)
             e.policies = try s.strings("policies", e.policies)
-            for (i, p) in e.policies.enumerated() where !["sft", "ppo", "dpo", "pretrain"].contains(p) {
-                throw s.fail("policies", "element \(i): expected one of \"sft\", \"ppo\", \"dpo\", \"pretrain\", found \(JSONValue.excerpt(p))")
+            let names = Stage.policies.map(\.rawValue)
+            for (i, p) in e.policies.enumerated() where !names.contains(p) {
+                throw s.fail("policies", "element \(i): expected one of \(names.map { "\"\($0)\"" }.joined(separator: ", ")), found \(JSONValue.excerpt(p))")
             }
+            e.bestOfN = try s.integers("best_of_n", [], min: 1, max: 4096, nonEmpty: false)
             e.batchSize = try s.int("batch_size", 64, min: 1, max: 1024)
             e.tieMargin = try s.double("tie_margin", e.tieMargin, min: 0)
             e.judge = try s.optionalString("judge")
@@ -279,28 +316,46 @@ public struct ExperimentConfig {
         let parameters = ParameterLayout(model).count
         var noDropout = model
         noDropout.dropout = 0
-        // (stage's batch key, rows of its workspace, bytes a parameter, model config it runs).
-        var needs: [(key: String, rows: Int, perParameter: Int, config: GPTConfig)] = []
-        if stages.contains(.pretrain), let pretrain { needs.append(("pretrain.batch_size", pretrain.batchSize, 16, model)) }
-        if stages.contains(.sft), let sft { needs.append(("sft.batch_size", sft.batchSize, 16, model)) }
+        // (stage's batch key, rows of its workspace, their length, bytes a parameter, model config it runs).
+        var needs: [(key: String, rows: Int, length: Int, perParameter: Int, config: GPTConfig)] = []
+        let seq = sequenceLength, pair = data.maxPromptTokens + 2 * data.maxCompletionTokens
+        if stages.contains(.pretrain), let pretrain { needs.append(("pretrain.batch_size", pretrain.batchSize, model.context, 16, model)) }
+        if stages.contains(.sft), let sft { needs.append(("sft.batch_size", sft.batchSize, seq, 16, model)) }
         if stages.contains(.rewardModel), let rewardModel {
-            needs.append(("reward_model.batch_size", 2 * rewardModel.trainer.batchSize, 16, noDropout))
+            needs.append(("reward_model.batch_size", 2 * rewardModel.trainer.batchSize, seq, 16, noDropout))
         }
         if stages.contains(.dpo), let dpo {
             let t = dpo.trainer
-            needs.append(("dpo.batch_size", 2 * t.batchSize, t.referenceFree ? 16 : 20, t.disableDropout ? noDropout : model))
+            needs.append(("dpo.batch_size", 2 * t.batchSize, seq, t.referenceFree ? 16 : 20, t.disableDropout ? noDropout : model))
         }
+        // Online methods: the policy trained (16 bytes a parameter), the reference (4) when it is
+        // kept, the reward model (4) when it scores, PPO's value model (16).
         if stages.contains(.ppo), let ppo {
             let value = ppo.trainer.valueModel == .separate ? 16 : 0, reward = ppo.reward == "reward_model" ? 4 : 0
-            needs.append(("ppo.batch_size", ppo.trainer.microBatchSize, 16 + 4 + value + reward, noDropout))
+            needs.append(("ppo.batch_size", ppo.trainer.microBatchSize, seq, 16 + 4 + value + reward, noDropout))
+        }
+        if stages.contains(.grpo), let g = grpo {
+            let t = g.trainer
+            needs.append(("grpo.batch_size", t.forwardRows, t.sharedPrompt ? pair : seq, 16 + (t.beta > 0 ? 4 : 0) + (g.reward == "reward_model" ? 4 : 0), noDropout))
+        }
+        if stages.contains(.rloo), let r = rloo {
+            let t = r.trainer
+            needs.append(("rloo.batch_size", t.forwardRows, t.sharedPrompt ? pair : seq, 16 + (t.beta > 0 ? 4 : 0) + (r.reward == "reward_model" ? 4 : 0), noDropout))
+        }
+        if stages.contains(.onlineDPO), let o = onlineDPO {
+            let t = o.trainer
+            needs.append(("online_dpo.batch_size", t.sharedPrompt ? t.batchSize / t.gradAccum : 2 * t.batchSize / t.gradAccum,
+                          t.sharedPrompt ? pair : seq, 20 + (o.reward == "reward_model" ? 4 : 0), noDropout))
         }
         func gb(_ b: Double) -> String { String(format: "%.1f GB", b / 1e9) }
         for n in needs {
-            let activations = Double(GPTWorkspace.floatCount(config: n.config, maxB: n.rows, maxT: model.context)) * 4
+            let activations = Double(GPTWorkspace.floatCount(config: n.config, maxB: n.rows, maxT: n.length)) * 4
             let need = Double(parameters) * Double(n.perParameter) + activations
             guard need > Double(physicalBytes) else { continue }
             let stage = String(n.key.prefix { $0 != "." })
-            throw UserError("\(file): model: the \(stage) stage needs at least \(gb(need)) of memory (\(parameters) parameters at \(n.perParameter) bytes each and \(gb(activations)) of activations for \(n.key) at n_positions \(model.context)) but this machine has \(gb(Double(physicalBytes))); lower model.n_layer, model.n_embd, \(n.key) or model.n_positions")
+            let length = n.length == model.context ? "at n_positions \(model.context)" : "at \(n.length) tokens (data.max_prompt_tokens and data.max_completion_tokens)"
+            let lower = n.length == model.context ? "model.n_positions" : "data.max_prompt_tokens"
+            throw UserError("\(file): model: the \(stage) stage needs at least \(gb(need)) of memory (\(parameters) parameters at \(n.perParameter) bytes each and \(gb(activations)) of activations for \(n.key) \(length)) but this machine has \(gb(Double(physicalBytes))); lower model.n_layer, model.n_embd, \(n.key) or \(lower)")
         }
     }
 
@@ -320,9 +375,15 @@ public struct ExperimentConfig {
         }
         try need(.preferences, .sft, "the SFT policy")
         try need(.rewardModel, .sft, "the SFT model")
-        try need(.ppo, .sft, "the SFT policy")
-        try need(.dpo, .sft, "the SFT policy")
-        if let ppo, ppo.reward == "reward_model" { try need(.ppo, .rewardModel, "a reward model (ppo.reward is \"reward_model\")") }
+        for stage in Stage.fromSFT { try need(stage, .sft, "the SFT policy") }
+        for (stage, reward, key) in [(Stage.ppo, ppo?.reward, "reward"), (.grpo, grpo?.reward, "reward"), (.rloo, rloo?.reward, "reward"),
+                                     (.onlineDPO, onlineDPO?.reward, "judge")] {
+            guard stages.contains(stage), let reward else { continue }
+            if reward == "reward_model" { try need(stage, .rewardModel, "a reward model (\(stage.rawValue).\(key) is \"reward_model\")") }
+            if reward != "reward_model" && data.task != .tldrSynth {
+                throw UserError("\(file): \(stage.rawValue).\(key): \"\(reward)\" needs the built-in task's judge (data.task \"tldr-synth\"); use \"reward_model\"")
+            }
+        }
         if data.task == .files, stages.contains(.dpo) || stages.contains(.rewardModel), data.preferencesTrain == nil, !stages.contains(.preferences) {
             throw UserError("\(file): data.preferences_train: the reward_model/dpo stages need preference pairs; set data.preferences_train or add the \"preferences\" stage")
         }
@@ -367,37 +428,4 @@ public struct ExperimentConfig {
         return d
     }
 
-    /// Optimizer, schedule and loop settings shared by every trainer section; the defaults are
-    /// the trainer's own (e.g. PPO's Adam β₂ 0.999 and ε 1e-5 after Huang et al.).
-    static func readOptim(_ s: ConfigSection, lr: Double, steps: Int, batch: Int, schedule: LRSchedule, adam defaults: AdamWConfig,
-                          evalEvery: Int? = 50, checkpointEvery: Int = 100) throws
-        -> (steps: Int, batch: Int, accum: Int, lr: Double, schedule: LRSchedule, adam: AdamWConfig, evalEvery: Int, checkpointEvery: Int) {
-        let steps = try s.int("steps", steps, min: 1)
-        let batch = try s.int("batch_size", batch, min: 1, max: 4096)
-        let accum = try s.int("grad_accum", 1, min: 1, max: 1024)
-        let lr = try s.double("lr", lr, min: 0, max: 1, openMin: true)
-        let kind = LRSchedule.Kind(rawValue: try s.choice("schedule", schedule.kind.rawValue, LRSchedule.Kind.allCases.map(\.rawValue)))!
-        let sched = LRSchedule(kind: kind, warmupSteps: try s.int("warmup_steps", schedule.warmupSteps, min: 0),
-                               minLRRatio: try s.double("min_lr_ratio", schedule.minLRRatio, min: 0, max: 1))
-        var adam = defaults
-        adam.lr = lr
-        adam.beta1 = try s.double("beta1", defaults.beta1, min: 0, max: 0.9999)
-        adam.beta2 = try s.double("beta2", defaults.beta2, min: 0, max: 0.99999)
-        adam.eps = try s.double("eps", defaults.eps, min: 0, openMin: true)
-        adam.weightDecay = try s.double("weight_decay", defaults.weightDecay, min: 0, max: 1)
-        adam.decayEmbeddings = try s.bool("decay_embeddings", defaults.decayEmbeddings)
-        adam.maxGradNorm = try s.double("max_grad_norm", defaults.maxGradNorm, min: 0)
-        let ev = try evalEvery.map { try s.int("eval_every", $0, min: 0) } ?? 0
-        let ckpt = try s.int("checkpoint_every", checkpointEvery, min: 0)
-        return (steps, batch, accum, lr, sched, adam, ev, ckpt)
-    }
-
-    static func readSFT(_ s: ConfigSection, defaults d: SFTConfig) throws -> SFTConfig {
-        let o = try readOptim(s, lr: d.lr, steps: d.steps, batch: d.batchSize, schedule: d.schedule, adam: d.adam,
-                              evalEvery: d.evalEvery, checkpointEvery: d.checkpointEvery)
-        var c = d
-        c.steps = o.steps; c.batchSize = o.batch; c.gradAccum = o.accum; c.lr = o.lr
-        c.schedule = o.schedule; c.adam = o.adam; c.evalEvery = o.evalEvery; c.checkpointEvery = o.checkpointEvery
-        return c
-    }
 }

@@ -275,6 +275,9 @@ public final class ExperimentRunner {
         case .preferences: return try runPreferences()
         case .rewardModel: return try runRewardModel()
         case .ppo: return try runPPO()
+        case .grpo: return try runGRPO()
+        case .rloo: return try runRLOO()
+        case .onlineDPO: return try runOnlineDPO()
         case .dpo: return try runDPO()
         case .eval: return try runEval()
         }

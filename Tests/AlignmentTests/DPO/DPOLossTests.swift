@@ -134,26 +134,6 @@ final class DPOLossTests: XCTestCase {
         XCTAssertEqual(DPOMath.sigmoid(1e4), 1)
     }
 
-    func testConfigJSONUsesSnakeCaseAndDefaults() throws {
-        let c = try JSONDecoder().decode(DPOConfig.self, from: Data(#"{"beta": 0.25, "loss_type": "ipo", "rpo_alpha": 1.0, "max_completion_length": 64}"#.utf8))
-        XCTAssertEqual(c.beta, 0.25)
-        XCTAssertEqual(c.lossType, .ipo)
-        XCTAssertEqual(c.rpoAlpha, 1.0)
-        XCTAssertEqual(c.maxCompletionLength, 64)
-        var d = DPOConfig()
-        d.beta = 0.25; d.lossType = .ipo; d.rpoAlpha = 1.0; d.maxCompletionLength = 64
-        XCTAssertEqual(c, d)
-        let round = try JSONDecoder().decode(DPOConfig.self, from: JSONEncoder().encode(d))
-        XCTAssertEqual(round, d)
-        let json = String(decoding: try JSONEncoder().encode(d), as: UTF8.self)
-        XCTAssertTrue(json.contains("\"precompute_ref_log_probs\""), json)
-        var bad = DPOConfig()
-        bad.labelSmoothing = 0.5
-        bad.beta = 0
-        XCTAssertEqual(bad.problems().map(\.key), ["beta", "label_smoothing"])
-        XCTAssertTrue(DPOConfig().problems().isEmpty)
-    }
-
     func testPairTruncationSharesOnePrompt() {
         let e = PreferenceExample(prompt: [1, 2, 3, 4, 5, 6], chosen: [7, 8, 9, 10], rejected: [11, 12])
         XCTAssertEqual(truncate(e, maxLength: 8, maxCompletion: 3), PreferenceExample(prompt: [2, 3, 4, 5, 6], chosen: [7, 8, 9], rejected: [11, 12]))

@@ -63,11 +63,4 @@ final class BestOfNTests: XCTestCase {
         }
     }
 
-    func testProblems() {
-        var c = BestOfNConfig()
-        c.n = 0
-        XCTAssertEqual(c.problems().map(\.key), ["n"])
-        XCTAssertEqual(c.problems()[0].message, "expected a positive integer (the number of samples per prompt), found 0")
-        XCTAssertTrue(BestOfNConfig().problems().isEmpty)
-    }
 }

@@ -166,26 +166,4 @@ final class PPOMathTests: XCTestCase {
         XCTAssertEqual(PPORollout.finalScore(7, endedWithEOS: true, penalty: 1, mode: .subtract, clip: 5), 5)
         XCTAssertEqual(PPORollout.finalScore(-3, endedWithEOS: false, penalty: 4, mode: .subtract, clip: 5), -5)
     }
-
-    // MARK: - Config JSON
-
-    func testConfigJSONKeysAndDefaults() throws {
-        let json = #"{"kl_coef": 0.1, "cliprange_value": 0.3, "missing_eos_penalty": 1.0, "missing_eos_mode": "replace", "value_model": "shared", "stop_token_id": 1}"#
-        let c = try JSONDecoder().decode(PPOConfig.self, from: Data(json.utf8))
-        XCTAssertEqual(c.klCoef, 0.1)
-        XCTAssertEqual(c.cliprangeValue, 0.3)
-        XCTAssertEqual(c.missingEOSPenalty, 1)
-        XCTAssertEqual(c.missingEOSMode, .replace)
-        XCTAssertEqual(c.valueModel, .shared)
-        XCTAssertEqual(c.stopToken, 1)
-        XCTAssertEqual(c.numPPOEpochs, 4)     // default kept
-        XCTAssertEqual(c.gamma, 1.0)
-        XCTAssertEqual(c.lam, 0.95)
-        let back = try JSONDecoder().decode(PPOConfig.self, from: try JSONEncoder().encode(c))
-        XCTAssertEqual(back, c)
-        var bad = PPOConfig()
-        bad.rolloutBatchSize = 10
-        XCTAssertEqual(bad.problems().map(\.key), ["rollout_batch_size"])
-        XCTAssertTrue(PPOConfig().problems().isEmpty)
-    }
 }

@@ -286,19 +286,4 @@ final class RewardModelTests: XCTestCase {
         XCTAssertEqual(m.params[m.layout["score.bias"]!.offset], 0)
     }
 
-    func testConfigJSONUsesSnakeCaseAndDefaults() throws {
-        let json = #"{"steps": 50, "batch_size": 4, "center_rewards_coefficient": 0.01, "normalize_on": "policy_samples", "max_length": 64}"#
-        let c = try JSONDecoder().decode(RewardModelConfig.self, from: Data(json.utf8))
-        XCTAssertEqual(c.steps, 50)
-        XCTAssertEqual(c.batchSize, 4)
-        XCTAssertEqual(c.centerRewardsCoef, 0.01)
-        XCTAssertEqual(c.normalizeOn, .policySamples)
-        XCTAssertEqual(c.maxLength, 64)
-        XCTAssertEqual(c.lr, RewardModelConfig().lr)
-        XCTAssertEqual(try JSONDecoder().decode(RewardModelConfig.self, from: JSONEncoder().encode(c)), c)
-        var bad = RewardModelConfig()
-        bad.batchSize = 0
-        bad.margin = -1
-        XCTAssertEqual(bad.problems().map(\.key), ["batch_size", "margin"])
-    }
 }
