@@ -29,7 +29,7 @@ public enum Export {
             }
             name = policy
         } else {
-            guard let first = ["ppo", "dpo", "sft", "pretrain"].first(where: available.contains) ?? available.first else {
+            guard let first = Stage.defaultPolicyOrder.first(where: available.contains) ?? available.first else {
                 throw UserError("\(run.path): no models/*.safetensors yet; let the run train a stage first")
             }
             name = first

@@ -14,7 +14,7 @@ public enum Sampling {
         }
         let modelURL: URL, tokURL: URL
         if isDir.boolValue {
-            let names = policy.map { [$0] } ?? ["ppo", "dpo", "sft", "pretrain"]
+            let names = policy.map { [$0] } ?? Stage.defaultPolicyOrder
             guard let found = names.map({ url.appendingPathComponent("models/\($0).safetensors") })
                 .first(where: { FileManager.default.fileExists(atPath: $0.path) }) else {
                 throw UserError("\(source): no models/\(names.joined(separator: "|")).safetensors in this run; train that stage first or pass --policy")

@@ -87,13 +87,13 @@ struct Compare: ParsableCommand {
 struct Sample: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Sample from a run's policy or a checkpoint file.")
 
-    @Argument(help: "A run directory (uses its best policy: ppo, dpo, sft) or a .safetensors checkpoint.")
+    @Argument(help: "A run directory (without --policy: the first it has of ppo, grpo, rloo, online_dpo, dpo, sft, pretrain) or a .safetensors checkpoint.")
     var source: String
 
     @Option(help: "The prompt text (for TL;DR models, a formatted query ending in 'TL;DR:').")
     var prompt: String
 
-    @Option(help: "Which policy of a run: sft, ppo, dpo, pretrain.")
+    @Option(help: "Which policy of a run: any models/NAME.safetensors it has (sft, ppo, grpo, rloo, online_dpo, dpo, pretrain).")
     var policy: String?
 
     @Option(help: "Tokenizer file (default: the run's tokenizer.json).")

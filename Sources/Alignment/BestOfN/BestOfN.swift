@@ -79,6 +79,19 @@ public enum BestOfN {
         return max(kl, 0)
     }
 
+    /// Best-of-n for each n in `ns` (each ≤ the N sampled) from one run of N samples: the best of
+    /// the first n samples of each prompt (nested subsets of one draw, as over-optimisation curves
+    /// are usually drawn, so that the curve over n is not perturbed by fresh samples at each n).
+    /// Returns, per n, the index of each prompt's kept sample and the plug-in KL estimate of its prompt.
+    public static func prefixes(_ results: [BestOfNResult], ns: [Int]) -> [(n: Int, best: [Int], klEstimate: [Double])] {
+        ns.map { n in
+            precondition(results.allSatisfy { n >= 1 && n <= $0.scores.count }, "best-of-\(n) from fewer samples")
+            let picks = results.map { select(Array($0.scores.prefix(n))) }
+            let kls = results.map { klPlugIn(scores: Array($0.scores.prefix(n))) }
+            return (n, picks, kls)
+        }
+    }
+
     /// Index of the best score (the first of equal ones; NaN scores never win unless all are NaN).
     public static func select(_ scores: [Float]) -> Int {
         precondition(!scores.isEmpty)
@@ -96,8 +109,11 @@ public enum BestOfN {
     /// Samples `config.n` completions of each prompt from `policy` (KV cache, `batch` sequences at
     /// a time), scores them with `reward` and keeps the best. Prompts keep their last
     /// `context − maxCompletionLength` tokens.
+    /// `stream` gives the sampling stream of (prompt index, sample index); by default
+    /// `stream(seed:prompt:sample:)`. Eval passes its own so that sample 0 of a prompt is the
+    /// sample every other policy's stream gives (best-of-1 is then the policy itself, sample for sample).
     public static func run(policy: GPT, prompts: [[Int32]], reward: RewardFunction, config: BestOfNConfig, seed: UInt64,
-                           batch: Int = 64) -> [BestOfNResult] {
+                           batch: Int = 64, stream: ((_ prompt: Int, _ sample: Int) -> RNG)? = nil) -> [BestOfNResult] {
         let problems = config.problems()
         precondition(problems.isEmpty, "BestOfNConfig: " + problems.map { "\($0.key): \($0.message)" }.joined(separator: "; "))
         precondition(config.maxCompletionLength < policy.config.context, "max_completion_length must be below the context")
@@ -106,7 +122,7 @@ public enum BestOfN {
         let flat = cut.flatMap { Array(repeating: $0, count: N) }
         let generator = Generator(model: policy, maxBatch: max(1, min(batch, flat.count)))
         let samples = generator.sampleResponses(flat, temperature: config.temperature, maxNewTokens: L, stopToken: config.stopToken) {
-            stream(seed: seed, prompt: $0 / N, sample: $0 % N)
+            stream?($0 / N, $0 % N) ?? Self.stream(seed: seed, prompt: $0 / N, sample: $0 % N)
         }.map { RolloutBuffer.truncate($0.tokens, stopToken: config.stopToken, maxLength: L) }
         let scores = flat.isEmpty ? [] : reward.scores(prompts: flat, responses: samples.map(\.tokens))
         precondition(scores.count == flat.count, "reward function \(reward.name) returned \(scores.count) scores for \(flat.count) completions")

@@ -16,6 +16,9 @@ public enum Stage: String, CaseIterable, Codable, Sendable {
     public static let policies: [Stage] = [.pretrain, .sft, .ppo, .grpo, .rloo, .onlineDPO, .dpo]
     /// The methods that start from the SFT policy.
     public static let fromSFT: [Stage] = [.ppo, .grpo, .rloo, .onlineDPO, .dpo]
+    /// The policy `rlhf sample` and `rlhf export` take from a run when none is named: the first of
+    /// these the run has (a method's policy before the SFT model it started from).
+    public static let defaultPolicyOrder: [String] = (fromSFT + [.sft, .pretrain]).map(\.rawValue)
 }
 
 /// Where the text comes from.

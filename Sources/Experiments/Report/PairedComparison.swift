@@ -88,6 +88,12 @@ struct PairedComparison {
             out.append("\(metric) at \(tt), mean across seeds: " + means.joined(separator: "; "))
             for (i, a) in ms.enumerated() {
                 for b in ms[(i + 1)...] {
+                    // Best-of-N (one method per N) is paired with the SFT policy it samples from
+                    // only: against every other method and N it would multiply the lines by N.
+                    if Overoptimization.isBestOfN(a.policy) || Overoptimization.isBestOfN(b.policy) {
+                        let other = Overoptimization.isBestOfN(a.policy) ? b : a
+                        guard other.policy == "sft", other.run == (other == a ? b : a).run else { continue }
+                    }
                     guard let p = Verdicts.paired(byT[t]![b]!, byT[t]![a]!) else { continue }
                     out.append(Verdicts.line("\(metric) \(b.label) − \(a.label) at \(tt)", p, digits: digits))
                 }

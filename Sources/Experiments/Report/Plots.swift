@@ -137,6 +137,8 @@ enum Plots {
         var byMetric: [String: [Chart.Series]] = [:]
         var anySnapshot = false, anyFinal = false
         for (k, key) in policyKeys(runs).enumerated() {
+            // Best-of-N's policies are the points of its "bon" curve, drawn once as that curve.
+            if Overoptimization.isBestOfN(key.policy) { continue }
             let r = runs[key.run], metric = rewardMetric(r)
             var snaps: [(step: Double, point: Chart.Point)] = []
             for e in r.eval?["frontier"]?.arrayValue ?? [] where e["policy"]?.stringValue == key.policy {
@@ -188,11 +190,13 @@ enum Plots {
                                   subtitle: "lines join each policy's snapshots in step order, ending at the final policy",
                                   panels: panels, columns: panels.count, panelWidth: panels.count > 1 ? 460 : 600,
                                   panelHeight: panels.count > 1 ? 380 : 400, legend: legend, legendOnTop: panels.count > 1)
-        let caption = byMetric.count > 1
+        let bon = policyKeys(runs).contains { $0.policy == Overoptimization.bestOfNCurve }
+            ? " The bon curve is best-of-N from the SFT policy, one point per N in increasing order, at its KL bound log N − (N−1)/N." : ""
+        let caption = (byMetric.count > 1
             ? "Reward against KL(π‖π_SFT) at T = 1: gold judge score for runs on the synthetic task, reward-model score for runs without a gold judge (scales differ; compare within a panel). Small markers: snapshots during training; large: final policies."
             : byMetric["gold"] != nil
             ? "Gold reward against KL(π‖π_SFT) at T = 1: small markers are snapshots during training (joined in step order), large markers the final policies."
-            : "Reward-model score (no gold judge for these runs) against KL(π‖π_SFT) at T = 1: small markers are snapshots during training (joined in step order), large markers the final policies."
+            : "Reward-model score (no gold judge for these runs) against KL(π‖π_SFT) at T = 1: small markers are snapshots during training (joined in step order), large markers the final policies.") + bon
         return (figure, caption)
     }
 

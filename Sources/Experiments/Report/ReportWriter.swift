@@ -13,6 +13,7 @@ enum ReportWriter {
         md += table.markdown + "\n"
         if let v = verdicts, v.worthReporting { md += verdictsSection(v) }
         md += plotsSection(plots, runs)
+        md += Overoptimization.section(runs)
         md += judgeSection(runs)
         md += runsSection(runs)
         let file = dir.appendingPathComponent("report.md")

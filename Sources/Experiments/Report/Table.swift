@@ -60,7 +60,8 @@ struct Table {
                 }
                 let stage = r.summary["stages"]?[name]
                 row += [Table.num(head?["gold"]?.doubleValue), Table.num(head?["rm_score"]?.doubleValue),
-                        Table.num(head?["kl"]?.doubleValue, 2), Table.num(head?["length"]?.doubleValue, 1),
+                        // Best-of-N's KL is its analytic upper bound, marked as one.
+                        (head?["kl_estimator"] != nil ? "≤" : "") + Table.num(head?["kl"]?.doubleValue, 2), Table.num(head?["length"]?.doubleValue, 1),
                         stage?["seconds"]?.doubleValue.map { String(format: "%.0fs", $0) } ?? "-",
                         Table.num(stage?["tokens_per_s"]?.doubleValue, 0)]
                 rows.append(row)
@@ -71,11 +72,16 @@ struct Table {
 
     /// The hyperparameters that distinguish a method's run.
     static func hyper(_ r: Report.RunData, _ policy: String) -> String {
+        // bon-N: N samples of the SFT policy, the reward model's best kept (no training, no section).
+        if Overoptimization.isBestOfN(policy) { return "N=\(policy.dropFirst(Overoptimization.bestOfNCurve.count + 1)), reward model's best" }
         guard let c = r.config?[policy] else { return "" }
         let keys: [String]
         switch policy {
         case "ppo": keys = ["reward", "kl_coef"] + (c["adaptive_kl"] == .bool(true) ? ["target_kl"] : []) + ["steps", "lr"]
         case "dpo": keys = ["loss_type", "beta", "steps", "lr"]
+        case "grpo": keys = ["reward", "loss_type", "scale_rewards", "beta", "num_generations", "steps", "lr"]
+        case "rloo": keys = ["reward", "beta", "num_generations", "steps", "lr"]
+        case "online_dpo": keys = ["judge", "loss_type", "beta", "steps", "lr"]
         case "sft", "pretrain": keys = ["steps", "lr"]
         default: keys = []
         }

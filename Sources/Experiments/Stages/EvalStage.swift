@@ -30,7 +30,9 @@ extension ExperimentRunner {
     /// Samples each policy on held-out prompts at each temperature and judges the samples against
     /// the reference summaries: win rate (ties count half), judge score, reward-model score,
     /// KL(π‖π_SFT) estimated from the samples, length and EOS rate, with 95% CIs. Also evaluates
-    /// the snapshots saved during PPO/DPO at temperature 1 (the reward–KL frontier).
+    /// the snapshots saved during training at temperature 1 (the reward–KL frontier), and
+    /// best-of-N from the SFT policy for each N of `eval.best_of_n` (policies "bon-N", and the
+    /// frontier's "bon" curve over N: the over-optimisation curve).
     func runEval() throws -> [String: Double] {
         guard let cfg = config.eval else { return [:] }
         let d = try data
@@ -39,6 +41,9 @@ extension ExperimentRunner {
         let prompts = try items.map { try tokenizePrompt($0.prompt) }
         let reference = try requireModel("sft", for: .eval)
         let scorer = try loadRewardScorer()
+        if !cfg.bestOfN.isEmpty && scorer == nil {
+            throw UserError("\(config.file): eval.best_of_n keeps the reward model's best of N samples, but this run has no models/reward_model.safetensors; add the reward_model stage (or init_from a run that trained one), or remove eval.best_of_n")
+        }
         let judge = GoldJudge()
         let gold = d.hasGoldJudge
         // What decides the win rate (eval.judge): the gold judge, this run's reward model, or an
@@ -57,15 +62,17 @@ extension ExperimentRunner {
         // One line per judged sample (eval_samples.jsonl), so a reader can see what the numbers are made of.
         var sampleLines: [String] = []
 
-        func evaluate(_ policy: GPT, temperature: Double, count: Int, label: String) throws -> [(String, JSONValue)] {
-            let n = min(count, prompts.count)
+        /// How a row's KL(π‖π_SFT) is known: per sequence from the policy's log-probs, or, for
+        /// best-of-N (no tractable density), by its analytic bound with a plug-in estimate beside it.
+        enum KLSource {
+            case policy(GPT)
+            case bestOfN(n: Int, estimates: [Double])
+        }
+
+        /// The eval row of one policy's samples at one temperature (and their eval_samples.jsonl lines).
+        func judgeRow(_ outs: [(tokens: [Int32], endedWithEOS: Bool)], temperature: Double, label: String, kl source: KLSource) throws -> [(String, JSONValue)] {
+            let n = outs.count
             let ps = Array(prompts.prefix(n))
-            let gen = Generator(model: policy, maxBatch: min(cfg.batchSize, n))
-            // The same stream per prompt and temperature for every policy (and every run of the same
-            // seed): two methods' samples of one prompt differ by the policies alone, which is what
-            // makes their paired difference (rlhf compare's verdicts) sharp.
-            var rngs = (0..<n).map { RNG(seed: config.seed).split("eval-\(temperature)", $0) }
-            let outs = gen.generate(prompts: ps, options: SamplingOptions(temperature: Float(temperature), maxNewTokens: config.data.maxCompletionTokens, eosId: tok.eosId), rngs: &rngs)
             let texts = try outs.map { try text($0.tokens).trimmingCharacters(in: .whitespaces) }
             var obj: [(String, JSONValue)] = [("temperature", .number(temperature, isInteger: false)), ("n", .number(Double(n), isInteger: true))]
             func put(_ k: String, _ m: MeanCI) {
@@ -97,9 +104,23 @@ extension ExperimentRunner {
                 put("unsupported_words", MeanCI(b.map { Double($0.unsupportedEntities.count + $0.unsupportedWords.count) }))
             }
             if !rm.isEmpty { put("rm_score", MeanCI(rm.map(Double.init))) }
-            // KL(π‖π_ref) per sample: Σ_t log π(y_t) − log π_ref(y_t) at temperature 1 over the sampled tokens.
-            let kl = try sequenceKL(policy: policy, reference: reference, refWS: refWS, prompts: ps, responses: outs.map(\.tokens))
-            put("kl", MeanCI(kl))
+            // KL(π‖π_ref) per sample: Σ_t log π(y_t) − log π_ref(y_t) at temperature 1 over the
+            // sampled tokens. Best-of-N's row gives the bound as "kl" (the x of over-optimisation
+            // curves, as Gao et al. plot it) and its samples only the estimate, so that paired KL
+            // verdicts never compare a bound with a measurement.
+            var kl: [Double] = [], klEstimate: [Double] = []
+            switch source {
+            case .policy(let policy):
+                kl = try sequenceKL(policy: policy, reference: reference, refWS: refWS, prompts: ps, responses: outs.map(\.tokens))
+                put("kl", MeanCI(kl))
+            case .bestOfN(let candidates, let estimates):
+                klEstimate = estimates
+                obj.append(("kl", .number(BestOfN.klBound(n: candidates), isInteger: false)))
+                obj.append(("kl_ci", .null))
+                put("kl_estimate", MeanCI(estimates))
+                obj.append(("kl_estimator", .string("kl: the analytic log N − (N−1)/N, an upper bound (exact for distinct rewards; Beirami et al. 2024); kl_estimate: plug-in over each prompt's N scored samples (BestOfN.klPlugIn), biased low")))
+                obj.append(("best_of_n", .number(Double(candidates), isInteger: true)))
+            }
             for i in 0..<n {
                 var line: [(String, JSONValue)] = [("policy", .string(label)), ("temperature", .number(temperature, isInteger: false)),
                                                    ("prompt_index", .number(Double(i), isInteger: true)), ("summary", .string(texts[i])),
@@ -114,14 +135,28 @@ extension ExperimentRunner {
                 }
                 if !rm.isEmpty { line += [("rm_score", .number(Double(rm[i]), isInteger: false)), ("reference_rm_score", .number(Double(refRM[i]), isInteger: false))] }
                 if !js.isEmpty { line += [("judge_score", .number(Double(js[i]), isInteger: false)), ("reference_judge_score", .number(Double(refJudge[i]), isInteger: false))] }
-                line += [("kl", .number(kl[i], isInteger: false)), ("tokens", .number(Double(outs[i].tokens.count), isInteger: true)),
-                         ("eos", .bool(outs[i].endedWithEOS))]
+                if !kl.isEmpty { line.append(("kl", .number(kl[i], isInteger: false))) }
+                if !klEstimate.isEmpty { line.append(("kl_estimate", .number(klEstimate[i], isInteger: false))) }
+                line += [("tokens", .number(Double(outs[i].tokens.count), isInteger: true)), ("eos", .bool(outs[i].endedWithEOS))]
                 sampleLines.append(JSONValue.object(line).serialized(pretty: false))
             }
             put("length", MeanCI(outs.map { Double($0.tokens.count) }))
             obj.append(("eos_rate", .number(Double(outs.filter(\.endedWithEOS).count) / Double(max(n, 1)), isInteger: false)))
             obj.append(("example", .string(texts.first ?? "")))
             return obj
+        }
+
+        /// The stream of prompt `i` at temperature `t`: the same for every policy (and every run of
+        /// the same seed), so that two methods' samples of one prompt differ by the policies alone,
+        /// which is what makes their paired difference (rlhf compare's verdicts) sharp.
+        func evalStream(_ t: Double, _ i: Int) -> RNG { RNG(seed: config.seed).split("eval-\(t)", i) }
+
+        func evaluate(_ policy: GPT, temperature: Double, count: Int, label: String) throws -> [(String, JSONValue)] {
+            let n = min(count, prompts.count)
+            let gen = Generator(model: policy, maxBatch: min(cfg.batchSize, n))
+            var rngs = (0..<n).map { evalStream(temperature, $0) }
+            let outs = gen.generate(prompts: Array(prompts.prefix(n)), options: SamplingOptions(temperature: Float(temperature), maxNewTokens: config.data.maxCompletionTokens, eosId: tok.eosId), rngs: &rngs)
+            return try judgeRow(outs.map { ($0.tokens, $0.endedWithEOS) }, temperature: temperature, label: label, kl: .policy(policy))
         }
 
         var policiesJSON: [JSONValue] = []
@@ -146,6 +181,37 @@ extension ExperimentRunner {
                 if stopRequested != 0 { throw RunStopped(description: "stopped during eval (eval is redone on resume); continue with: rlhf resume \(run.url.path)") }
             }
             policiesJSON.append(.object([("policy", .string(name)), ("by_temperature", .array(rows))]))
+        }
+        // Best-of-N from the SFT policy at T = 1 (sampling from the policy itself, where its KL
+        // bound holds): one draw of the largest N per prompt, best-of-n the reward model's best of
+        // the first n samples, sample 0 on every policy's stream (best-of-1 is the SFT row at T = 1).
+        var bonFrontier: [JSONValue] = []
+        if !cfg.bestOfN.isEmpty {
+            let scorer = scorer!   // checked before any sampling
+            let ns = cfg.bestOfN.sorted()
+            var bon = BestOfNConfig()
+            bon.n = ns.last!
+            bon.temperature = 1
+            bon.maxCompletionLength = config.data.maxCompletionTokens
+            bon.stopToken = tok.eosId
+            let n = min(cfg.prompts, prompts.count)
+            progress.message("[eval] best-of-N from sft: \(bon.n) samples of each of \(n) prompts at T=1, kept for N = \(ns.map(String.init).joined(separator: ", "))")
+            let results = BestOfN.run(policy: reference, prompts: Array(prompts.prefix(n)), reward: scorer, config: bon, seed: config.seed,
+                                      batch: cfg.batchSize, stream: { i, k in k == 0 ? evalStream(1.0, i) : evalStream(1.0, i).split("best-of-n", k) })
+            for (candidates, best, estimates) in BestOfN.prefixes(results, ns: ns) {
+                let name = "bon-\(candidates)"
+                let outs = zip(results, best).map { ($0.completions[$1], $0.endedWithEOS[$1]) }
+                let row = try judgeRow(outs, temperature: 1.0, label: name, kl: .bestOfN(n: candidates, estimates: estimates))
+                policiesJSON.append(.object([("policy", .string(name)), ("by_temperature", .array([.object(row)]))]))
+                bonFrontier.append(.object([("policy", .string("bon")), ("step", .number(Double(candidates), isInteger: true))] + row))
+                let v = JSONValue.object(row)
+                if let w = v["win_rate"]?.doubleValue { summary["\(name)_win_rate_t1.0"] = w }
+                if let g = v["gold"]?.doubleValue { summary["\(name)_gold_t1.0"] = g }
+                progress.message(String(format: "[eval] %@ T=1.00 win %.3f gold %.3f rm %.3f kl ≤ %.2f (estimate %.2f) len %.1f", name,
+                                        v["win_rate"]?.doubleValue ?? .nan, v["gold"]?.doubleValue ?? .nan, v["rm_score"]?.doubleValue ?? .nan,
+                                        v["kl"]?.doubleValue ?? .nan, v["kl_estimate"]?.doubleValue ?? .nan, v["length"]?.doubleValue ?? .nan))
+            }
+            if stopRequested != 0 { throw RunStopped(description: "stopped during eval (eval is redone on resume); continue with: rlhf resume \(run.url.path)") }
         }
         // Reward–KL frontier: every snapshot of the PPO/DPO runs at temperature 1, on the same
         // prompts and sampling streams as the final policies (a snapshot of the final weights is
@@ -173,7 +239,7 @@ extension ExperimentRunner {
             ("reference_gold", gold ? .number(MeanCI(refGold).mean, isInteger: false) : .null),
             ("tie_margin", .number(cfg.tieMargin, isInteger: false)),
             ("policies", .array(policiesJSON)),
-            ("frontier", .array(frontier)),
+            ("frontier", .array(frontier + bonFrontier)),
         ])
         try run.writeJSON(out, "eval.json")
         try AtomicFile.write(sampleLines.joined(separator: "\n") + "\n", to: run.path("eval_samples.jsonl"))
