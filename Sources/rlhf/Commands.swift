@@ -9,7 +9,7 @@ struct RLHF: ParsableCommand {
         discussion: """
         Quickstart: rlhf run configs/quickstart.json   (then: rlhf compare runs/quickstart)
         """,
-        subcommands: [Run.self, Resume.self, Eval.self, Compare.self, Sample.self, ExportCommand.self, DataCommand.self, Bench.self]
+        subcommands: [Run.self, Resume.self, Eval.self, VerifyCommand.self, Compare.self, Sample.self, ExportCommand.self, DataCommand.self, Bench.self]
     )
 }
 
@@ -64,6 +64,27 @@ struct Eval: ParsableCommand {
 
     func run() throws {
         try Lab.evaluateRun(URL(fileURLWithPath: runDirectory), overrides: overrides)
+    }
+}
+
+struct VerifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "verify",
+        abstract: "Run a run's trained stages again from their oldest checkpoints and compare weights and metrics bit for bit.",
+        discussion: "Prints one line per stage; exit code 0 when every stage is identical, 1 when a difference was found, 2 on bad input.")
+
+    @Argument(help: "The run directory, e.g. runs/quickstart.")
+    var runDirectory: String
+
+    @Option(help: "Verify only this stage (default: every trained stage the run finished).")
+    var stage: String?
+
+    @Option(parsing: .unconditional, help: "Re-run with this many threads instead of the run's (the bits must not change).")
+    var threads: Int?
+
+    func run() throws {
+        if let threads, threads < 1 { throw UserError("--threads: expected an integer ≥ 1, found \(threads)") }
+        let outcomes = try Verify.run(URL(fileURLWithPath: runDirectory), stage: stage, threads: threads) { print($0); fflush(stdout) }
+        if outcomes.contains(where: { !$0.identical }) { Foundation.exit(1) }
     }
 }
 
