@@ -8,6 +8,7 @@ enum Plots {
     static let winRateFile = "winrate_vs_temperature.svg"
     static let frontierFile = "frontier_gold_vs_kl.svg"
     static let learningCurvesFile = "learning_curves.svg"
+    static let budgetFile = "winrate_vs_cost.svg"
 
     /// A plot written next to report.md.
     struct Output: Equatable {
@@ -21,6 +22,7 @@ enum Plots {
     static func write(_ runs: [Report.RunData], to dir: URL) throws -> [Output] {
         let made: [(String, (figure: Chart.Figure, caption: String)?)] = [
             (winRateFile, winRate(runs)), (frontierFile, frontier(runs)), (learningCurvesFile, learningCurves(runs)),
+            (budgetFile, Budget.figure(runs)),
         ]
         var out: [Output] = []
         for (file, plot) in made {

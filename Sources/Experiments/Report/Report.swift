@@ -78,6 +78,10 @@ public enum Report {
             text += "\nVerdicts (paired over identical prompts and sampling streams; 95% bootstrap intervals over prompts within seeds):\n"
             text += wins.map { "  " + $0 }.joined(separator: "\n") + "\n"
         }
+        if let budget = Budget.table(Budget.curves(data)) {
+            text += "\nAt equal budget (win rate at T = 1 of each method's last snapshot within the largest budget every method reached):\n"
+            text += budget.text + "\n"
+        }
         return text + "\nreport: \(dir.appendingPathComponent("report.md").path)"
     }
 }

@@ -14,6 +14,7 @@ enum ReportWriter {
         if let v = verdicts, v.worthReporting { md += verdictsSection(v) }
         md += plotsSection(plots, runs)
         md += Overoptimization.section(runs)
+        md += Budget.section(runs)
         md += judgeSection(runs)
         md += runsSection(runs)
         let file = dir.appendingPathComponent("report.md")
