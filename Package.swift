@@ -4,21 +4,26 @@ import PackageDescription
 // Numeric code is written against raw pointers and a hand-managed thread pool; Swift 6's strict
 // concurrency checking adds nothing there, so every target stays in the Swift 5 language mode.
 //
-// On x86-64 the code is compiled for the building machine's CPU (as llm.c builds with
-// -march=native): without it Swift targets the 2003 baseline (SSE2), so SIMD8<Float> runs as two
-// 4-lane halves with no FMA, which halves the speed of every kernel that is not a BLAS call. The
-// package is built from source where it runs; a binary copied to an older CPU would not start.
-// RLHF_PORTABLE=1 in the environment of `swift build` compiles for the baseline instead (for a
-// binary meant for other machines, or a cross-compilation).
+// The project's own builds (scripts/test.sh, quickstart.sh, paper.sh, tldr.sh, the bench and
+// sanitizer scripts, CI) set RLHF_NATIVE=1, which adds two unsafe flags:
+// - on x86-64, code for the building machine's CPU (as llm.c builds with -march=native): without
+//   it Swift targets the 2003 baseline (SSE2), so SIMD8<Float> runs as two 4-lane halves with no
+//   FMA, which halves the speed of every kernel that is not a BLAS call. A binary built so runs
+//   only on CPUs like the building one; RLHF_PORTABLE=1 compiles for the baseline instead;
+// - -enforce-exclusivity=unchecked: no run-time exclusivity checks in the hot loops.
+// SwiftPM refuses a package fetched by URL whose targets carry unsafe flags, so without
+// RLHF_NATIVE (a plain `swift build`, or another package depending on this one) the targets carry
+// none: baseline code, exclusivity checked, the same results up to the rounding of FMA.
 // The x86-64 baseline has no FMA instruction, so there the kernels multiply and add separately
 // (RLHF_NO_FMA): a fused multiply-add would become a library call per lane.
+let native = Context.environment["RLHF_NATIVE"] == "1"
 #if arch(x86_64)
-let portable = Context.environment["RLHF_PORTABLE"] == "1"
+let portable = !native || Context.environment["RLHF_PORTABLE"] == "1"
 let cpuSettings: [SwiftSetting] = portable ? [.define("RLHF_NO_FMA")] : [.unsafeFlags(["-Xcc", "-march=native"])]
 #else
 let cpuSettings: [SwiftSetting] = []
 #endif
-let settings: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"])] + cpuSettings
+let settings: [SwiftSetting] = (native ? [.unsafeFlags(["-enforce-exclusivity=unchecked"])] : []) + cpuSettings
 
 let package = Package(
     name: "rlhf",

@@ -21,6 +21,8 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
+# The package's own builds: native-CPU code and no exclusivity checks (Package.swift).
+export RLHF_NATIVE="${RLHF_NATIVE-1}"
 PYTHON="${PYTHON:-python3}"
 rounds=3
 mb=8

@@ -15,6 +15,8 @@ set -euo pipefail
 
 usage="expected --peer PATH, --venv DIR, --rounds N or --shapes LIST"
 repo="$(cd "$(dirname "$0")/.." && pwd)"
+# The package's own builds: native-CPU code and no exclusivity checks (Package.swift).
+export RLHF_NATIVE="${RLHF_NATIVE-1}"
 peer="$repo/../shared/peers/torch_bench.py"
 venv="${HOME}/.cache/rlhf-peer-venv"
 rounds=1

@@ -6,6 +6,8 @@
 # .package(url: "file://...", from: "1.0.0") and runs it.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
+# As a package that depends on rlhf builds it: without the variables of the project's own builds.
+unset RLHF_NATIVE RLHF_PORTABLE
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 git clone -q "$repo" "$tmp/rlhf"

@@ -15,6 +15,8 @@
 # trains three policies with each of three reward models: several hours.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The package's own builds: native-CPU code and no exclusivity checks (Package.swift).
+export RLHF_NATIVE="${RLHF_NATIVE-1}"
 set_name=${1:-main}
 case "$set_name" in
   main|overoptimization|all) ;;

@@ -4,6 +4,8 @@
 # and prints the PPO-vs-DPO comparison table. Run it again to continue an interrupted run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The package's own builds: native-CPU code and no exclusivity checks (Package.swift).
+export RLHF_NATIVE="${RLHF_NATIVE-1}"
 scripts/setup.sh
 swift build -c release --product rlhf
 if [ -f runs/quickstart/state.json ]; then

@@ -9,6 +9,8 @@
 # takes several minutes. Debug code is 10-50x slower than release: the whole suite takes long.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The package's own builds: native-CPU code and no exclusivity checks (Package.swift).
+export RLHF_NATIVE="${RLHF_NATIVE-1}"
 kind="${1:-}"
 case "$kind" in
     address|thread) shift ;;

@@ -12,6 +12,8 @@
 # Further --set options apply to every stage's config (e.g. --set sft.steps=200).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The package's own builds: native-CPU code and no exclusivity checks (Package.swift).
+export RLHF_NATIVE="${RLHF_NATIVE-1}"
 model="" data="" sets=()
 while [ $# -gt 0 ]; do
   case "$1" in
