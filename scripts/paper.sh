@@ -5,22 +5,25 @@
 #   scripts/paper.sh [main]           SFT + reward model once; PPO (learned and gold reward, no KL,
 #                                     the KL sweep), DPO (and its beta sweep), GRPO (DAPO and
 #                                     Dr. GRPO losses), RLOO, online DPO, best-of-N; one report
+#   scripts/paper.sh replicates       the headline (PPO, GRPO, RLOO, DPO) with seeds 1, 2 and 3
+#                                     from the same SFT and reward model; verdicts across seeds
 #   scripts/paper.sh overoptimization reward models from 500, 1,500 and 4,000 labels, each against
 #                                     best-of-N (N = 1..64), PPO without and with a KL penalty,
 #                                     GRPO and RLOO; one report with Gao et al.'s fits
-#   scripts/paper.sh all              both
+#   scripts/paper.sh all              all three
 #
 # The main set before GRPO, RLOO, online DPO and best-of-N joined it took 1 h 8 min on this
 # machine's 2 cores; each of those adds about as much as a PPO run. The over-optimisation set
-# trains three policies with each of three reward models: several hours.
+# trains three policies with each of three reward models: several hours. The replicated headline is
+# three seeds of four methods with their evals: about 45 minutes on a quiet machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The package's own builds: native-CPU code and no exclusivity checks (Package.swift).
 export RLHF_NATIVE="${RLHF_NATIVE-1}"
 set_name=${1:-main}
 case "$set_name" in
-  main|overoptimization|all) ;;
-  *) echo "paper.sh: unknown set '$set_name'; expected main, overoptimization or all" >&2; exit 2 ;;
+  main|replicates|overoptimization|all) ;;
+  *) echo "paper.sh: unknown set '$set_name'; expected main, replicates, overoptimization or all" >&2; exit 2 ;;
 esac
 scripts/setup.sh
 swift build -c release --product rlhf
@@ -31,7 +34,7 @@ run() {
   if [ -f "runs/$name/state.json" ]; then $bin resume "runs/$name"; else $bin run "$cfg"; fi
 }
 run configs/paper/sft.json
-if [ "$set_name" != overoptimization ]; then
+if [ "$set_name" = main ] || [ "$set_name" = all ]; then
   for c in ppo dpo grpo grpo_dr rloo online_dpo bon ppo_overoptimization ppo_gold ppo_kl_0.02 ppo_kl_0.2 \
            dpo_beta_0.05 dpo_beta_0.25 dpo_beta_0.5; do
     run configs/paper/$c.json
@@ -40,7 +43,10 @@ if [ "$set_name" != overoptimization ]; then
     runs/paper-online-dpo runs/paper-bon runs/paper-ppo-gold runs/paper-ppo-kl0 runs/paper-ppo-kl0.02 runs/paper-ppo-kl0.2 \
     runs/paper-dpo-beta0.05 runs/paper-dpo-beta0.25 runs/paper-dpo-beta0.5 --out runs/paper-report
 fi
-if [ "$set_name" != main ]; then
+if [ "$set_name" = replicates ] || [ "$set_name" = all ]; then
+  run configs/paper/replicates.json
+fi
+if [ "$set_name" = overoptimization ] || [ "$set_name" = all ]; then
   for n in 500 1500 4000; do
     run configs/paper/overoptimization/rm_labels_$n.json
     run configs/paper/overoptimization/rm_labels_${n}_kl.json
