@@ -45,6 +45,13 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
         ),
+        // Open MPI, for data-parallel runs under mpirun/srun; only the Distributed target imports it.
+        .systemLibrary(
+            name: "COpenMPI",
+            path: "Modules/COpenMPI",
+            pkgConfig: "ompi-c",
+            providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]
+        ),
         .target(name: "CPrefetch"),
         .target(name: "JSON", swiftSettings: settings),
         .target(name: "Engine", dependencies: ["COpenBLAS", "CPrefetch"], swiftSettings: settings),
@@ -53,9 +60,10 @@ let package = Package(
         .target(name: "Data", dependencies: ["Engine", "JSON"], swiftSettings: settings),
         .target(name: "Alignment", dependencies: ["Engine", "GPT"], swiftSettings: settings),
         .target(name: "Experiments", dependencies: ["Alignment", "Engine", "GPT", "JSON", "Tokenizer", "Data"], swiftSettings: settings),
+        .target(name: "Distributed", dependencies: ["COpenMPI", "Alignment", "Engine"], swiftSettings: settings),
         .executableTarget(
             name: "rlhf",
-            dependencies: ["Experiments", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Experiments", "Distributed", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: settings
         ),
         .testTarget(name: "JSONTests", dependencies: ["JSON", "Experiments"], swiftSettings: settings),

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Installs what the build needs when it is missing: OpenBLAS, LAPACKE and pkg-config (Debian/Ubuntu).
+# Installs what the build needs when it is missing: OpenBLAS, LAPACKE, Open MPI (data-parallel runs
+# under mpirun; the build links it), iproute2 (the two-host MPI test) and pkg-config (Debian/Ubuntu).
 set -euo pipefail
 missing=()
-for p in libopenblas-dev liblapacke-dev pkg-config; do
+for p in libopenblas-dev liblapacke-dev libopenmpi-dev openmpi-bin iproute2 pkg-config; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -29,7 +29,14 @@ public enum Lab {
 
     /// `rlhf run`: the run directory appears whole (config, state, empty logs, its lock) or not
     /// at all, and this process holds its lock until the run ends.
+    /// Under a data-parallel job, every rank runs it (`DataParallelRun`).
     public static func runExperiment(_ cfg: ExperimentConfig, dir: URL) throws {
+        try checkDataParallel(cfg)
+        if isFollower { return try follow(cfg, dir: dir, resuming: false) }
+        try startRun(cfg, dir: dir)
+    }
+
+    static func startRun(_ cfg: ExperimentConfig, dir: URL) throws {
         if cfg.replicates != nil { return try runReplicated(cfg, dir: dir, resuming: false) }
         let (runner, lock) = try createRun(cfg, dir: dir)
         defer { lock.release() }
@@ -46,6 +53,7 @@ public enum Lab {
         // Built before the directory exists (it writes nothing): init_from mistakes stop the run here too.
         let runner = try ExperimentRunner(config: cfg, runDir: dir)
         runner.progress.prefix = prefix
+        runner.progress.quiet = isFollower
         runner._data = data
         runner.state.notes["config_file"] = URL(fileURLWithPath: cfg.file).standardizedFileURL.path
         let lock = try RunDirectory.create(dir, state: runner.state, files: [
@@ -59,6 +67,14 @@ public enum Lab {
 
     /// `rlhf resume`: under the run's lock, continues the unfinished stages from their last checkpoints.
     public static func resumeExperiment(_ dir: URL) throws {
+        let cfg = try loadRunConfig(dir)
+        try checkDataParallel(cfg)
+        if isFollower { return try follow(cfg, dir: dir, resuming: true) }
+        letFollowersCopy()
+        try continueRun(dir)
+    }
+
+    static func continueRun(_ dir: URL) throws {
         let cfg = try loadRunConfig(dir)
         if cfg.replicates != nil { return try runReplicated(cfg, dir: dir, resuming: true) }
         let (runner, lock) = try reopenRun(cfg, dir: dir)
@@ -74,6 +90,7 @@ public enum Lab {
         do {
             let runner = try ExperimentRunner(config: cfg, runDir: dir)
             runner.progress.prefix = prefix
+            runner.progress.quiet = isFollower
             try runner.prepareToWrite()
             runner.progress.message("resuming \(dir.path); finished stages: \(runner.state.finished.isEmpty ? "none" : runner.state.finished.joined(separator: ", "))")
             return (runner, lock)
@@ -112,6 +129,7 @@ public enum Lab {
             defer { childLock.release() }
             try runner.execute()
         }
+        if isFollower { return }
         if cfg.stages.contains(.eval) {
             print(try Report.compare(runs: [dir], out: nil))
         } else {
@@ -146,6 +164,7 @@ public enum Lab {
     }
 
     static func finish(_ runner: ExperimentRunner) throws {
+        if isFollower { return }
         if runner.config.stages.contains(.eval) {
             let table = try Report.compare(runs: [runner.run.url], out: nil)
             print(table)

@@ -1,3 +1,4 @@
+import Alignment
 import ArgumentParser
 import Experiments
 import Foundation
@@ -37,7 +38,8 @@ struct Run: ParsableCommand {
         }
         if let out, out.isEmpty { throw UserError("--out: expected a directory path, found an empty string; e.g. --out runs/\(cfg.name)") }
         let dir = URL(fileURLWithPath: out ?? "runs/\(cfg.name)")
-        try Lab.checkNewRunDirectory(dir)
+        // Rank 0 of a data-parallel job alone creates the directory (the others write nothing there).
+        if DataParallel.reducer.rank == 0 { try Lab.checkNewRunDirectory(dir) }
         try Lab.runExperiment(cfg, dir: dir)
     }
 }

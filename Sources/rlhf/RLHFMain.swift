@@ -1,10 +1,15 @@
+import Alignment
 import ArgumentParser
+import Distributed
 import Experiments
 import Foundation
 
 /// Entry point: parse, run, and turn every user mistake into one line on stderr with exit code 2.
 @main
 enum Main {
+    /// The MPI job this process belongs to, when a launcher (mpirun, srun) started it.
+    nonisolated(unsafe) static var world: MPIWorld?
+
     static func main() {
         var command: ParsableCommand
         do {
@@ -13,8 +18,10 @@ enum Main {
             argumentError(error)
         }
         do {
+            try startDataParallel(command)
             try checkConfigFile(command)
             try command.run()
+            world?.finalize()
         } catch let e as UserError {
             fail(e.description, code: 2)
         } catch let e as RunStopped {
@@ -57,9 +64,27 @@ enum Main {
         throw UserError("\(run.config): \(what), not a config file; give the path of a JSON experiment file (configs/quickstart.json is a ready one)")
     }
 
+    /// Under a launcher: MPI started, its reducer given to every trainer. Only the commands that
+    /// train split their work among several processes; the others would run N times over.
+    static func startDataParallel(_ command: ParsableCommand) throws {
+        guard let w = MPIWorld.startIfLaunched() else { return }
+        world = w
+        DataParallel.reducer = w
+        DataParallel.ranksOnHost = w.localSize
+        guard w.size > 1, !(command is Run || command is Resume || command is Bench) else { return }
+        let name = type(of: command).configuration.commandName ?? "\(type(of: command))".lowercased()
+        throw UserError("rlhf \(name) runs as one process; start it without mpirun/srun (only rlhf run, resume and bench run data-parallel)")
+    }
+
     /// Prints `error: MESSAGE` as one line (newlines and carriage returns of user text escaped) and exits.
+    /// In an MPI job the whole job ends (MPI_Abort, mpirun exits with `code`). Every process
+    /// meets a mistake in the config at once: the others wait a moment, so that rank 0's line is
+    /// the one printed, and speak only when rank 0 did not end the job (their own error).
     static func fail(_ message: String, code: Int32) -> Never {
-        FileHandle.standardError.write(Data(("error: " + oneLine(message) + "\n").utf8))
+        if let w = world, w.size > 1, w.rank > 0 { sleep(2) }
+        let who = world.map { $0.size > 1 && $0.rank > 0 ? "rank \($0.rank): " : "" } ?? ""
+        FileHandle.standardError.write(Data(("error: " + who + oneLine(message) + "\n").utf8))
+        if let w = world { w.abort(code: code) }
         exit(code)
     }
 

@@ -46,13 +46,15 @@ extension DPOTrainer {
     /// Whether the reference log-probs are cached in memory (precomputed or loaded).
     public var hasReferenceCache: Bool { refTrain != nil && refValid != nil }
 
+    /// The processes of a data-parallel job each compute their share of the pairs, then gather all.
     func referenceLogProbs(_ model: GPT, _ pairs: [PreferenceExample]) -> ReferenceLogProbs {
         var out = ReferenceLogProbs(chosen: [], rejected: [])
-        out.chosen.reserveCapacity(pairs.count)
-        out.rejected.reserveCapacity(pairs.count)
-        var i = 0
-        while i < pairs.count {
-            let j = min(pairs.count, i + config.batchSize)
+        let mine = reducer.share(pairs.count)
+        out.chosen.reserveCapacity(mine.count)
+        out.rejected.reserveCapacity(mine.count)
+        var i = mine.lowerBound
+        while i < mine.upperBound {
+            let j = min(mine.upperBound, i + config.batchSize)
             let pb = PreferenceBatch(Array(pairs[i..<j]), pad: pad, sharedPrompt: config.sharedPrompt)
             let seq = pb.batch.rows.isEmpty ? [Double](repeating: 0, count: 2 * pb.pairs)
                                             : pb.sequenceLogProbs(model: model, ws: ws, logp: logpScratch)
@@ -60,7 +62,7 @@ extension DPOTrainer {
             out.rejected += seq[pb.pairs...]
             i = j
         }
-        return out
+        return ReferenceLogProbs(chosen: reducer.gather(out.chosen, total: pairs.count), rejected: reducer.gather(out.rejected, total: pairs.count))
     }
 
     // MARK: - Cache file

@@ -18,7 +18,7 @@ public final class DPOTrainer {
     public internal(set) var step = 0
     public var hooks = TrainingHooks()
     /// Sums counts and gradients over the processes of a data-parallel job.
-    public var reducer: GradientReducer = LocalReducer.shared
+    public var reducer: GradientReducer = DataParallel.reducer
     /// Training and held-out pairs after truncation to `maxLength` / `maxCompletionLength`.
     public let train: [PreferenceExample]
     public let valid: [PreferenceExample]
@@ -91,14 +91,16 @@ public final class DPOTrainer {
         var stats = PairStats()
         var tokens = 0
         let lr = config.schedule.lr(peak: config.lr, step: step, total: config.steps)
-        // loss = mean over the step's pairs of the pair loss.
-        let micro = (0..<config.gradAccum).map { (micro: $0, indices: source.indices(step: step, micro: $0)) }
+        // loss = mean over the step's pairs of the pair loss. Each process of a data-parallel job
+        // takes its share of every microbatch, with dropout streams of its own.
+        let micro = (0..<config.gradAccum).map { (micro: $0, indices: reducer.share(source.indices(step: step, micro: $0))) }
         let norm = OptimizerStep(model: policy, optimizer: optimizer, lr: lr, reducer: reducer)
             .run(micro, count: { Double($0.indices.count) }) { m, scale in
                 let cached = refTrain.map { r in m.indices.map { (r.chosen[$0], r.rejected[$0]) } }
                 tokens += process(m.indices.map { train[$0] }, cached: cached, gradScale: scale,
-                                  dropoutStream: step * config.gradAccum + m.micro) { stats.add($0) }
+                                  dropoutStream: (step * config.gradAccum + m.micro) * reducer.size + reducer.rank) { stats.add($0) }
             }.gradNorm
+        stats.sum(reducer, tokens: &tokens)
         step += 1
         let dt = Clock.now() - t0
         pairsSeen += Double(stats.pairs)
@@ -132,8 +134,19 @@ public final class DPOTrainer {
 
     /// Held-out metrics under TRL's names with the `eval/` prefix (empty without held-out pairs).
     public func evaluate() -> [String: Double] {
+        if !referenceReady { precomputeReference() }
+        // Each process of a data-parallel job evaluates its share of the pairs.
         var stats = PairStats()
-        for t in evaluatePairs() { stats.add(t) }
+        let mine = reducer.share(valid.count)
+        var i = mine.lowerBound
+        while i < mine.upperBound {
+            let j = min(mine.upperBound, i + config.batchSize)
+            let cached = refValid.map { r in (i..<j).map { (r.chosen[$0], r.rejected[$0]) } }
+            _ = process(Array(valid[i..<j]), cached: cached, gradScale: nil, dropoutStream: 0) { stats.add($0) }
+            i = j
+        }
+        var tokens = 0
+        stats.sum(reducer, tokens: &tokens)
         return stats.pairs == 0 ? [:] : stats.metrics(prefix: "eval/", rpo: (config.rpoAlpha ?? 0) > 0)
     }
 
@@ -180,6 +193,15 @@ struct PairStats {
         logpChosen += t.chosenLogp
         logpRejected += t.rejectedLogp
         nll += t.chosenNLL
+    }
+
+    /// The sums of every process of a data-parallel job (and their token counts).
+    mutating func sum(_ reducer: GradientReducer, tokens: inout Int) {
+        guard reducer.size > 1 else { return }
+        var v = [Double(pairs), loss, chosen, rejected, correct, logpChosen, logpRejected, nll, Double(tokens)]
+        reducer.sum(&v)
+        pairs = Int(v[0]); loss = v[1]; chosen = v[2]; rejected = v[3]; correct = v[4]
+        logpChosen = v[5]; logpRejected = v[6]; nll = v[7]; tokens = Int(v[8])
     }
 
     func metrics(prefix: String, rpo: Bool) -> [String: Double] {

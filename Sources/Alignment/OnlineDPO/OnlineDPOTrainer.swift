@@ -32,7 +32,7 @@ public final class OnlineDPOTrainer {
     public let optimizer: AdamW
     public internal(set) var step = 0
     public var hooks = TrainingHooks()
-    public var reducer: GradientReducer = LocalReducer.shared
+    public var reducer: GradientReducer = DataParallel.reducer
     public var decode: ([Int32]) -> String = { $0.map(String.init).joined(separator: " ") }
     /// The (chosen, rejected) pairs of the last step, in prompt order, and which of the two samples won.
     public internal(set) var lastPairs: [PreferenceExample] = []

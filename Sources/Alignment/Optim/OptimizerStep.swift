@@ -12,6 +12,25 @@ public protocol GradientReducer: AnyObject {
     func sum(_ values: inout [Double])
     /// buffer ← Σ over processes of buffer (a gradient).
     func sum(_ buffer: FloatBuffer)
+    /// bytes ← the bytes of process `root` (a file made once, such as a trained tokenizer).
+    func broadcast(_ bytes: inout [UInt8], root: Int)
+    /// Seconds spent summing gradients so far (the benchmark reports it).
+    var communicationSeconds: Double { get }
+}
+
+extension GradientReducer {
+    /// Through `sum`: the length, then the bytes as Doubles (exact), zeros from the other processes.
+    public func broadcast(_ bytes: inout [UInt8], root: Int) {
+        guard size > 1 else { return }
+        var n = [rank == root ? Double(bytes.count) : 0]
+        sum(&n)
+        var v = [Double](repeating: 0, count: Int(n[0]))
+        if rank == root { for (i, b) in bytes.enumerated() { v[i] = Double(b) } }
+        sum(&v)
+        bytes = v.map { UInt8($0) }
+    }
+
+    public var communicationSeconds: Double { 0 }
 }
 
 /// One process: nothing to add.

@@ -48,7 +48,7 @@ public final class PPOTrainer {
     public internal(set) var kl: KLController
     public var hooks = TrainingHooks()
     /// Sums counts and gradients over the processes of a data-parallel job.
-    public var reducer: GradientReducer = LocalReducer.shared
+    public var reducer: GradientReducer = DataParallel.reducer
     /// Turns token ids into text for `hooks.samples` (default: ids joined by spaces).
     public var decode: ([Int32]) -> String = { $0.map(String.init).joined(separator: " ") }
     /// The buffer of the last rollout.

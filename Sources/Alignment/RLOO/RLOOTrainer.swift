@@ -31,7 +31,7 @@ public final class RLOOTrainer {
     public let optimizer: AdamW
     public internal(set) var step = 0
     public var hooks = TrainingHooks()
-    public var reducer: GradientReducer = LocalReducer.shared
+    public var reducer: GradientReducer = DataParallel.reducer
     public var decode: ([Int32]) -> String = { $0.map(String.init).joined(separator: " ") }
     public var rollout: RolloutBuffer { core.buffer }
     /// Metrics of each optimisation pass of the last step, with `ratio/max_deviation`.

@@ -70,6 +70,22 @@ struct RewardPairStats {
         }
     }
 
+    /// The statistics of every process of a data-parallel job: sums added, extremes gathered.
+    mutating func sum(_ reducer: GradientReducer) {
+        guard reducer.size > 1 else { return }
+        var v = [Double(pairs), loss, correct, marginSum, chosenSum, rejectedSum]
+        reducer.sum(&v)
+        pairs = Int(v[0]); loss = v[1]; correct = v[2]; marginSum = v[3]; chosenSum = v[4]; rejectedSum = v[5]
+        // ±infinity of a process without pairs would not survive a sum: sent as the other extreme's
+        // neutral value, a finite sentinel, and dropped.
+        let sentinel = Double.greatestFiniteMagnitude
+        let ends = reducer.gather([minReward.isFinite ? minReward : sentinel, maxReward.isFinite ? maxReward : -sentinel], total: 2 * reducer.size)
+        let mins = stride(from: 0, to: ends.count, by: 2).map { ends[$0] }.filter { $0 != sentinel }
+        let maxs = stride(from: 1, to: ends.count, by: 2).map { ends[$0] }.filter { $0 != -sentinel }
+        minReward = mins.min() ?? .infinity
+        maxReward = maxs.max() ?? -.infinity
+    }
+
     func metrics(prefix: String = "") -> [String: Double] {
         guard pairs > 0 else { return [:] }
         let n = Double(pairs)

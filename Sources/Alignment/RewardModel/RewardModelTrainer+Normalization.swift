@@ -25,8 +25,12 @@ extension RewardModelTrainer {
     @discardableResult
     public func normalize(prompts: [[Int32]], completions: [[Int32]]) -> Float {
         precondition(prompts.count == completions.count && !prompts.isEmpty, "normalization needs one completion per prompt, and at least one")
-        let raw = RewardModelScorer(model: model, bias: 0, pad: pad).scores(prompts: prompts, responses: completions)
-        let mean = raw.reduce(0.0) { $0 + Double($1) } / Double(raw.count)
+        // The processes of a data-parallel job each score their share of the set.
+        let mine = reducer.share(prompts.count)
+        let raw = RewardModelScorer(model: model, bias: 0, pad: pad).scores(prompts: Array(prompts[mine]), responses: Array(completions[mine]))
+        var sums = [raw.reduce(0.0) { $0 + Double($1) }, Double(raw.count)]
+        reducer.sum(&sums)
+        let mean = sums[0] / sums[1]
         bias = Float(-mean)
         normalized = true
         return bias

@@ -23,7 +23,7 @@ public final class RewardModelTrainer {
     public internal(set) var normalized = false
     public var hooks = TrainingHooks()
     /// Sums counts and gradients over the processes of a data-parallel job.
-    public var reducer: GradientReducer = LocalReducer.shared
+    public var reducer: GradientReducer = DataParallel.reducer
     /// Completions sampled from the SFT policy for training prompts (prompt, completion), used
     /// when `config.normalizeOn == .policySamples`; the runner sets them before `run()`.
     public var policySamples: [SequenceExample] = []
@@ -131,13 +131,15 @@ public final class RewardModelTrainer {
     @discardableResult
     public func trainStep() -> [String: Double] {
         let t0 = Clock.now()
-        let micro = (0..<config.gradAccum).map { pairs(step: step, micro: $0) }
-        let total = micro.reduce(0) { $0 + $1.count }
+        // Each process of a data-parallel job takes its share of every microbatch.
+        let micro = (0..<config.gradAccum).map { reducer.share(pairs(step: step, micro: $0)) }
         var stats = RewardPairStats()
         let lr = config.schedule.lr(peak: config.lr, step: step, total: config.steps)
         // loss = mean over the step's pairs of ℓ(r_c − r_r).
         let norm = OptimizerStep(model: model, optimizer: optimizer, lr: lr, reducer: reducer)
             .run(micro, count: { Double($0.count) }) { m, scale in accumulate(m, scale: scale, stats: &stats) }.gradNorm
+        stats.sum(reducer)
+        let total = stats.pairs
         step += 1
         let dt = max(Clock.now() - t0, 1e-9)
         pairsSeen += Double(total)
@@ -151,9 +153,11 @@ public final class RewardModelTrainer {
 
     // MARK: - Evaluation
 
-    /// Metrics of `pairs` under the current model (raw rewards, no bias), in chunks of `batchSize`.
-    public func metrics(of pairs: [PairExample], prefix: String = "eval/") -> [String: Double] {
+    /// Metrics of `pairs` under the current model (raw rewards, no bias), in chunks of `batchSize`;
+    /// the processes of a data-parallel job each score their share.
+    public func metrics(of all: [PairExample], prefix: String = "eval/") -> [String: Double] {
         var stats = RewardPairStats()
+        let pairs = reducer.share(all)
         var i = 0
         while i < pairs.count {
             let chunk = Array(pairs[i..<min(pairs.count, i + config.batchSize)])
@@ -162,6 +166,7 @@ public final class RewardModelTrainer {
             stats.add(chosen: rc, rejected: rr, losses: l.losses)
             i += config.batchSize
         }
+        stats.sum(reducer)
         return stats.metrics(prefix: prefix)
     }
 

@@ -41,7 +41,7 @@ public final class SFTTrainer {
     let seed: UInt64
     public var hooks = TrainingHooks()
     /// Sums counts and gradients over the processes of a data-parallel job.
-    public var reducer: GradientReducer = LocalReducer.shared
+    public var reducer: GradientReducer = DataParallel.reducer
     var tokensSeen = 0.0
     var timeSpent = 0.0
 
@@ -61,9 +61,12 @@ public final class SFTTrainer {
     @discardableResult
     public func trainStep() -> [String: Double] {
         let t0 = Clock.now()
-        let micro = (0..<config.gradAccum).map { TokenBatch(source.examples(step: step, micro: $0), pad: pad, allTokens: config.allTokens) }
+        // Each process of a data-parallel job takes its share of every microbatch (and dropout
+        // masks of its own).
+        let micro = (0..<config.gradAccum).map { TokenBatch(reducer.share(source.examples(step: step, micro: $0)), pad: pad, allTokens: config.allTokens) }
         var lossSum = 0.0
         var dropout = RNG(seed: seed).split("dropout", step)
+        if reducer.size > 1 { dropout = dropout.split("rank", reducer.rank) }
         let lr = config.schedule.lr(peak: config.lr, step: step, total: config.steps)
         // loss = −(1/N) Σ log π(y_t) over the N predicted tokens of the whole step.
         let result = OptimizerStep(model: model, optimizer: optimizer, lr: lr, reducer: reducer)
@@ -83,17 +86,22 @@ public final class SFTTrainer {
         let norm = result.gradNorm
         step += 1
         let dt = Clock.now() - t0
-        let tokens = Double(micro.reduce(0) { $0 + $1.lengths.reduce(0, +) })
+        var sums = [lossSum, Double(micro.reduce(0) { $0 + $1.lengths.reduce(0, +) })]
+        reducer.sum(&sums)
+        lossSum = sums[0]
+        let tokens = sums[1]
         tokensSeen += tokens
         timeSpent += dt
         return ["loss": lossSum / total, "lr": lr, "grad_norm": norm, "tokens_per_s": tokens / dt]
     }
 
-    /// Mean next-token loss over the validation examples (same token selection as training).
+    /// Mean next-token loss over the validation examples (same token selection as training); the
+    /// processes of a data-parallel job each take their share of the examples.
     public func evaluate() -> Double {
         guard !valid.isEmpty else { return .nan }
         var sum = 0.0, n = 0
         var i = 0
+        let valid = reducer.share(self.valid)
         while i < valid.count {
             let chunk = Array(valid[i..<min(valid.count, i + config.batchSize)])
             let batch = TokenBatch(chunk, pad: pad, allTokens: config.allTokens)
@@ -104,7 +112,9 @@ public final class SFTTrainer {
             }
             i += config.batchSize
         }
-        return n > 0 ? sum / Double(n) : .nan
+        var sums = [sum, Double(n)]
+        reducer.sum(&sums)
+        return sums[1] > 0 ? sums[0] / sums[1] : .nan
     }
 
     /// Trains until `config.steps`, logging, evaluating and checkpointing through `hooks`.

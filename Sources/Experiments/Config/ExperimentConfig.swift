@@ -353,12 +353,14 @@ public struct ExperimentConfig {
         func gb(_ b: Double) -> String { String(format: "%.1f GB", b / 1e9) }
         for n in needs {
             let activations = Double(GPTWorkspace.floatCount(config: n.config, maxB: n.rows, maxT: n.length)) * 4
-            let need = Double(parameters) * Double(n.perParameter) + activations
+            // Every process of a data-parallel job on this host holds its own models and workspace.
+            let ranks = DataParallel.ranksOnHost
+            let need = (Double(parameters) * Double(n.perParameter) + activations) * Double(ranks)
             guard need > Double(physicalBytes) else { continue }
             let stage = String(n.key.prefix { $0 != "." })
             let length = n.length == model.context ? "at n_positions \(model.context)" : "at \(n.length) tokens (data.max_prompt_tokens and data.max_completion_tokens)"
             let lower = n.length == model.context ? "model.n_positions" : "data.max_prompt_tokens"
-            throw UserError("\(file): model: the \(stage) stage needs at least \(gb(need)) of memory (\(parameters) parameters at \(n.perParameter) bytes each and \(gb(activations)) of activations for \(n.key) \(length)) but this machine has \(gb(Double(physicalBytes))); lower model.n_layer, model.n_embd, \(n.key) or \(lower)")
+            throw UserError("\(file): model: the \(stage) stage needs at least \(gb(need)) of memory (\(parameters) parameters at \(n.perParameter) bytes each and \(gb(activations)) of activations for \(n.key) \(length)\(ranks > 1 ? ", times \(ranks) processes on this host" : "")) but this machine has \(gb(Double(physicalBytes))); lower model.n_layer, model.n_embd, \(n.key) or \(lower)")
         }
     }
 

@@ -344,6 +344,8 @@ public final class ExperimentRunner {
             }
         }
         h.shouldStop = { [unowned self, progress] in
+            // The processes of a data-parallel job stop together, after the same step.
+            if DataParallel.reducer.any(writeFailure != nil || stopRequested != 0) && stopRequested == 0 { stopRequested = 1 }
             if writeFailure != nil { return true }
             guard stopRequested != 0 else { return false }
             if steps.logged >= 0 && steps.saved != steps.logged {

@@ -18,6 +18,8 @@ extension ExperimentRunner {
         } else if let p = config.tokenizer.path {
             let u = URL(fileURLWithPath: p, relativeTo: configDir).standardizedFileURL
             tok = try BPETokenizer.load(from: u)
+        } else if DataParallel.reducer.size > 1 {
+            tok = try trainTokenizerOnce(to: out)
         } else {
             let corpus = try data.tokenizerCorpus
             progress.message("[tokenizer] training a \(config.tokenizer.vocabSize)-token byte-level BPE on \(corpus.count) texts")
@@ -34,6 +36,21 @@ extension ExperimentRunner {
         let bytes = sample.reduce(0) { $0 + $1.utf8.count }
         let tokens = sample.reduce(0) { $0 + tok.encode($1).count }
         return ["vocab_size": Double(tok.vocabSize), "bytes_per_token": Double(bytes) / Double(max(tokens, 1)), "train_seconds": Clock.now() - t0]
+    }
+
+    /// A data-parallel job trains the tokenizer once, on rank 0, and sends its file to the others.
+    func trainTokenizerOnce(to out: URL) throws -> BPETokenizer {
+        let reducer = DataParallel.reducer
+        var bytes: [UInt8] = []
+        if reducer.rank == 0 {
+            let corpus = try data.tokenizerCorpus
+            progress.message("[tokenizer] training a \(config.tokenizer.vocabSize)-token byte-level BPE on \(corpus.count) texts (on rank 0 of \(reducer.size))")
+            try BPETokenizer.train(corpus: corpus, vocabSize: config.tokenizer.vocabSize).save(to: out)
+            bytes = [UInt8](try Data(contentsOf: out))
+        }
+        reducer.broadcast(&bytes, root: 0)
+        if reducer.rank != 0 { try AtomicFile.write(Data(bytes), to: out) }
+        return try BPETokenizer.load(from: out)
     }
 
     // MARK: - pretrain

@@ -1,0 +1,50 @@
+import Engine
+
+/// The processes of a data-parallel job, as the trainers see them: the reducer every trainer takes
+/// by default (`rlhf` sets it once at start when a launcher started the process; a process that
+/// runs alone keeps `LocalReducer`), and how a global batch is shared among the processes.
+///
+/// Every process holds the whole model and computes its share of every batch; the batch sizes of
+/// a config are global, so N processes walk the same data in the same order as one process, and
+/// the counts of `OptimizerStep` (tokens, pairs) are global, so the loss is the same mean.
+public enum DataParallel {
+    /// The reducer of this process's job (`LocalReducer.shared` unless a launcher started it).
+    nonisolated(unsafe) public static var reducer: GradientReducer = LocalReducer.shared
+    /// Processes of the job on this host, each holding its own copy of the models (the memory check).
+    nonisolated(unsafe) public static var ranksOnHost = 1
+}
+
+extension GradientReducer {
+    /// Indices of this process's share of a global batch of `n` items: a contiguous slice, in rank
+    /// order (ranks before the last get ⌊n/size⌋ or one more), so that the concatenation of the
+    /// shares in rank order is the batch.
+    public func share(_ n: Int) -> Range<Int> {
+        (rank * n / size)..<((rank + 1) * n / size)
+    }
+
+    /// This process's share of `items` (see `share(_:)`).
+    public func share<T>(_ items: [T]) -> [T] {
+        size == 1 ? items : Array(items[share(items.count)])
+    }
+
+    /// The concatenation, in rank order, of every process's `values` where process r holds the
+    /// share `share(n)` of n values: sums of zero-padded copies (adding zeros is exact).
+    public func gather(_ values: [Double], total n: Int) -> [Double] {
+        guard size > 1 else { return values }
+        let mine = share(n)
+        precondition(values.count == mine.count, "gather: \(values.count) values for a share of \(mine.count)")
+        var all = [Double](repeating: 0, count: n)
+        for (k, v) in values.enumerated() { all[mine.lowerBound + k] = v }
+        sum(&all)
+        return all
+    }
+
+    /// Whether `flag` holds in any process (a decision every process must take together, such as
+    /// stopping after a signal).
+    public func any(_ flag: Bool) -> Bool {
+        guard size > 1 else { return flag }
+        var v = [flag ? 1.0 : 0.0]
+        sum(&v)
+        return v[0] > 0
+    }
+}

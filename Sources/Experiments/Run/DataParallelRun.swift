@@ -1,0 +1,67 @@
+import Alignment
+import Foundation
+
+/// An experiment run by several processes (`mpirun -np N rlhf run CONFIG`): every process runs
+/// the same stages on its share of each batch (`DataParallel`); rank 0 alone writes the run
+/// directory, the logs, the checkpoints and the progress lines. The other ranks compute only:
+/// what their runner writes goes into a scratch directory of their own (removed at the end), so
+/// that they need no file of rank 0's while a run starts. To resume, they copy the run directory,
+/// which they must then see at the same path (a shared file system, as for the config and data).
+extension Lab {
+    /// The stages that split their work among the processes of a job. The others would each
+    /// compute the whole stage in every process, so a job of several processes refuses them.
+    public static let dataParallelStages: Set<Stage> = [.tokenizer, .pretrain, .sft, .rewardModel, .dpo]
+
+    static var reducer: GradientReducer { DataParallel.reducer }
+
+    /// Whether this process is a rank other than 0 of a data-parallel job.
+    static var isFollower: Bool { reducer.rank > 0 }
+
+    /// Refuses, under a job of several processes, a stage that does not run data-parallel, and a
+    /// global batch smaller than the number of processes (a process would have no example).
+    static func checkDataParallel(_ cfg: ExperimentConfig) throws {
+        let n = reducer.size
+        guard n > 1 else { return }
+        if let s = cfg.stages.first(where: { !dataParallelStages.contains($0) }) {
+            let ok = Stage.allCases.filter { dataParallelStages.contains($0) }.map(\.rawValue).joined(separator: ", ")
+            throw UserError("\(cfg.file): stages: \"\(s.rawValue)\" does not run data-parallel yet (only \(ok) do); run it as one process without mpirun (init_from this run), or remove it from stages")
+        }
+        var batches: [(String, Int)] = []
+        if cfg.stages.contains(.pretrain), let p = cfg.pretrain { batches.append(("pretrain.batch_size", p.batchSize)) }
+        if cfg.stages.contains(.sft), let p = cfg.sft { batches.append(("sft.batch_size", p.batchSize)) }
+        if cfg.stages.contains(.rewardModel), let p = cfg.rewardModel { batches.append(("reward_model.batch_size", p.trainer.batchSize)) }
+        if cfg.stages.contains(.dpo), let p = cfg.dpo { batches.append(("dpo.batch_size", p.trainer.batchSize)) }
+        for (key, b) in batches where b < n {
+            throw UserError("\(cfg.file): \(key): is \(b), fewer than the \(n) processes of this job (batch sizes are global: each process takes its share of every microbatch); set \(key) to at least \(n) or start fewer processes")
+        }
+    }
+
+    /// The scratch run directory of a rank other than 0.
+    static func followerDirectory() -> URL {
+        FileManager.default.temporaryDirectory.appendingPathComponent("rlhf-rank\(reducer.rank)-\(getpid())")
+    }
+
+    /// Rank r > 0: the same run in its scratch directory. To resume, the run directory is copied
+    /// there first, while rank 0 waits before it touches that directory.
+    static func follow(_ cfg: ExperimentConfig, dir: URL, resuming: Bool) throws {
+        let scratch = followerDirectory()
+        try? FileManager.default.removeItem(at: scratch)
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        if resuming {
+            do {
+                try FileManager.default.copyItem(at: dir, to: scratch)
+            } catch {
+                throw UserError("\(dir.path): rank \(reducer.rank) cannot copy the run directory to resume it (\(FileSystem.describe(error) ?? "\(error)")); every process of the job must see the run directory at the same path")
+            }
+            _ = reducer.any(false)
+            return try continueRun(scratch)
+        }
+        try startRun(cfg, dir: scratch)
+    }
+
+    /// Rank 0 before it resumes: the other ranks copy the run directory as it stands.
+    static func letFollowersCopy() {
+        guard reducer.size > 1 else { return }
+        _ = reducer.any(false)
+    }
+}

@@ -1,0 +1,149 @@
+import Foundation
+import GPT
+import JSON
+import XCTest
+
+/// `mpirun -np 2 rlhf run` against one process: the same losses and the same weights up to the
+/// order of floating-point sums, rank 0 alone writes, and a mistake ends the whole job with one line.
+final class DataParallelTests: XCTestCase {
+    var dir: URL!
+
+    override func setUp() {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("dp-\(UUID().uuidString)")
+        try! FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    }
+
+    override func tearDown() { try? FileManager.default.removeItem(at: dir) }
+
+    /// The run every data-parallel test starts from (one process): a tokenizer, an SFT policy
+    /// and its preference pairs, so that the runs under test have SFT, reward-model and DPO data.
+    func makeBase() throws -> URL {
+        let base = dir.appendingPathComponent("base")
+        let cfg = dir.appendingPathComponent("base.json")
+        try Recovery.write(Recovery.config(name: "base", stages: ["tokenizer", "sft", "preferences"],
+                                           sections: ["sft": #"{"steps": 2, "batch_size": 4, "eval_every": 0, "checkpoint_every": 0}"#]), to: cfg)
+        let r = try runRLHF(["run", cfg.path, "--out", base.path])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        return base
+    }
+
+    /// SFT, reward model and DPO from `base` (batch sizes 6, 4 and 4: two ranks take 3, 2 and 2).
+    func writeConfig(base: URL, stages: [String] = ["sft", "reward_model", "dpo"], checkpointEvery: Int = 2) throws -> URL {
+        let json = """
+        {
+          "name": "dp", "seed": 5, "threads": 1, "init_from": \(JSONValue.quote(base.path)), "stages": [\(stages.map { "\"\($0)\"" }.joined(separator: ", "))],
+          "data": {"task": "tldr-synth", "train_posts": 120, "valid_posts": 16, "test_posts": 12, "corpus_posts": 150, "max_prompt_tokens": 150, "max_completion_tokens": 24},
+          "tokenizer": {"vocab_size": 400, "corpus_posts": 120},
+          "sft": {"steps": 4, "batch_size": 6, "grad_accum": 2, "eval_every": 2, "checkpoint_every": \(checkpointEvery)},
+          "reward_model": {"steps": 3, "batch_size": 4, "eval_every": 3, "checkpoint_every": \(checkpointEvery)},
+          "dpo": {"steps": 3, "batch_size": 4, "eval_every": 3, "checkpoint_every": \(checkpointEvery)},
+          "ppo": {"steps": 1, "batch_size": 4, "num_mini_batches": 1, "response_length": 8}
+        }
+        """
+        let u = dir.appendingPathComponent("dp.json")
+        try Recovery.write(json, to: u)
+        return u
+    }
+
+    func testTwoRanksTrainAsOneProcessAndOnlyRankZeroWrites() throws {
+        let mpirun = try MPI.mpirun()
+        let base = try makeBase()
+        let cfg = try writeConfig(base: base)
+        let one = dir.appendingPathComponent("one"), two = dir.appendingPathComponent("two")
+        let r1 = try runRLHF(["run", cfg.path, "--out", one.path])
+        XCTAssertEqual(r1.code, 0, r1.stderr)
+        let scratchBefore = MPI.rankScratch()
+        let r2 = try runProcess(mpirun, MPI.args(np: 2) + [rlhfBinary.path, "run", cfg.path, "--out", two.path])
+        XCTAssertEqual(r2.code, 0, r2.stderr)
+        // One process's progress lines: each stage starts once, and the table is printed once.
+        for stage in ["sft", "reward_model", "dpo"] {
+            XCTAssertEqual(r2.stderr.components(separatedBy: "[\(stage)] starting\n").count - 1, 1, r2.stderr)
+        }
+        XCTAssertEqual(r2.stdout.components(separatedBy: "done: ").count - 1, 1, r2.stdout)
+        // The other rank's scratch run directory is gone.
+        XCTAssertEqual(MPI.rankScratch(), scratchBefore)
+        MPI.assertSameRun(one, two, tolerance: 2e-4)
+    }
+
+    func testABadConfigEndsTheJobWithRankZerosLine() throws {
+        let mpirun = try MPI.mpirun()
+        let cfg = try writeConfig(base: try makeBase(), stages: ["sft", "ppo"])
+        let r = try runProcess(mpirun, MPI.args(np: 2) + [rlhfBinary.path, "run", cfg.path, "--out", dir.appendingPathComponent("x").path])
+        XCTAssertEqual(r.code, 2)
+        XCTAssertEqual(r.stderr.trimmingCharacters(in: .whitespacesAndNewlines),
+                       "error: \(cfg.path): stages: \"ppo\" does not run data-parallel yet (only tokenizer, pretrain, sft, reward_model, dpo do); run it as one process without mpirun (init_from this run), or remove it from stages")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("x").path))
+        // A command that does not train runs as one process.
+        let c = try runProcess(mpirun, MPI.args(np: 2) + [rlhfBinary.path, "compare", dir.path])
+        XCTAssertEqual(c.code, 2)
+        XCTAssertEqual(c.stderr.trimmingCharacters(in: .whitespacesAndNewlines),
+                       "error: rlhf compare runs as one process; start it without mpirun/srun (only rlhf run, resume and bench run data-parallel)")
+    }
+
+    func testPlainRunStartsNoMPI() throws {
+        // Without a launcher's environment no MPI_Init runs: a bad flag ends as always, and a
+        // dry run prints its config (no Open MPI daemon, no MPI banner).
+        let cfg = try writeConfig(base: dir)
+        let r = try runRLHF(["run", cfg.path, "--dry-run"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        XCTAssertEqual(r.stderr, "")
+    }
+}
+
+/// Running Open MPI's launcher from the tests.
+enum MPI {
+    /// mpirun, or a skip that says why the test cannot run here.
+    static func mpirun() throws -> URL {
+        for d in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":") {
+            let u = URL(fileURLWithPath: String(d)).appendingPathComponent("mpirun")
+            if FileManager.default.isExecutableFile(atPath: u.path) { return u }
+        }
+        print("skipped: mpirun is not installed (scripts/setup.sh installs openmpi-bin)")
+        throw XCTSkip("mpirun is not installed (scripts/setup.sh installs openmpi-bin)")
+    }
+
+    /// The launcher's flags: no banner (--quiet), as root in CI, two ranks on two cores or fewer.
+    static func args(np: Int, extra: [String] = []) -> [String] {
+        ["--quiet", "--allow-run-as-root", "--oversubscribe", "-np", "\(np)"] + extra
+    }
+
+    /// The scratch run directories of ranks > 0 now in the temporary directory.
+    static func rankScratch() -> Set<String> {
+        let tmp = FileManager.default.temporaryDirectory
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: tmp.path)) ?? []
+        return Set(names.filter { $0.hasPrefix("rlhf-rank") })
+    }
+
+    /// Every model of run `a` equals the one of run `b` within `tolerance` (max |Δ| over the
+    /// parameters), and so does every logged loss and accuracy, step for step.
+    static func assertSameRun(_ a: URL, _ b: URL, tolerance: Float, file: StaticString = #filePath, line: UInt = #line) {
+        for m in ["sft", "reward_model", "dpo"] {
+            let ua = a.appendingPathComponent("models/\(m).safetensors"), ub = b.appendingPathComponent("models/\(m).safetensors")
+            guard let x = try? GPT.load(from: ua), let y = try? GPT.load(from: ub) else {
+                XCTFail("models/\(m).safetensors missing in \(a.path) or \(b.path)", file: file, line: line)
+                continue
+            }
+            XCTAssertEqual(x.params.count, y.params.count, file: file, line: line)
+            var d: Float = 0
+            for i in 0..<min(x.params.count, y.params.count) { d = max(d, abs(x.params[i] - y.params[i])) }
+            XCTAssertLessThan(d, tolerance, "models/\(m).safetensors: max |Δ| \(d)", file: file, line: line)
+            print("models/\(m).safetensors: max |Δ| \(d) between \(a.lastPathComponent) and \(b.lastPathComponent)")
+            XCTAssertGreaterThan(x.params.count, 0, file: file, line: line)
+        }
+        let rows = { (u: URL) -> [JSONValue] in Recovery.lines(u.appendingPathComponent("metrics.jsonl")).compactMap { $0 } }
+        let ra = rows(a), rb = rows(b)
+        XCTAssertEqual(ra.count, rb.count, "metrics rows", file: file, line: line)
+        XCTAssertGreaterThan(ra.count, 8, file: file, line: line)
+        for (x, y) in zip(ra, rb) {
+            XCTAssertEqual(x["stage"]?.stringValue, y["stage"]?.stringValue, file: file, line: line)
+            XCTAssertEqual(x["step"]?.doubleValue, y["step"]?.doubleValue, file: file, line: line)
+            // (Not DPO's rewards/accuracies: at step 1 the policy is the reference and every margin
+            // is 0 up to rounding, so the count of margins > 0 is the rounding's.)
+            for k in ["loss", "eval/loss", "accuracy", "eval/accuracy", "rewards/margins", "eval/rewards/margins", "grad_norm"] {
+                guard let p = x[k]?.doubleValue else { continue }
+                guard let q = y[k]?.doubleValue else { XCTFail("\(k) missing in \(b.path)", file: file, line: line); continue }
+                XCTAssertEqual(p, q, accuracy: 1e-4 * max(1, abs(p)), "\(x["stage"]?.stringValue ?? "") step \(x["step"]?.doubleValue ?? 0) \(k)", file: file, line: line)
+            }
+        }
+    }
+}
