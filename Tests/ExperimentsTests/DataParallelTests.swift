@@ -92,15 +92,18 @@ final class DataParallelTests: XCTestCase {
 
 /// Running Open MPI's launcher from the tests.
 enum MPI {
-    /// mpirun, or a skip that says why the test cannot run here.
-    static func mpirun() throws -> URL {
+    /// mpirun from PATH. Its absence fails the test (scripts/setup.sh installs openmpi-bin, and the
+    /// build links Open MPI's library): a skipped data-parallel test would pass unseen.
+    static func mpirun(file: StaticString = #filePath, line: UInt = #line) throws -> URL {
         for d in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":") {
             let u = URL(fileURLWithPath: String(d)).appendingPathComponent("mpirun")
             if FileManager.default.isExecutableFile(atPath: u.path) { return u }
         }
-        print("skipped: mpirun is not installed (scripts/setup.sh installs openmpi-bin)")
-        throw XCTSkip("mpirun is not installed (scripts/setup.sh installs openmpi-bin)")
+        XCTFail("mpirun is not on PATH: run scripts/setup.sh (it installs openmpi-bin)", file: file, line: line)
+        throw MissingTool()
     }
+
+    struct MissingTool: Error {}
 
     /// The launcher's flags: no banner (--quiet), as root in CI, two ranks on two cores or fewer.
     static func args(np: Int, extra: [String] = []) -> [String] {
