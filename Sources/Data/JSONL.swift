@@ -1,3 +1,4 @@
+import Files
 import Foundation
 import JSON
 
@@ -135,7 +136,8 @@ extension Datasets {
 
     // MARK: - Writers
 
-    /// One JSON object per line (sorted keys, unescaped slashes), e.g. `[SFTExample]` or `[PreferencePair]`.
+    /// One JSON object per line (sorted keys, unescaped slashes), e.g. `[SFTExample]` or `[PreferencePair]`;
+    /// the file is replaced whole (`DurableFile`), a failure is a `FileWriteError`.
     public static func writeJSONL<T: Encodable>(_ items: [T], to url: URL) throws {
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -144,11 +146,7 @@ extension Datasets {
             out += String(decoding: try enc.encode(item), as: UTF8.self)
             out += "\n"
         }
-        do {
-            try out.write(to: url, atomically: true, encoding: .utf8)
-        } catch {
-            throw DataError("\(displayName(url)): cannot write the file (\(error.localizedDescription)); check that the directory exists and is writable")
-        }
+        try DurableFile.write(out, to: url)
     }
 
     /// Posts in the TL;DR filtered format, with their facts (if any) in an extra "facts" field.

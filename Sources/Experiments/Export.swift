@@ -1,3 +1,4 @@
+import Files
 import Foundation
 import GPT
 import JSON
@@ -75,7 +76,7 @@ public enum Export {
         try fm.createDirectory(at: out, withIntermediateDirectories: true)
         try e.write(model, to: out)
         try exported.savePretrained(to: out, modelMaxLength: model.config.context)
-        try AtomicFile.write(modelCard(run: run, name: name, model: model, export: e, resolved: resolved, out: out), to: out.appendingPathComponent("README.md"))
+        try DurableFile.write(modelCard(run: run, name: name, model: model, export: e, resolved: resolved, out: out), to: out.appendingPathComponent("README.md"))
         let kind = model.config.scalarHead ? "GPT2ForSequenceClassification" : "GPT2LMHeadModel"
         return "wrote \(out.path): \(name) of \(run.path) as \(kind) (\(model.parameterCount) parameters), tokenizer, model card"
     }

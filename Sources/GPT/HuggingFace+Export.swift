@@ -1,4 +1,5 @@
 import Engine
+import Files
 import Foundation
 import JSON
 
@@ -57,12 +58,12 @@ public struct HFExport {
         }
         try SafeTensors.write(entries, metadata: ["format": "pt"], to: dir.appendingPathComponent("model.safetensors"))
         withExtendedLifetime(owned) {}
-        try AtomicFile.write(configJSON(c, vocab: V).serialized() + "\n", to: dir.appendingPathComponent("config.json"))
+        try DurableFile.write(configJSON(c, vocab: V).serialized() + "\n", to: dir.appendingPathComponent("config.json"))
         var gen: [(String, JSONValue)] = []
         if let bosTokenId { gen.append(("bos_token_id", .number(Double(bosTokenId), isInteger: true))) }
         if let eosTokenId { gen.append(("eos_token_id", .number(Double(eosTokenId), isInteger: true))) }
         if let padTokenId { gen.append(("pad_token_id", .number(Double(padTokenId), isInteger: true))) }
-        try AtomicFile.write(JSONValue.object(gen).serialized() + "\n", to: dir.appendingPathComponent("generation_config.json"))
+        try DurableFile.write(JSONValue.object(gen).serialized() + "\n", to: dir.appendingPathComponent("generation_config.json"))
     }
 
     /// The scalar head's weight and bias; a head whose weight is all zeros cannot carry the bias.

@@ -1,4 +1,5 @@
 import Engine
+import Files
 import Foundation
 import JSON
 
@@ -39,7 +40,7 @@ public enum SafeTensors {
         }
     }
 
-    /// Writes F32 tensors atomically: a temporary file beside the target, fsync, then rename over it.
+    /// Writes F32 tensors as one file replaced whole (`DurableFile`).
     public static func write(_ entries: [Entry], metadata: [String: String] = [:], to url: URL) throws {
         var header: [String: Any] = [:]
         var offset = 0
@@ -58,7 +59,7 @@ public enum SafeTensors {
         for e in entries {
             out.append(UnsafeBufferPointer(start: e.data, count: e.shape.reduce(1, *)))
         }
-        try AtomicFile.write(out, to: url)
+        try DurableFile.write(out, to: url)
     }
 
     /// A safetensors file whose header has been checked against its data: every tensor's dtype,
@@ -226,29 +227,6 @@ public enum FileErrors {
         if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
         return ns.localizedDescription.replacingOccurrences(of: "\n", with: " ")
     }
-}
-
-/// Atomic file writes: temporary file in the same directory, fsync, rename.
-public enum AtomicFile {
-    public static func write(_ data: Data, to url: URL) throws {
-        let dir = url.deletingLastPathComponent()
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
-        guard FileManager.default.createFile(atPath: tmp.path, contents: nil) else {
-            throw CheckpointError("cannot create \(tmp.path): check that the directory is writable")
-        }
-        let fh = try FileHandle(forWritingTo: tmp)
-        try fh.write(contentsOf: data)
-        try fh.synchronize()
-        try fh.close()
-        if rename(tmp.path, url.path) != 0 {
-            let err = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(at: tmp)
-            throw CheckpointError("cannot move \(tmp.path) to \(url.path): \(err)")
-        }
-    }
-
-    public static func write(_ string: String, to url: URL) throws { try write(Data(string.utf8), to: url) }
 }
 
 extension GPT {

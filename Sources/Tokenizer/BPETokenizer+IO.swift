@@ -1,3 +1,4 @@
+import Files
 import Foundation
 import JSON
 
@@ -127,12 +128,12 @@ extension BPETokenizer {
     /// special tokens. Merges are written as `"left right"` strings, which every version of
     /// `tokenizers` reads.
     ///
-    /// Each file is written to a temporary file in the same directory and then renamed into place,
-    /// so readers never see a half-written file. Missing parent directories are created.
+    /// Each file is replaced whole (`DurableFile`): readers never see a half-written file, and a
+    /// failure is a `FileWriteError` naming the file. Missing parent directories are created.
     public func save(to url: URL) throws {
         let keys = try vocabularyKeys(path: url.path)
-        try Self.writeAtomically(tokenizerJSON(keys: keys), to: url)
-        try Self.writeAtomically(tokenizerConfigJSON(modelMaxLength: modelMaxLength),
+        try DurableFile.write(tokenizerJSON(keys: keys), to: url)
+        try DurableFile.write(tokenizerConfigJSON(modelMaxLength: modelMaxLength),
                                  to: url.deletingLastPathComponent().appendingPathComponent("tokenizer_config.json"))
     }
 
@@ -144,25 +145,25 @@ extension BPETokenizer {
     /// id distinct from EOS.
     public func savePretrained(to directory: URL, modelMaxLength: Int) throws {
         let keys = try vocabularyKeys(path: directory.appendingPathComponent("tokenizer.json").path)
-        try Self.writeAtomically(tokenizerJSON(keys: keys), to: directory.appendingPathComponent("tokenizer.json"))
+        try DurableFile.write(tokenizerJSON(keys: keys), to: directory.appendingPathComponent("tokenizer.json"))
         var vocab = "{"
         for (id, key) in keys.enumerated() {
             vocab += (id == 0 ? "" : ",") + JSONValue.quote(key) + ":\(id)"
         }
         vocab += "}"
-        try Self.writeAtomically(vocab, to: directory.appendingPathComponent("vocab.json"))
+        try DurableFile.write(vocab, to: directory.appendingPathComponent("vocab.json"))
         var mergesText = "#version: 0.2\n"
         for merge in merges {
             mergesText += keys[Int(merge.left)] + " " + keys[Int(merge.right)] + "\n"
         }
-        try Self.writeAtomically(mergesText, to: directory.appendingPathComponent("merges.txt"))
-        try Self.writeAtomically(tokenizerConfigJSON(modelMaxLength: modelMaxLength), to: directory.appendingPathComponent("tokenizer_config.json"))
+        try DurableFile.write(mergesText, to: directory.appendingPathComponent("merges.txt"))
+        try DurableFile.write(tokenizerConfigJSON(modelMaxLength: modelMaxLength), to: directory.appendingPathComponent("tokenizer_config.json"))
         var map: [(String, String)] = []
         for (name, id) in [("bos_token", bosId), ("eos_token", eosId), ("unk_token", unkId), ("pad_token", hasPadToken ? padId : nil)] {
             guard let id, let token = addedTokens.first(where: { $0.id == id }) else { continue }
             map.append((name, addedTokenObject(token, withId: false)))
         }
-        try Self.writeAtomically("{\n" + map.map { "  \"\($0.0)\": \($0.1)" }.joined(separator: ",\n") + "\n}\n",
+        try DurableFile.write("{\n" + map.map { "  \"\($0.0)\": \($0.1)" }.joined(separator: ",\n") + "\n}\n",
                                  to: directory.appendingPathComponent("special_tokens_map.json"))
     }
 
@@ -281,25 +282,6 @@ extension BPETokenizer {
         lines.append("\"tokenizer_class\": \"GPT2Tokenizer\"")
         lines.append("\"unk_token\": " + tokenValue(unkId))
         return "{\n  " + lines.joined(separator: ",\n  ") + "\n}\n"
-    }
-
-    /// Writes `text` to a temporary file beside `url`, then renames it over `url`.
-    static func writeAtomically(_ text: String, to url: URL) throws {
-        let path = url.path
-        let directory = url.deletingLastPathComponent()
-        let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).tmp-\(UUID().uuidString)")
-        do {
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            try Data(text.utf8).write(to: temporary)
-        } catch {
-            try? FileManager.default.removeItem(at: temporary)
-            throw TokenizerError.writeFailed(path: path, reason: describe(error))
-        }
-        if rename(temporary.path, path) != 0 {
-            let reason = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(at: temporary)
-            throw TokenizerError.writeFailed(path: path, reason: reason)
-        }
     }
 
     static func describe(_ error: Error) -> String {

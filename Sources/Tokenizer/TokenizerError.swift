@@ -16,8 +16,6 @@ public enum TokenizerError: Error, CustomStringConvertible, Equatable {
     case wrongFormat(path: String, found: String)
     /// The format tag is right but a field is missing or inconsistent.
     case invalidContents(path: String, expected: String, found: String)
-    /// Writing the file (or moving the temporary file into place) failed.
-    case writeFailed(path: String, reason: String)
     /// The file is not valid JSON: where, and what the reader expected there.
     case syntax(path: String, line: Int, column: Int, message: String)
     /// A JSON object that is neither a Hugging Face tokenizer.json nor an rlhf-bpe-v1 file.
@@ -58,9 +56,6 @@ public enum TokenizerError: Error, CustomStringConvertible, Equatable {
                 + Self.regenerateHint
         case let .invalidContents(path, expected, found):
             text = "tokenizer file \(path): expected \(expected), found \(found); \(Self.regenerateHint)"
-        case let .writeFailed(path, reason):
-            text = "tokenizer file \(path): could not be written (\(reason)); "
-                + "check that the directory exists, is writable and has free space"
         case let .syntax(path, line, column, message):
             text = "tokenizer file \(path): line \(line), column \(column): not valid JSON: \(message); "
                 + "fix the file or write it again"

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 import Alignment
 @testable import Experiments
+import Files
 
 /// A run that fills its disk (a small tmpfs) ends with one line naming the file and "No space left
 /// on device", exit code 2, leaves nothing half-written, and once space is freed `rlhf resume`
@@ -107,7 +108,7 @@ final class FullDiskTests: XCTestCase {
                        "\(run.path)/state.json: No space left on device; free some space, then continue with: rlhf resume \(run.path)")
         XCTAssertEqual("\(runner.translate(FileWriteError(path: run.path + "/state.json", code: EACCES)))", "\(run.path)/state.json: cannot write (Permission denied)")
         struct Quoting: Error, CustomStringConvertible { let description: String }
-        XCTAssertEqual("\(runner.translate(Quoting(description: "tokenizer file \(run.path)/tokenizer.json: could not be written (No space left on device); check ...")))",
-                       "\(run.path)/tokenizer.json: No space left on device; free some space, then continue with: rlhf resume \(run.path)")
+        XCTAssertEqual("\(runner.translate(Quoting(description: "\(run.path)/metrics.jsonl: cannot open for writing (No space left on device); remove or rename it")))",
+                       "\(run.path)/metrics.jsonl: No space left on device; free some space, then continue with: rlhf resume \(run.path)")
     }
 }

@@ -1,3 +1,4 @@
+import Files
 import Foundation
 import GPT
 
@@ -75,8 +76,8 @@ public enum CheckpointStore {
     }
 
     /// A write into the temporary directory that failed, told as a write into the checkpoint:
-    /// the path under `final`, found from the error or from the temporary file it left (a full
-    /// disk in `AtomicFile` leaves `.NAME.tmp-PID` and a Foundation error without a path).
+    /// the path under `final`, found from the error or, for an error of a writer that does not
+    /// name its file (a Foundation error without a path), from the temporary file it left.
     static func naming(_ error: Error, tmp: URL, final: URL) -> Error {
         if let w = error as? FileWriteError, w.path.hasPrefix(tmp.path + "/") {
             return FileWriteError(path: final.path + w.path.dropFirst(tmp.path.count), code: w.code)
@@ -295,94 +296,6 @@ enum StateDecoding {
         case is [String: Any]: return "an object"
         case is [Any]: return "an array"
         default: return "\(v)"
-        }
-    }
-}
-
-// MARK: - Durable writes
-
-/// A write the file system refused: the path and the system's reason ("No space left on device").
-public struct FileWriteError: Error, CustomStringConvertible {
-    public let path: String
-    public let code: Int32
-    public init(path: String, code: Int32) {
-        self.path = path
-        self.code = code
-    }
-    public var reason: String { String(cString: strerror(code)) }
-    public var description: String { "\(path): cannot write (\(reason))" }
-    /// A full disk or an exhausted quota.
-    public var isNoSpace: Bool { code == ENOSPC || code == EDQUOT }
-}
-
-/// Files replaced whole: a reader, or a process killed at any instant, sees the old content or
-/// the new one, never a part, and a failure leaves no temporary file behind.
-public enum DurableFile {
-    /// Writes `data` to `.NAME.tmp-PID` beside `url`, fsyncs it, renames it over `url` and fsyncs
-    /// the directory (the rename survives a power cut). Missing parent directories are created.
-    public static func write(_ data: Data, to url: URL) throws {
-        let dir = url.deletingLastPathComponent()
-        try createDirectory(dir)
-        let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
-        let fd = open(tmp.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw FileWriteError(path: url.path, code: errno) }
-        var failure: Int32 = 0
-        data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
-            var off = 0
-            while off < raw.count {
-                let n = Foundation.write(fd, raw.baseAddress! + off, raw.count - off)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    failure = errno
-                    return
-                }
-                off += n
-            }
-        }
-        if failure == 0 && fsync(fd) != 0 { failure = errno }
-        if close(fd) != 0 && failure == 0 { failure = errno }
-        if failure == 0 && rename(tmp.path, url.path) != 0 { failure = errno }
-        if failure != 0 {
-            unlink(tmp.path)
-            throw FileWriteError(path: url.path, code: failure)
-        }
-        syncDirectory(dir)
-    }
-
-    public static func write(_ string: String, to url: URL) throws { try write(Data(string.utf8), to: url) }
-
-    /// fsync of a directory (its entries: a rename or a new file); best effort.
-    public static func syncDirectory(_ url: URL) {
-        let fd = open(url.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { return }
-        fsync(fd)
-        close(fd)
-    }
-
-    /// `mkdir -p`, failing with the first component that could not be made.
-    /// Whether `error` is a full disk (or an exhausted quota), whichever layer raised it: a
-    /// `FileWriteError`, a Foundation error with the POSIX cause, or another module's one-line
-    /// error quoting the system's text.
-    public static func isNoSpace(_ error: Error) -> Bool {
-        if let w = error as? FileWriteError { return w.isNoSpace }
-        let ns = error as NSError
-        func posix(_ e: NSError) -> Bool { e.domain == NSPOSIXErrorDomain && (Int32(e.code) == ENOSPC || Int32(e.code) == EDQUOT) }
-        if posix(ns) { return true }
-        if let u = ns.userInfo[NSUnderlyingErrorKey] as? NSError, posix(u) { return true }
-        if ns.domain == NSCocoaErrorDomain && ns.code == CocoaError.fileWriteOutOfSpace.rawValue { return true }
-        // Foundation's text for NSFileWriteOutOfSpaceError, which some modules quote.
-        let text = "\(error)"
-        return text.contains(String(cString: strerror(ENOSPC))) || text.contains(String(cString: strerror(EDQUOT)))
-            || text.contains("There isn’t enough space") || text.contains("There isn't enough space")
-    }
-
-    public static func createDirectory(_ url: URL) throws {
-        var isDir: ObjCBool = false
-        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir), isDir.boolValue { return }
-        var prefix = "/"
-        for c in url.standardizedFileURL.pathComponents where c != "/" {
-            prefix = (prefix as NSString).appendingPathComponent(c)
-            if mkdir(prefix, 0o755) != 0 && errno != EEXIST { throw FileWriteError(path: prefix, code: errno) }
         }
     }
 }

@@ -1,4 +1,5 @@
 import Engine
+import Files
 import Foundation
 import GPT
 
@@ -78,7 +79,7 @@ extension DPOTrainer {
                                       train: refTrain, valid: refValid)
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
-        try AtomicFile.write(try enc.encode(file), to: url)
+        try DurableFile.write(try enc.encode(file), to: url)
     }
 
     /// Loads reference log-probs written by `saveReferenceCache`; refuses a cache made for other

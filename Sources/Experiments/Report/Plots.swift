@@ -1,3 +1,4 @@
+import Files
 import Foundation
 import GPT
 import JSON
@@ -31,7 +32,7 @@ enum Plots {
                 try? FileManager.default.removeItem(at: url)
                 continue
             }
-            do { try AtomicFile.write(Chart.render(plot.figure), to: url) } catch {
+            do { try DurableFile.write(Chart.render(plot.figure), to: url) } catch {
                 throw UserError("\(url.path): cannot write the plot (\(FileSystem.describe(error) ?? "\(error)")); check that the report directory is writable")
             }
             out.append(Output(file: file, title: plot.figure.title, caption: plot.caption))

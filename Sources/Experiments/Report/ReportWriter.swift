@@ -1,3 +1,4 @@
+import Files
 import Foundation
 import GPT
 import JSON
@@ -18,7 +19,7 @@ enum ReportWriter {
         md += judgeSection(runs)
         md += runsSection(runs)
         let file = dir.appendingPathComponent("report.md")
-        do { try AtomicFile.write(md, to: file) } catch {
+        do { try DurableFile.write(md, to: file) } catch {
             throw UserError("\(file.path): cannot write the report (\(FileSystem.describe(error) ?? "\(error)")); check that the report directory is writable")
         }
     }

@@ -1,4 +1,5 @@
 import Alignment
+import Files
 import Foundation
 
 // MARK: - File-system errors as one line

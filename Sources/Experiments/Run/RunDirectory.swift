@@ -1,4 +1,5 @@
 import Alignment
+import Files
 import Foundation
 import GPT
 import JSON
@@ -8,7 +9,7 @@ import JSON
 /// and `.lock` (see `RunLock`).
 ///
 /// What a run directory guarantees: it appears whole or not at all (`create`); every file in it is
-/// replaced whole (temporary file, fsync, rename: `DurableFile`, `AtomicFile`), except the two
+/// replaced whole (temporary file, fsync, rename: `DurableFile`), except the two
 /// logs, which only grow by whole lines (`RunLog`); one process writes into it at a time.
 /// Opening one writes nothing: the writers (`Lab`) take the lock first.
 public final class RunDirectory {

@@ -1,4 +1,5 @@
 import Alignment
+import Files
 import Foundation
 import JSON
 
@@ -82,20 +83,7 @@ final class RunLog {
     func append(_ line: String, stage: String) throws {
         try open()
         let start = lseek(fd, 0, SEEK_END)
-        var failure: Int32 = 0
-        let bytes = Array((line + "\n").utf8)
-        bytes.withUnsafeBytes { raw in
-            var off = 0
-            while off < raw.count {
-                let n = Foundation.write(fd, raw.baseAddress! + off, raw.count - off)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    failure = errno
-                    return
-                }
-                off += n
-            }
-        }
+        let failure = Array((line + "\n").utf8).withUnsafeBytes { DurableFile.writeAll(fd, $0) }
         if failure != 0 {
             _ = ftruncate(fd, start)
             throw FileWriteError(path: url.path, code: failure)
@@ -108,7 +96,7 @@ final class RunLog {
 
     // MARK: - Rewriting
 
-    /// Replaces the file with `lines` (atomically: temporary file, fsync, rename).
+    /// Replaces the file with `lines` (whole: `DurableFile`).
     private func rewrite(_ lines: [Line]) throws {
         close()
         try DurableFile.write(lines.map { $0.text + "\n" }.joined(), to: url)

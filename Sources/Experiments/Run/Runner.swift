@@ -1,6 +1,7 @@
 import Alignment
 import Data
 import Engine
+import Files
 import Foundation
 import GPT
 import JSON
@@ -436,7 +437,7 @@ public final class ExperimentRunner {
     }
 
     /// A path inside the run directory that another module's one-line error quotes
-    /// ("tokenizer file RUN/tokenizer.json: could not be written (...)").
+    /// ("RUN/metrics.jsonl: cannot open for writing (No space left on device); ...").
     func quotedPath(in text: String) -> String? {
         guard let start = text.range(of: run.url.path + "/") else { return nil }
         let rest = text[start.lowerBound...]

@@ -1,4 +1,5 @@
 import Alignment
+import Files
 import Foundation
 import GPT
 import JSON

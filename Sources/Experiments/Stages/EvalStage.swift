@@ -1,6 +1,7 @@
 import Alignment
 import Data
 import Engine
+import Files
 import Foundation
 import GPT
 import JSON
@@ -242,7 +243,7 @@ extension ExperimentRunner {
             ("frontier", .array(frontier + bonFrontier)),
         ])
         try run.writeJSON(out, "eval.json")
-        try AtomicFile.write(sampleLines.joined(separator: "\n") + "\n", to: run.path("eval_samples.jsonl"))
+        try DurableFile.write(sampleLines.joined(separator: "\n") + "\n", to: run.path("eval_samples.jsonl"))
         return summary
     }
 

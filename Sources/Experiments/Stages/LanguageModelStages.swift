@@ -1,6 +1,7 @@
 import Alignment
 import Data
 import Engine
+import Files
 import Foundation
 import GPT
 import Tokenizer
@@ -49,7 +50,7 @@ extension ExperimentRunner {
             bytes = [UInt8](try Data(contentsOf: out))
         }
         reducer.broadcast(&bytes, root: 0)
-        if reducer.rank != 0 { try AtomicFile.write(Data(bytes), to: out) }
+        if reducer.rank != 0 { try DurableFile.write(Data(bytes), to: out) }
         return try BPETokenizer.load(from: out)
     }
 

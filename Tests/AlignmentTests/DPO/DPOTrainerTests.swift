@@ -1,6 +1,7 @@
 import XCTest
 @testable import Alignment
 import Engine
+import Files
 import GPT
 
 final class DPOTrainerTests: XCTestCase {
@@ -135,7 +136,7 @@ final class DPOTrainerTests: XCTestCase {
         let d = makeTrainer(steps: 1) { $0.maxCompletionLength = 4 }
         XCTAssertThrowsError(try d.loadReferenceCache(from: url)) { XCTAssertTrue("\($0)".contains("other training pairs"), "\($0)") }
         // Garbage.
-        try AtomicFile.write("{}", to: url)
+        try DurableFile.write("{}", to: url)
         XCTAssertThrowsError(try b.loadReferenceCache(from: url)) { XCTAssertTrue("\($0)".contains(url.path), "\($0)") }
     }
 
