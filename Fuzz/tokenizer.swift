@@ -1,9 +1,11 @@
-// modules: Tokenizer
+// modules: Tokenizer Files
 //
 // The tokenizer file readers on arbitrary files. The input is cut at NUL bytes into
 // tokenizer.json, tokenizer_config.json, vocab.json and merges.txt (a part left out is no file).
 // Contract: a tokenizer or a TokenizerError with a one-line message of bounded length, never a
-// trap; a tokenizer read encodes and decodes text, and writes files that read back the same.
+// trap; a tokenizer read encodes and decodes text, and writes files that read back the same (or
+// a TokenizerError saying why it cannot be written, or the writer's FileWriteError).
+import Files
 import Foundation
 import Tokenizer
 
@@ -41,6 +43,8 @@ func check(_ load: () throws -> BPETokenizer) {
         let again = try BPETokenizer.load(from: out)
         Fuzz.require(again.encode(text) == ids, "the written tokenizer encodes differently")
     } catch let error as TokenizerError {
+        Fuzz.checkMessage(error.description)
+    } catch let error as FileWriteError {
         Fuzz.checkMessage(error.description)
     } catch {
         Fuzz.fail("not a TokenizerError: \(error)")
