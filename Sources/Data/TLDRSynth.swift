@@ -12,6 +12,19 @@ public struct TLDRSynth: Sendable {
 
     public init(seed: UInt64) { self.seed = seed }
 
+    /// Bytes of memory a post takes at least: its text alone (title, body, reference) averages
+    /// about 830 bytes in the written JSONL. Counts of posts are bounded with it before any work,
+    /// so that a count no memory can hold is refused instead of ending in a fatal allocation.
+    public static let minBytesPerPost = 800
+
+    /// Why `count` posts cannot be held in `physicalBytes` of memory, or nil when they may be.
+    public static func tooManyPosts(_ count: Int, physicalBytes: UInt64 = ProcessInfo.processInfo.physicalMemory) -> String? {
+        let most = Int(physicalBytes / UInt64(minBytesPerPost))
+        guard count > most else { return nil }
+        return "expected at most \(most) posts (each takes at least \(minBytesPerPost) bytes of memory and this machine has "
+            + String(format: "%.1f GB", Double(physicalBytes) / 1e9) + "), found \(count); lower it"
+    }
+
     public func post(index: Int, split: Split) -> Post {
         var rng = RNG(seed: seed).split("tldr-synth/posts/" + split.rawValue, index)
         return Generator.makePost(id: "synth-\(split.rawValue)-\(index)", rng: &rng)

@@ -208,6 +208,7 @@ public enum Lab {
 
     /// Writes the data set; existing files of the same names are replaced only with `force`.
     public static func writeTLDRSynth(to dir: URL, posts: Int, seed: UInt64, force: Bool = false) throws {
+        if let why = TLDRSynth.tooManyPosts(posts) { throw UserError("--posts: \(why)") }
         try FileSystem.createDirectory(dir, what: "the data directory", fix: "choose another --out")
         for name in tldrSynthFiles {
             let u = dir.appendingPathComponent(name)
@@ -260,7 +261,7 @@ public enum Lab {
             return p
         })
         if let threads {
-            guard threads >= 1 else { throw UserError("--threads: expected an integer ≥ 1, found \(threads)") }
+            try ExperimentConfig.checkThreadsFlag(threads)
             Parallel.threads = threads
             BLAS.setThreads(threads)
         }

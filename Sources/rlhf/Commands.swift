@@ -84,7 +84,7 @@ struct VerifyCommand: ParsableCommand {
     var threads: Int?
 
     func run() throws {
-        if let threads, threads < 1 { throw UserError("--threads: expected an integer ≥ 1, found \(threads)") }
+        if let threads { try ExperimentConfig.checkThreadsFlag(threads) }
         let outcomes = try Verify.run(URL(fileURLWithPath: runDirectory), stage: stage, threads: threads) { print($0); fflush(stdout) }
         if outcomes.contains(where: { !$0.identical }) { Foundation.exit(1) }
     }

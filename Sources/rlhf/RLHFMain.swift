@@ -19,7 +19,6 @@ enum Main {
         }
         do {
             try startDataParallel(command)
-            try checkConfigFile(command)
             try command.run()
             world?.finalize()
         } catch let e as UserError {
@@ -55,13 +54,6 @@ enum Main {
     static func isUserFacing(_ e: Any) -> Bool {
         let t = String(describing: type(of: e))
         return ["CheckpointError", "TokenizerError", "DataError", "RewardModelError", "DPOError", "PPOError", "FileWriteError", "TrainingError"].contains(t)
-    }
-
-    /// `rlhf run PATH` with a directory, a named pipe or a device for PATH: say what it is (the
-    /// config reader would call it "not found").
-    static func checkConfigFile(_ command: ParsableCommand) throws {
-        guard let run = command as? Run, let what = FileSystem.notARegularFile(run.config) else { return }
-        throw UserError("\(run.config): \(what), not a config file; give the path of a JSON experiment file (configs/quickstart.json is a ready one)")
     }
 
     /// Under a launcher: MPI started, its reducer given to every trainer. Only the commands that

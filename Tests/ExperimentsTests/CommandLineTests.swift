@@ -33,6 +33,27 @@ final class CommandLineTests: XCTestCase {
         try expectUsageError(["resume", "/tmp"], "/tmp: not a run directory (no state.json); start one with: rlhf run CONFIG.json")
     }
 
+    /// Every --threads takes the config's range (1...256), and sizes no memory can hold are refused
+    /// before any work, --dry-run included.
+    func testThreadFlagsAndSizesAreRangeChecked() throws {
+        for n in [0, 257, 100_000] {
+            try expectUsageError(["bench", "--threads", "\(n)"], "--threads: expected an integer in 1...256, found \(n)")
+            try expectUsageError(["verify", "/nonexistent-run", "--threads", "\(n)"], "--threads: expected an integer in 1...256, found \(n)")
+        }
+        let memory = ProcessInfo.processInfo.physicalMemory
+        let most = "expected at most \(memory / 800) posts (each takes at least 800 bytes of memory and this machine has \(String(format: "%.1f GB", Double(memory) / 1e9)))"
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("cli-\(UUID().uuidString)")
+        try expectUsageError(["data", "tldr-synth", "--out", out.path, "--posts", "1000000000000"], "--posts: \(most), found 1000000000000; lower it")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out.path))
+        let cfg = FileManager.default.temporaryDirectory.appendingPathComponent("cli-\(UUID().uuidString).json")
+        try #"{"stages": ["tokenizer", "sft"]}"#.write(to: cfg, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: cfg) }
+        try expectUsageError(["run", cfg.path, "--set", "data.train_posts=1000000000000", "--dry-run"],
+                             "\(cfg.path): data.train_posts: \(most), found 1000000000000; lower it")
+        try expectUsageError(["run", cfg.path, "--set", "tokenizer.corpus_posts=99999999999", "--dry-run"],
+                             "\(cfg.path): tokenizer.corpus_posts: \(most), found 99999999999; lower it")
+    }
+
     func testBadFlags() throws {
         try expectUsageError(["bench", "--shapes", "huge"], "--shapes: unknown shape \"huge\"; expected a comma-separated list of tiny, small, gpt2 (e.g. tiny,small)")
         try expectUsageError(["bench", "--parts", "train,trian"],

@@ -179,6 +179,22 @@ final class ConfigTests: XCTestCase {
                        "c.json: extends: file missing.json not found; the path is relative to the file that extends it")
     }
 
+    /// A base or a config that is a directory or a named pipe is called what it is, not "not found"
+    /// (and a pipe is never opened: reading it would wait for a writer).
+    func testExtendsOrConfigThatIsNotARegularFileSaysWhatItIs() throws {
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("base"), withIntermediateDirectories: true)
+        XCTAssertEqual(mkfifo(dir.appendingPathComponent("pipe.json").path, 0o644), 0)
+        let fix = "not a config file; name a JSON experiment file (the path is relative to the file that extends it)"
+        XCTAssertEqual(message(#"{"extends": "base"}"#).replacingOccurrences(of: dir.path + "/", with: ""),
+                       "c.json: extends: base is a directory, \(fix)")
+        XCTAssertEqual(message(#"{"extends": "pipe.json"}"#).replacingOccurrences(of: dir.path + "/", with: ""),
+                       "c.json: extends: pipe.json is not a regular file (a named pipe), \(fix)")
+        let given = "not a config file; give the path of a JSON experiment file (configs/quickstart.json is a ready one)"
+        for (path, what) in [(dir.appendingPathComponent("base").path, "is a directory"), (dir.appendingPathComponent("pipe.json").path, "is not a regular file (a named pipe)")] {
+            XCTAssertThrowsError(try ExperimentConfig.load(path: path)) { XCTAssertEqual("\($0)", "\(path): \(what), \(given)") }
+        }
+    }
+
     func testShippedConfigsAreValid() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let configs = root.appendingPathComponent("configs")

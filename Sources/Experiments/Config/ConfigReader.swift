@@ -292,6 +292,11 @@ public enum ConfigLoader {
         if chain.contains(url.path) {
             throw UserError("\(path): \"extends\" forms a cycle (\((chain + [url.path]).joined(separator: " -> "))); remove one of the links")
         }
+        // A directory, named pipe or device: say what it is (reading one would fail as "not found",
+        // or block on a pipe). The base of an `extends` is checked where it is named, below.
+        if chain.isEmpty, let what = FileSystem.notARegularFile(url.path) {
+            throw UserError("\(path): \(what), not a config file; give the path of a JSON experiment file (configs/quickstart.json is a ready one)")
+        }
         guard let data = FileManager.default.contents(atPath: url.path) else {
             throw UserError("\(path): config file not found; check the path (configs/quickstart.json is a ready one)")
         }
@@ -307,6 +312,9 @@ public enum ConfigLoader {
         let baseURL = URL(fileURLWithPath: basePath, relativeTo: url.deletingLastPathComponent())
         guard FileManager.default.fileExists(atPath: baseURL.path) else {
             throw UserError("\(path): extends: file \(JSONValue.plainExcerpt(baseURL.path, limit: pathExcerptLength)) not found; the path is relative to the file that extends it")
+        }
+        if let what = FileSystem.notARegularFile(baseURL.path) {
+            throw UserError("\(path): extends: \(JSONValue.plainExcerpt(baseURL.path, limit: pathExcerptLength)) \(what), not a config file; name a JSON experiment file (the path is relative to the file that extends it)")
         }
         let base = try loadMerged(path: baseURL.path, chain: chain + [url.path])
         return merge(base, .object(kv))

@@ -1,4 +1,5 @@
 import Alignment
+import Data
 import Foundation
 import GPT
 import JSON
@@ -94,6 +95,16 @@ public struct ExperimentConfig {
     public var name: String
     public var seed: UInt64
     public var threads: Int
+    /// The range of `threads` and of every `--threads` flag (run's, bench's, verify's): one range,
+    /// checked wherever a thread count comes in.
+    public static let maxThreads = 256
+
+    /// `--threads N` of a command, in the range of the config's `threads`.
+    public static func checkThreadsFlag(_ threads: Int) throws {
+        guard (1...maxThreads).contains(threads) else {
+            throw UserError("--threads: expected an integer in 1...\(maxThreads), found \(threads)")
+        }
+    }
     public var stages: [Stage]
     public var initFrom: String?
     public var model: GPTConfig
@@ -143,7 +154,7 @@ public struct ExperimentConfig {
             throw root.fail("name", "expected a run name usable as a directory name (not empty, \".\" or \"..\", without '/', '\\' or control characters), found \(JSONValue.excerpt(name)); e.g. \"my-run\"")
         }
         seed = UInt64(try root.int("seed", 1, min: 0))
-        threads = try root.int("threads", max(1, ProcessInfo.processInfo.activeProcessorCount), min: 1, max: 256)
+        threads = try root.int("threads", max(1, ProcessInfo.processInfo.activeProcessorCount), min: 1, max: Self.maxThreads)
         initFrom = try root.optionalString("init_from")
 
         // Stages: explicit list, or every section present in pipeline order.
@@ -177,7 +188,7 @@ public struct ExperimentConfig {
         let m = try root.sectionOrEmpty("model")
         if !m.has("hf") {
             tokenizer.vocabSize = try tok.int("vocab_size", 2048, min: 260, max: 65536)
-            tokenizer.corpusPosts = try tok.int("corpus_posts", 2000, min: 1)
+            tokenizer.corpusPosts = try Self.postCount(tok, "corpus_posts", 2000)
             tokenizer.path = try tok.optionalString("path")
         }
 
@@ -404,14 +415,22 @@ public struct ExperimentConfig {
         return c
     }
 
+    /// A count of posts (a split's size, a corpus), at least 1 and no more than memory can hold
+    /// (`TLDRSynth.tooManyPosts`): checked when the config is read, so `--dry-run` refuses it too.
+    static func postCount(_ s: ConfigSection, _ key: String, _ def: Int) throws -> Int {
+        let n = try s.int(key, def, min: 1)
+        if let why = TLDRSynth.tooManyPosts(n) { throw s.fail(key, why) }
+        return n
+    }
+
     static func readData(_ s: ConfigSection) throws -> DataConfig {
         var d = DataConfig()
         d.task = DataConfig.Task(rawValue: try s.choice("task", "tldr-synth", ["tldr-synth", "files"]))!
-        d.trainPosts = try s.int("train_posts", d.trainPosts, min: 1)
-        d.validPosts = try s.int("valid_posts", d.validPosts, min: 1)
-        d.testPosts = try s.int("test_posts", d.testPosts, min: 1)
+        d.trainPosts = try postCount(s, "train_posts", d.trainPosts)
+        d.validPosts = try postCount(s, "valid_posts", d.validPosts)
+        d.testPosts = try postCount(s, "test_posts", d.testPosts)
         d.taskSeed = UInt64(try s.int("task_seed", 1, min: 0))
-        d.corpusPosts = try s.int("corpus_posts", d.corpusPosts, min: 1)
+        d.corpusPosts = try postCount(s, "corpus_posts", d.corpusPosts)
         d.sftTrain = try s.optionalString("sft_train")
         d.sftValid = try s.optionalString("sft_valid")
         d.preferencesTrain = try s.optionalString("preferences_train")
