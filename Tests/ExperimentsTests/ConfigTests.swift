@@ -179,6 +179,20 @@ final class ConfigTests: XCTestCase {
                        "c.json: extends: file missing.json not found; the path is relative to the file that extends it")
     }
 
+    /// A completion budget as long as the context would leave no room for a prompt; the trainers
+    /// assume room, so it is refused when the config is read (it trapped when the stage started).
+    func testOnlineCompletionBudgetsLeaveRoomForThePrompt() {
+        let stages = #""stages": ["tokenizer", "pretrain", "sft", "preferences", "reward_model", "#
+        XCTAssertEqual(message("{" + stages + #""ppo"], "ppo": {"response_length": 256}}"#),
+                       "c.json: ppo.response_length: expected an integer below model.n_positions (256), which must leave room for the prompt, found 256; lower it or raise model.n_positions")
+        XCTAssertEqual(message("{" + stages + #""grpo"], "model": {"n_positions": 128}, "data": {"max_prompt_tokens": 64, "max_completion_tokens": 32}, "grpo": {"max_completion_length": 1000000000}}"#),
+                       "c.json: grpo.max_completion_length: expected an integer below model.n_positions (128), which must leave room for the prompt, found 1000000000; lower it or raise model.n_positions")
+        XCTAssertEqual(message("{" + stages + #""rloo"], "rloo": {"max_completion_length": 300}}"#),
+                       "c.json: rloo.max_completion_length: expected an integer below model.n_positions (256), which must leave room for the prompt, found 300; lower it or raise model.n_positions")
+        XCTAssertEqual(message("{" + stages + #""online_dpo"], "online_dpo": {"max_completion_length": 256}}"#),
+                       "c.json: online_dpo.max_completion_length: expected an integer below model.n_positions (256), which must leave room for the prompt, found 256; lower it or raise model.n_positions")
+    }
+
     /// A base or a config that is a directory or a named pipe is called what it is, not "not found"
     /// (and a pipe is never opened: reading it would wait for a writer).
     func testExtendsOrConfigThatIsNotARegularFileSaysWhatItIs() throws {

@@ -273,6 +273,17 @@ public struct ExperimentConfig {
             t.maxCompletionLength = data.maxCompletionTokens
             onlineDPO = try OnlineDPOStage(s, trainer: t, rewardKey: "judge", rewards: ["reward_model", "gold", "labelers"])
         }
+        // An online stage keeps each prompt's last n_positions − L tokens, L its completion budget:
+        // L must leave room for a prompt (the trainers assume it), checked here, before any work.
+        let budgets: [(key: String, length: Int?)] = [
+            ("ppo.response_length", stages.contains(.ppo) ? ppo?.trainer.responseLength : nil),
+            ("grpo.max_completion_length", stages.contains(.grpo) ? grpo?.trainer.maxCompletionLength : nil),
+            ("rloo.max_completion_length", stages.contains(.rloo) ? rloo?.trainer.maxCompletionLength : nil),
+            ("online_dpo.max_completion_length", stages.contains(.onlineDPO) ? onlineDPO?.trainer.maxCompletionLength : nil),
+        ]
+        for case let (key, length?) in budgets where length >= model.context {
+            throw UserError("\(file): \(key): expected an integer below model.n_positions (\(model.context)), which must leave room for the prompt, found \(length); lower it or raise model.n_positions")
+        }
         if let s = stages.contains(.dpo) ? try root.sectionOrEmpty("dpo") : try root.section("dpo") {
             dpo = try DPOStage(s)
         }
