@@ -295,11 +295,19 @@ public final class Generator {
         Residual.forward(out: x, a: x, b: tmp, n: N * C)
     }
 
+    /// Above this many bytes of packed weights a step runs as one group whose matmuls split the
+    /// weight panels between the cores: every group streams all of the weights from memory, and
+    /// at GPT-2's 500 MB two groups double that traffic for the same rows (alternated runs of
+    /// `rlhf bench --shapes gpt2 --parts generate`: one group 15% faster on the mean of four
+    /// pairings, ahead in three). The small shape's 55 MB keeps two groups, which measured 5% faster there.
+    static let rowGroupWeightBytes = 128 << 20
+
     /// One token for each row: writes its K,V at `positions[r]` in slot `rows[r]` and leaves the
     /// next-token logits in `logits` row r.
     ///
-    /// With two or more threads the rows are cut into two groups that go through the whole model
-    /// side by side, one worker each, every kernel inside a group on one thread. The groups drift
+    /// With two or more threads and weights that are not too large (`rowGroupWeightBytes`) the
+    /// rows are cut into two groups that go through the whole model side by side, one worker
+    /// each, every kernel inside a group on one thread. The groups drift
     /// out of phase, so one group's cache reads (attention: memory-bound) overlap the other's
     /// matmuls (compute-bound), where splitting each kernel across both cores kept both cores
     /// waiting on memory at the same time. No kernel mixes rows, so every row's values are those it
@@ -308,7 +316,7 @@ public final class Generator {
         let m = rows.count
         FlopCounter.addDecode(model.config, rows: m, cached: positions.reduce(m, +))
         let scratchStride = packedScratch.count / 2
-        if Parallel.threads >= 2 && m >= 2 * PackedMatmul.rowTile {
+        if Parallel.threads >= 2 && m >= 2 * PackedMatmul.rowTile && packed.count * 4 <= Self.rowGroupWeightBytes {
             // Equal halves: the cache reads scale with rows, and at m = 64 both halves take six row
             // tiles of the matmuls (32 = 5·6 + 2). (36 | 28 measured the same at small, within noise.)
             let half = m / 2
