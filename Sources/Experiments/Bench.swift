@@ -15,18 +15,23 @@ public enum Bench {
         public let batch: Int
         public let genBatch: Int, genPrompt: Int, genNew: Int
         public let dpoPairs: Int, dpoCompletion: Int
-        /// Whether `--parts ppo` (or all) measures a PPO iteration at this shape.
-        public let ppo: Bool
+        /// Whether `--parts ppo`, `grpo` and `rloo` (or all) measure the online methods at this shape.
+        public let online: Bool
+        /// The group methods' step (`--parts grpo`, `rloo`): prompts, their length, completions per
+        /// prompt and completion length. TRL's peer (`trl_grpo_bench.py`) samples 8 × 8 completions
+        /// of 32 tokens to prompts of 40 random words, which its tokenizer makes 86–100 tokens
+        /// (mean 93), left-padded to the longest: 96 tokens here.
+        public var groupPrompts = 8, groupPromptLength = 96, groupGenerations = 8, groupCompletion = 32
     }
 
     public static let tiny = Shape(name: "tiny", config: GPTConfig(vocabSize: 2048, context: 128, nLayer: 4, nHead: 4, nEmbd: 128),
-                                   batch: 16, genBatch: 64, genPrompt: 64, genNew: 32, dpoPairs: 16, dpoCompletion: 32, ppo: true)
+                                   batch: 16, genBatch: 64, genPrompt: 64, genNew: 32, dpoPairs: 16, dpoCompletion: 32, online: true)
     public static let small = Shape(name: "small", config: GPTConfig(vocabSize: 8192, context: 256, nLayer: 6, nHead: 6, nEmbd: 384),
-                                    batch: 8, genBatch: 64, genPrompt: 128, genNew: 64, dpoPairs: 8, dpoCompletion: 64, ppo: true)
+                                    batch: 8, genBatch: 64, genPrompt: 128, genNew: 64, dpoPairs: 8, dpoCompletion: 64, online: true)
     /// GPT-2 (124M) as Hugging Face ships it: the vocabulary of 50,257 and 1,024 positions. PPO at
-    /// this shape (32 rollouts of 512 + 64 tokens, three models) is not part of the benchmark.
+    /// this shape (32 rollouts of 512 + 64 tokens, three models), GRPO and RLOO are not part of the benchmark.
     public static let gpt2 = Shape(name: "gpt2", config: GPTConfig(vocabSize: 50257, context: 1024, nLayer: 12, nHead: 12, nEmbd: 768),
-                                   batch: 4, genBatch: 16, genPrompt: 512, genNew: 64, dpoPairs: 4, dpoCompletion: 64, ppo: false)
+                                   batch: 4, genBatch: 16, genPrompt: 512, genNew: 64, dpoPairs: 4, dpoCompletion: 64, online: false)
     public static let shapes = [tiny, small, gpt2]
 
     /// Training FLOPs per token (PaLM, appendix B; nanoGPT's MFU estimate): 6·N for the matmul
@@ -160,11 +165,15 @@ public enum Bench {
 
     /// The measurements `rlhf bench --parts` can select.
     public enum Part: String, CaseIterable, Sendable {
-        case train, generate, dpo, ppo, tokenizer
+        case train, generate, dpo, ppo, grpo, rloo, tokenizer
     }
 
-    public static func run(shapes: [Shape], steps: Int, parts: Set<Part> = Set(Part.allCases), emit: (String) -> Void) {
-        let sgemm = BLAS.measureSgemmGFLOPs(n: 2048, repeats: 5)
+    /// Measures `parts` at each shape and emits a JSON line per shape (and one for the tokenizer).
+    /// `sgemm`: whether to time the 2048³ sgemm each line reports beside its figures (a second or
+    /// two; tests of the other parts leave it out).
+    public static func run(shapes: [Shape], steps: Int, parts: Set<Part> = Set(Part.allCases), sgemm probe: Bool = true,
+                           emit: (String) -> Void) {
+        let sgemm = probe ? BLAS.measureSgemmGFLOPs(n: 2048, repeats: 5) : nil
         for s in shapes where !parts.subtracting([.tokenizer]).isEmpty {
             ProcessMemory.resetPeak()
             var fields: [(String, JSONValue)] = [("shape", .string(s.name))]
@@ -183,13 +192,23 @@ public enum Bench {
                 num("train_attention_s", m.attentionSeconds)
                 num("train_other_s", m.otherSeconds)
             }
-            num("sgemm_gflops", sgemm)
+            if let sgemm { num("sgemm_gflops", sgemm) }
             if parts.contains(.generate) { num("generate_new_tokens_per_s", generate(s)) }
             if parts.contains(.dpo) {
                 num("dpo_step_s", DPOTrainer.benchmarkStep(config: s.config, pairs: s.dpoPairs, length: s.config.context,
                                                           completion: s.dpoCompletion, steps: max(3, steps / 2)))
             }
-            if parts.contains(.ppo) && s.ppo { num("ppo_iteration_s", ppoIteration(s)) }
+            if parts.contains(.ppo) && s.online { num("ppo_iteration_s", ppoIteration(s)) }
+            // A real trainer step each (sampling, reward, reference forward, loss, backward, AdamW).
+            for (part, name, measure) in [(Part.grpo, "grpo", GRPOTrainer.benchmarkStep), (.rloo, "rloo", RLOOTrainer.benchmarkStep)]
+            where parts.contains(part) && s.online {
+                let r = measure(s.config, s.groupPrompts, s.groupPromptLength, s.groupGenerations, s.groupCompletion, max(3, steps / 2))
+                num("\(name)_step_s", r.stepSeconds)
+                num("\(name)_completions_per_s", r.completionsPerSecond)
+                num("\(name)_generate_s", r.generateSeconds)
+                num("\(name)_score_s", r.scoreSeconds)
+                num("\(name)_optimize_s", r.optimizeSeconds)
+            }
             // This shape's peak (where the system lets the peak be reset; else the process's so far).
             num("peak_rss_mb", Double(ProcessMemory.peakBytes) / 1e6)
             fields.append(("threads", .number(Double(Parallel.threads), isInteger: true)))

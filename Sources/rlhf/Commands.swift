@@ -173,11 +173,11 @@ struct TLDRSynthData: ParsableCommand {
 }
 
 struct Bench: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Measure training, generation and DPO throughput (build with -c release).")
+    static let configuration = CommandConfiguration(abstract: "Measure training, generation, DPO, PPO, GRPO and RLOO throughput (build with -c release).")
     @Option(help: "Comma-separated shapes: tiny, small, gpt2 (GPT-2 124M: several GB of memory and minutes).") var shapes: String = "tiny,small"
     @Option(parsing: .unconditional, help: "Timed training steps per shape.") var steps: Int = 6
     @Option(parsing: .unconditional, help: "Threads (default: all cores).") var threads: Int?
-    @Option(help: "What to measure: all, or a comma-separated list of train, generate, dpo, ppo, tokenizer.") var parts: String = "all"
+    @Option(help: "What to measure: all, or a comma-separated list of train, generate, dpo, ppo, grpo, rloo, tokenizer.") var parts: String = "all"
     @Option(help: "With --parts tokenizer: the tokenizer to measure (tokenizer.json, model directory or rlhf file) instead of a trained one; needs --text.")
     var tokenizer: String?
     @Option(help: "With --tokenizer: the UTF-8 text file to encode.") var text: String?

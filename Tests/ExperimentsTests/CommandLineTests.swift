@@ -57,7 +57,7 @@ final class CommandLineTests: XCTestCase {
     func testBadFlags() throws {
         try expectUsageError(["bench", "--shapes", "huge"], "--shapes: unknown shape \"huge\"; expected a comma-separated list of tiny, small, gpt2 (e.g. tiny,small)")
         try expectUsageError(["bench", "--parts", "train,trian"],
-                             "--parts: unknown part \"trian\"; expected all or a comma-separated list of train, generate, dpo, ppo, tokenizer")
+                             "--parts: unknown part \"trian\"; expected all or a comma-separated list of train, generate, dpo, ppo, grpo, rloo, tokenizer")
         try expectUsageError(["eval", "/nonexistent-run", "--set", "model.n_layer=3"],
                              "--set model.n_layer=3: rlhf eval takes only eval.* settings and threads (e.g. --set eval.prompts=100); the run's other settings are the ones it trained with")
         let r = try run(["frobnicate"])

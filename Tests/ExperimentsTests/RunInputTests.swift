@@ -220,7 +220,7 @@ final class RunInputTests: XCTestCase {
     func testEmptyBenchListsAreErrors() throws {
         try expectError(["bench", "--shapes", ""], "--shapes: expected a comma-separated list of tiny, small, gpt2 (e.g. tiny,small), found \"\"")
         try expectError(["bench", "--shapes", ","], "--shapes: expected a comma-separated list of tiny, small, gpt2 (e.g. tiny,small), found \",\"")
-        try expectError(["bench", "--parts", ","], "--parts: expected all or a comma-separated list of train, generate, dpo, ppo, tokenizer, found \",\"")
+        try expectError(["bench", "--parts", ","], "--parts: expected all or a comma-separated list of train, generate, dpo, ppo, grpo, rloo, tokenizer, found \",\"")
     }
 
     // MARK: - 9. One line, whatever the user's text holds
