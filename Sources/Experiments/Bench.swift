@@ -135,8 +135,9 @@ public enum Bench {
     }
 
     /// Seconds per PPO iteration (rollout of 32 prompts, `genNew` response tokens, reward model,
-    /// separate value model, 2 epochs × 4 minibatches), the second of two iterations.
-    public static func ppoIteration(_ s: Shape) -> Double {
+    /// separate value model, 2 epochs × 4 minibatches), the second of two iterations, and its parts
+    /// as the trainer times them: sampling; scoring, log-probs, values and advantages; the PPO epochs.
+    public static func ppoIteration(_ s: Shape) -> (seconds: Double, generate: Double, score: Double, optimize: Double) {
         var rc = s.config
         rc.scalarHead = true
         let sft = GPT(config: s.config, seed: 1), rm = GPT(config: rc, seed: 2)
@@ -153,14 +154,16 @@ public enum Bench {
         let t = PPOTrainer(policy: m.policy, reference: m.reference, value: m.value,
                            reward: RewardModelScorer(model: rm, pad: 0, maxBatch: 32), prompts: prompts, config: c, pad: 0, seed: 1)
         var times: [Double] = []
+        var parts: [String: Double] = [:]
         var last = Clock.now()
-        t.hooks.log = { _, _ in
+        t.hooks.log = { _, metrics in
             let now = Clock.now()
             times.append(now - last)
+            parts = metrics
             last = now
         }
         _ = try? t.run()
-        return times.last ?? .nan
+        return (times.last ?? .nan, parts["time/generate_s"] ?? .nan, parts["time/score_s"] ?? .nan, parts["time/optimize_s"] ?? .nan)
     }
 
     /// The measurements `rlhf bench --parts` can select.
@@ -198,7 +201,13 @@ public enum Bench {
                 num("dpo_step_s", DPOTrainer.benchmarkStep(config: s.config, pairs: s.dpoPairs, length: s.config.context,
                                                           completion: s.dpoCompletion, steps: max(3, steps / 2)))
             }
-            if parts.contains(.ppo) && s.online { num("ppo_iteration_s", ppoIteration(s)) }
+            if parts.contains(.ppo) && s.online {
+                let r = ppoIteration(s)
+                num("ppo_iteration_s", r.seconds)
+                num("ppo_generate_s", r.generate)
+                num("ppo_score_s", r.score)
+                num("ppo_optimize_s", r.optimize)
+            }
             // A real trainer step each (sampling, reward, reference forward, loss, backward, AdamW).
             for (part, name, measure) in [(Part.grpo, "grpo", GRPOTrainer.benchmarkStep), (.rloo, "rloo", RLOOTrainer.benchmarkStep)]
             where parts.contains(part) && s.online {
