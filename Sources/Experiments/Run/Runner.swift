@@ -206,6 +206,10 @@ public final class ExperimentRunner {
 
     func executeStages() throws {
         SignalStop.secondSignal("stopped at once by a second signal (the work since the last checkpoint is lost); continue with: \(continueCommand) \(run.url.path)")
+        let job = DataParallel.reducer
+        if job.size > 1 {
+            SignalStop.endJobAtOnce(job.rank > 0 ? nil : "rank 0 of \(job.size): stopped by a signal from the launcher, which ends every process of the job when one of them ends (killed, out of memory) or the job is interrupted; continue from the last checkpoint with: mpirun ... \(continueCommand) \(run.url.path)")
+        }
         try run.writeJSON(config.input, "config.json")
         try run.writeJSON(config.resolved, "config.resolved.json")
         for stage in config.stages {

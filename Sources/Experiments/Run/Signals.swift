@@ -21,9 +21,21 @@ enum SignalStop {
     nonisolated(unsafe) static var second: UnsafeMutablePointer<CChar>?
     nonisolated(unsafe) static var secondLength = 0
 
+    /// In a job of several processes a signal ends this process at once, rank 0 printing `job`:
+    /// mpirun and srun send SIGTERM to every rank when one of them ended (killed, out of memory) or
+    /// the job was interrupted, then SIGKILL a moment later, and a rank that died can take part in
+    /// no agreed checkpoint, so `rlhf resume` continues from the last one.
+    nonisolated(unsafe) static var inJob = false
+    nonisolated(unsafe) static var job: UnsafeMutablePointer<CChar>?
+    nonisolated(unsafe) static var jobLength = 0
+
     static func install() {
         for s in [SIGINT, SIGTERM, SIGHUP] {
             signal(s) { _ in
+                if SignalStop.inJob {
+                    if let m = SignalStop.job { _ = write(STDERR_FILENO, m, SignalStop.jobLength) }
+                    _exit(130)
+                }
                 if let m = SignalStop.atOnce {
                     _ = write(STDERR_FILENO, m, SignalStop.atOnceLength)
                     _exit(130)
@@ -51,6 +63,14 @@ enum SignalStop {
         let (p, n) = prepare(message)
         secondLength = n
         second = p
+    }
+
+    /// A signal ends this rank of a job of several processes at once; `message` (rank 0's) is printed.
+    static func endJobAtOnce(_ message: String?) {
+        let (p, n) = message.map(prepare) ?? (nil, 0)
+        jobLength = n
+        job = p
+        inJob = true
     }
 
     private static func prepare(_ message: String) -> (UnsafeMutablePointer<CChar>?, Int) {
