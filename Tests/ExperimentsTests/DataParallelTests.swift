@@ -24,7 +24,7 @@ final class DataParallelTests: XCTestCase {
     func testTwoRanksTrainAsOneProcessAndOnlyRankZeroWrites() throws {
         let mpirun = try MPI.mpirun()
         let base = try makeBase()
-        let cfg = try writeConfig(base: base)
+        let cfg = try writeConfig(base: base, stages: ["sft", "reward_model", "ppo", "dpo"])
         let one = dir.appendingPathComponent("one"), two = dir.appendingPathComponent("two")
         let r1 = try runRLHF(["run", cfg.path, "--out", one.path])
         XCTAssertEqual(r1.code, 0, r1.stderr)
@@ -32,22 +32,22 @@ final class DataParallelTests: XCTestCase {
         let r2 = try runProcess(mpirun, MPI.args(np: 2) + [rlhfBinary.path, "run", cfg.path, "--out", two.path])
         XCTAssertEqual(r2.code, 0, r2.stderr)
         // One process's progress lines: each stage starts once, and the table is printed once.
-        for stage in ["sft", "reward_model", "dpo"] {
+        for stage in ["sft", "reward_model", "ppo", "dpo"] {
             XCTAssertEqual(r2.stderr.components(separatedBy: "[\(stage)] starting\n").count - 1, 1, r2.stderr)
         }
         XCTAssertEqual(r2.stdout.components(separatedBy: "done: ").count - 1, 1, r2.stdout)
         // The other rank's scratch run directory is gone.
         XCTAssertEqual(MPI.rankScratch(), scratchBefore)
-        MPI.assertSameRun(one, two, tolerance: 2e-4)
+        MPI.assertSameRun(one, two, models: ["sft", "reward_model", "ppo", "dpo"], tolerance: 2e-4)
     }
 
     func testABadConfigEndsTheJobWithRankZerosLine() throws {
         let mpirun = try MPI.mpirun()
-        let cfg = try writeConfig(base: try makeBase(), stages: ["sft", "ppo"])
+        let cfg = try writeConfig(base: try makeBase(), stages: ["sft", "preferences"])
         let r = try runProcess(mpirun, MPI.args(np: 2) + [rlhfBinary.path, "run", cfg.path, "--out", dir.appendingPathComponent("x").path])
         XCTAssertEqual(r.code, 2)
         XCTAssertEqual(r.stderr.trimmingCharacters(in: .whitespacesAndNewlines),
-                       "error: \(cfg.path): stages: \"ppo\" does not run data-parallel yet (only tokenizer, pretrain, sft, reward_model, dpo do); run it as one process without mpirun (init_from this run), or remove it from stages")
+                       "error: \(cfg.path): stages: \"preferences\" does not run data-parallel yet (only tokenizer, pretrain, sft, reward_model, ppo, dpo do); run it as one process without mpirun (init_from this run), or remove it from stages")
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("x").path))
         // A command that does not train runs as one process.
         let c = try runProcess(mpirun, MPI.args(np: 2) + [rlhfBinary.path, "compare", dir.path])
@@ -80,8 +80,9 @@ enum MPI {
         return base
     }
 
-    /// SFT, reward model and DPO from `base` (batch sizes 6, 4 and 4: two ranks take 3, 2 and 2),
-    /// written to `dir/dp.json`.
+    /// SFT, reward model, PPO and DPO from `base` (batch sizes 6, 4, 6 and 4: two ranks take 3, 2,
+    /// 3 and 2; PPO's minibatches of 3 sequences split 1 + 2, with a separate value model, the
+    /// adaptive KL controller and reward whitening over the global batch), written to `dir/dp.json`.
     static func writeConfig(in dir: URL, base: URL, stages: [String] = ["sft", "reward_model", "dpo"], sftSteps: Int = 4, checkpointEvery: Int = 2) throws -> URL {
         let json = """
         {
@@ -91,7 +92,7 @@ enum MPI {
           "sft": {"steps": \(sftSteps), "batch_size": 6, "grad_accum": 2, "eval_every": 2, "checkpoint_every": \(checkpointEvery)},
           "reward_model": {"steps": 3, "batch_size": 4, "eval_every": 3, "checkpoint_every": \(checkpointEvery)},
           "dpo": {"steps": 3, "batch_size": 4, "eval_every": 3, "checkpoint_every": \(checkpointEvery)},
-          "ppo": {"steps": 1, "batch_size": 4, "num_mini_batches": 1, "response_length": 8}
+          "ppo": {"steps": 2, "batch_size": 6, "num_mini_batches": 2, "response_length": 8, "adaptive_kl": true, "whiten_rewards": true, "checkpoint_every": \(checkpointEvery)}
         }
         """
         let u = dir.appendingPathComponent("dp.json")
@@ -167,7 +168,9 @@ enum MPI {
             XCTAssertEqual(x["step"]?.doubleValue, y["step"]?.doubleValue, file: file, line: line)
             // (Not DPO's rewards/accuracies: at step 1 the policy is the reference and every margin
             // is 0 up to rounding, so the count of margins > 0 is the rounding's.)
-            for k in ["loss", "eval/loss", "accuracy", "eval/accuracy", "rewards/margins", "eval/rewards/margins", "grad_norm"] {
+            for k in ["loss", "eval/loss", "accuracy", "eval/accuracy", "rewards/margins", "eval/rewards/margins", "grad_norm",
+                      "objective/scores", "objective/kl", "objective/kl_coef", "objective/entropy", "loss/policy", "loss/value",
+                      "policy/approxkl", "val/ratio", "val/explained_variance", "response_length"] {
                 guard let p = x[k]?.doubleValue else { continue }
                 guard let q = y[k]?.doubleValue else { XCTFail("\(k) missing in \(b.path)", file: file, line: line); continue }
                 XCTAssertEqual(p, q, accuracy: 1e-4 * max(1, abs(p)), "\(x["stage"]?.stringValue ?? "") step \(x["step"]?.doubleValue ?? 0) \(k)", file: file, line: line)

@@ -129,9 +129,13 @@ public final class RolloutBuffer {
 
     /// Scores every loaded (prompt, response) with `reward` (prompt and postprocessed response),
     /// then applies the missing-EOS penalty (only with a stop token) and the clip: `rawScores`, `scores`.
-    func score(with reward: RewardFunction, stopToken: Int32?, missingEOSPenalty: Float?, mode: MissingEOSMode, clip: Float?) {
-        rawScores = reward.scores(prompts: prompts, responses: responses)
-        precondition(rawScores.count == count, "reward function \(reward.name) returned \(rawScores.count) scores for \(count) responses")
+    /// The processes of a data-parallel job (`reducer`) each score their share and all get every score.
+    func score(with reward: RewardFunction, stopToken: Int32?, missingEOSPenalty: Float?, mode: MissingEOSMode, clip: Float?,
+               reducer: GradientReducer = LocalReducer.shared) {
+        let mine = reducer.share(count)
+        let local = reward.scores(prompts: Array(prompts[mine]), responses: Array(responses[mine]))
+        precondition(local.count == mine.count, "reward function \(reward.name) returned \(local.count) scores for \(mine.count) responses")
+        rawScores = reducer.size == 1 ? local : reducer.gather(local.map(Double.init), total: count).map(Float.init)
         let penalty = stopToken == nil ? nil : missingEOSPenalty
         scores = (0..<count).map {
             Self.finalScore(rawScores[$0], endedWithEOS: endedWithEOS[$0], penalty: penalty, mode: mode, clip: clip)

@@ -8,6 +8,15 @@ struct PPOSums {
     var policyLoss = 0.0, valueLoss = 0.0
     var policyClipped = 0.0, valueClipped = 0.0
     var approxKL = 0.0, entropy = 0.0, ratio = 0.0
+
+    /// The sums of every process of a data-parallel job.
+    mutating func sum(_ reducer: GradientReducer) {
+        guard reducer.size > 1 else { return }
+        var v = [tokens, policyLoss, valueLoss, policyClipped, valueClipped, approxKL, entropy, ratio]
+        reducer.sum(&v)
+        (tokens, policyLoss, valueLoss, policyClipped, valueClipped) = (v[0], v[1], v[2], v[3], v[4])
+        (approxKL, entropy, ratio) = (v[5], v[6], v[7])
+    }
 }
 
 extension PPOTrainer {
@@ -43,11 +52,13 @@ extension PPOTrainer {
         var s = PPOSums()
         var parts = [OptimizerStep.Part(model: policy, optimizer: policyOptimizer, lr: lr)]
         if let value, let valueOptimizer { parts.append(OptimizerStep.Part(model: value, optimizer: valueOptimizer, lr: valueLR)) }
-        // Both losses are means over the minibatch's real response tokens.
+        // Both losses are means over the minibatch's real response tokens. Each process of a
+        // data-parallel job takes its share of every microbatch.
         OptimizerStep(parts: parts, reducer: reducer)
-            .run(micro, count: { $0.reduce(0.0) { $0 + Double(rollout.length($1)) } }) { indices, scale in
-                trainMicrobatch(microBatch(indices), scale: Float(scale), sums: &s)
+            .run(micro.map { reducer.share($0) }, count: { $0.reduce(0.0) { $0 + Double(rollout.length($1)) } }) { indices, scale in
+                if !indices.isEmpty { trainMicrobatch(microBatch(indices), scale: Float(scale), sums: &s) }
             }
+        s.sum(reducer)
         let N = max(s.tokens, 1)
         return [
             "loss/policy": s.policyLoss / N,

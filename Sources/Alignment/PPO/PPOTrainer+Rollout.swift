@@ -14,10 +14,14 @@ extension PPOTrainer {
 
     /// Samples up to `responseLength` tokens per prompt at `temperature`, each sequence from its
     /// own stream (seed, iteration, index); generation of a sequence stops after `stopToken`.
+    /// The processes of a data-parallel job each sample their share of the prompts (on the same
+    /// streams, so the same tokens as one process) and then all get every response.
     func sample(_ prompts: [[Int32]], iteration: Int) -> [[Int32]] {
-        generator.sampleResponses(prompts, temperature: config.temperature, maxNewTokens: config.responseLength, stopToken: config.stopToken) {
-            samplingRNG(iteration: iteration, index: $0)
+        let mine = reducer.share(prompts.count)
+        let local = generator.sampleResponses(Array(prompts[mine]), temperature: config.temperature, maxNewTokens: config.responseLength, stopToken: config.stopToken) {
+            samplingRNG(iteration: iteration, index: mine.lowerBound + $0)
         }.map(\.tokens)
+        return reducer.gather(local, total: prompts.count, maxLength: config.responseLength)
     }
 
     /// Steps 2–5 on given responses (the sampled ones, or hand-made ones in tests): truncation at
@@ -31,12 +35,14 @@ extension PPOTrainer {
 
         // 2. Score prompt + postprocessed response; missing-EOS penalty; clip.
         rollout.score(with: reward, stopToken: config.stopToken, missingEOSPenalty: config.missingEOSPenalty,
-                      mode: config.missingEOSMode, clip: config.scoreClip)
+                      mode: config.missingEOSMode, clip: config.scoreClip, reducer: reducer)
 
         // 3. Log-probs of π_old and π_ref, values.
         forwardRollout()
 
-        // 4. Rewards: −β·KL_t on every real token, the score added at the last one.
+        // 4. Rewards: −β·KL_t on every real token, the score added at the last one. Every process
+        // of a data-parallel job holds the whole rollout from here on, so the whitening, the
+        // advantages, the statistics and the KL controller are those of the global batch.
         let beta = Float(kl.value)
         for i in 0..<rollout.mask.count {
             if rollout.mask[i] {
@@ -63,9 +69,15 @@ extension PPOTrainer {
     /// (logits / temperature) and V(s_t) from the value model or the policy's head. The
     /// microbatches are those of the first PPO epoch (same sequences, order and T), so the first
     /// minibatch's training forward repeats these computations bit for bit: its ratio is exactly 1.
+    /// The processes of a data-parallel job each take their share of every microbatch (as in
+    /// training, so the ratio stays exactly 1) and then all get every value.
     func forwardRollout() {
+        var written: [Int] = []
         for group in microBatches(iteration: iteration, epoch: 0).joined() {
-            let batch = microBatch(group)
+            let mine = reducer.share(group)
+            if mine.isEmpty { continue }
+            let batch = microBatch(mine)
+            if reducer.size > 1 { written += batch.slots }
             let lp = batch.logProbs(policy, ws: ws, temperature: config.temperature)
             for (k, i) in batch.slots.enumerated() { rollout.logprobs[i] = lp[k] }
             if value == nil { readValues(policy, ws: ws, batch: batch) }
@@ -75,6 +87,11 @@ extension PPOTrainer {
                 batch.forward(value, ws: valueWS)
                 readValues(value, ws: valueWS, batch: batch)
             }
+        }
+        if reducer.size > 1 {
+            var arrays = [rollout.logprobs, rollout.refLogprobs, rollout.values]
+            reducer.gather(&arrays, slots: written, count: rollout.count * rollout.L)
+            rollout.logprobs = arrays[0]; rollout.refLogprobs = arrays[1]; rollout.values = arrays[2]
         }
     }
 

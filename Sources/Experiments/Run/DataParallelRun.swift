@@ -10,7 +10,7 @@ import Foundation
 extension Lab {
     /// The stages that split their work among the processes of a job. The others would each
     /// compute the whole stage in every process, so a job of several processes refuses them.
-    public static let dataParallelStages: Set<Stage> = [.tokenizer, .pretrain, .sft, .rewardModel, .dpo]
+    public static let dataParallelStages: Set<Stage> = [.tokenizer, .pretrain, .sft, .rewardModel, .ppo, .dpo]
 
     static var reducer: GradientReducer { DataParallel.reducer }
 
@@ -31,6 +31,7 @@ extension Lab {
         if cfg.stages.contains(.sft), let p = cfg.sft { batches.append(("sft.batch_size", p.batchSize)) }
         if cfg.stages.contains(.rewardModel), let p = cfg.rewardModel { batches.append(("reward_model.batch_size", p.trainer.batchSize)) }
         if cfg.stages.contains(.dpo), let p = cfg.dpo { batches.append(("dpo.batch_size", p.trainer.batchSize)) }
+        if cfg.stages.contains(.ppo), let p = cfg.ppo { batches.append(("ppo.batch_size", p.trainer.rolloutBatchSize)) }
         for (key, b) in batches where b < n {
             throw UserError("\(cfg.file): \(key): is \(b), fewer than the \(n) processes of this job (batch sizes are global: each process takes its share of every microbatch); set \(key) to at least \(n) or start fewer processes")
         }
