@@ -113,6 +113,77 @@ public enum Bench {
                                 matmulSeconds: median(matmul), attentionSeconds: median(attention), otherSeconds: median(other))
     }
 
+    /// A data-parallel training step (`rlhf bench` under mpirun or srun): the median step time,
+    /// and the median seconds of it spent summing the gradient over the processes.
+    public struct DataParallelMeasurement {
+        public var stepSeconds: Double
+        public var allreduceSeconds: Double
+    }
+
+    /// Times `steps` training steps of the shape's global batch shared among the processes of the
+    /// job, through the trainers' `OptimizerStep` (counts summed, the gradient summed by the
+    /// reducer in one allreduce over the flat buffer after the backward pass, then AdamW), after a
+    /// warm-up step. With one process it is the same step as `trainStep`'s.
+    public static func dataParallelTrainStep(_ s: Shape, steps: Int, reducer: GradientReducer) -> DataParallelMeasurement {
+        let c = s.config, T = c.context
+        let model = GPT(config: c, seed: 1)
+        model.enableGrads()
+        let opt = AdamW(layout: model.layout, config: AdamWConfig())
+        // The global batch's tokens, as trainStep draws them; this process takes its rows.
+        var rng = RNG(seed: 2)
+        let all = (0..<(s.batch * T)).map { _ in Int32(rng.int(c.vocabSize)) }
+        let mine = reducer.share(s.batch)
+        let B = mine.count
+        let tokens = Array(all[(mine.lowerBound * T)..<(mine.upperBound * T)])
+        let ws = GPTWorkspace(config: c, maxB: max(B, 1), maxT: T)
+        let rows = (0..<(B * T)).compactMap { i -> Int32? in i % T == T - 1 ? nil : Int32(i) }
+        let targets = rows.map { tokens[Int($0) + 1] }
+        var logp = [Float](repeating: 0, count: rows.count)
+        func step() -> (Double, Double) {
+            let t0 = Clock.now(), c0 = reducer.communicationSeconds
+            OptimizerStep(model: model, optimizer: opt, lr: 1e-4, reducer: reducer).run([rows], count: { Double($0.count) }) { rows, scale in
+                guard !rows.isEmpty else { return }
+                let dl = [Float](repeating: -Float(scale), count: rows.count)
+                tokens.withUnsafeBufferPointer { tk in
+                    model.forward(tokens: tk.baseAddress!, B: B, T: T, ws: ws)
+                    ws.zeroHiddenGrad()
+                    model.tokenLogProbs(ws: ws, rows: rows, targets: targets, logp: &logp, dlogp: dl)
+                    model.backward(tokens: tk.baseAddress!, ws: ws)
+                }
+            }
+            return (Clock.now() - t0, reducer.communicationSeconds - c0)
+        }
+        precondition(steps >= 1, "dataParallelTrainStep needs at least one step")
+        _ = step()
+        let timed = (0..<steps).map { _ in step() }
+        return DataParallelMeasurement(stepSeconds: median(timed.map(\.0)), allreduceSeconds: median(timed.map(\.1)))
+    }
+
+    /// `rlhf bench` under a launcher: the data-parallel training step of each shape, one JSON line
+    /// from rank 0. The gradient is summed after the backward pass, not in buckets during it, so
+    /// no part of the allreduce is hidden behind computation.
+    public static func runDataParallel(shapes: [Shape], steps: Int, reducer: GradientReducer, emit: (String) -> Void) {
+        for s in shapes {
+            let m = dataParallelTrainStep(s, steps: steps, reducer: reducer)
+            let tokens = Double(s.batch * s.config.context)
+            let parameters = Double(ParameterLayout(s.config).count)
+            guard reducer.rank == 0 else { continue }
+            let fields: [(String, JSONValue)] = [
+                ("shape", .string(s.name)),
+                ("ranks", .number(Double(reducer.size), isInteger: true)),
+                ("threads", .number(Double(Parallel.threads), isInteger: true)),
+                ("global_batch", .number(Double(s.batch), isInteger: true)),
+                ("train_tokens_per_s", .number(tokens / m.stepSeconds, isInteger: false)),
+                ("train_step_s", .number(m.stepSeconds, isInteger: false)),
+                ("allreduce_s", .number(m.allreduceSeconds, isInteger: false)),
+                ("allreduce_fraction", .number(m.allreduceSeconds / m.stepSeconds, isInteger: false)),
+                ("allreduce_hidden_fraction", .number(0, isInteger: false)),
+                ("gradient_mb", .number(4 * parameters / 1e6, isInteger: false)),
+            ]
+            emit(JSONValue.object(fields).serialized(pretty: false))
+        }
+    }
+
     static func median(_ xs: [Double]) -> Double {
         let s = xs.sorted(), n = s.count
         return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2

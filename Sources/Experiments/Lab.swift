@@ -265,6 +265,15 @@ public enum Lab {
             Parallel.threads = threads
             BLAS.setThreads(threads)
         }
+        if DataParallel.launched {
+            // Under mpirun or srun (even with one process, the comparison's baseline): the
+            // data-parallel training step alone.
+            guard selected == Set(Bench.Part.allCases) || selected == [.train] else {
+                throw UserError("--parts: under mpirun or srun rlhf bench measures the data-parallel training step only; pass --parts train (or all), found \(JSONValue.quote(parts))")
+            }
+            Bench.runDataParallel(shapes: list, steps: steps, reducer: DataParallel.reducer) { print($0); fflush(stdout) }
+            return
+        }
         Bench.run(shapes: list, steps: steps, parts: selected) { print($0); fflush(stdout) }
     }
 }

@@ -62,6 +62,7 @@ enum Main {
         guard let w = MPIWorld.startIfLaunched() else { return }
         world = w
         DataParallel.reducer = w
+        DataParallel.launched = true
         DataParallel.ranksOnHost = w.localSize
         guard w.size > 1, !(command is Run || command is Resume || command is Bench) else { return }
         let name = type(of: command).configuration.commandName ?? "\(type(of: command))".lowercased()
