@@ -48,7 +48,7 @@ public struct HFCheckpoint {
         for (file, names) in files {
             for name in names {
                 guard let t = file[name] else {
-                    throw CheckpointError("Hugging Face model \(dir): model.safetensors.index.json maps \(name) to \(file.url.lastPathComponent), which has no such tensor; the download is incomplete or the index is of another checkpoint")
+                    throw CheckpointError("Hugging Face model \(dir): model.safetensors.index.json maps \(JSONValue.plainExcerpt(name)) to \(file.url.lastPathComponent), which has no such tensor; the download is incomplete or the index is of another checkpoint")
                 }
                 let short = name.hasPrefix("transformer.") ? String(name.dropFirst("transformer.".count)) : name
                 if name.hasPrefix("transformer.") { prefixes.insert("transformer.") } else if !["lm_head.weight", "score.weight"].contains(name) { prefixes.insert("") }
@@ -183,7 +183,7 @@ public struct HFCheckpoint {
         var byFile: [String: [String]] = [:], order: [String] = []
         for (name, v) in map {
             guard let file = v.stringValue, !file.isEmpty, !file.contains("/"), file != ".", file != ".." else {
-                throw CheckpointError("\(path): weight_map.\(name): expected the name of a shard file in this directory, found \(v.describe)")
+                throw CheckpointError("\(path): weight_map.\(JSONValue.plainExcerpt(name)): expected the name of a shard file in this directory, found \(v.describe)")
             }
             if byFile[file] == nil { order.append(file) }
             byFile[file, default: []].append(name)
@@ -200,7 +200,7 @@ public struct HFCheckpoint {
                 throw CheckpointError("Hugging Face model \(directory.path): tensor \(prefix)\(t.name) is missing; the checkpoint is incomplete or not a GPT-2 of the config.json beside it")
             }
             guard s.shape == t.shape else {
-                throw CheckpointError("\(file.url.path): tensor \(name) has shape \(s.shape), config.json implies \(t.shape); the checkpoint does not match its config")
+                throw CheckpointError("\(file.url.path): tensor \(JSONValue.plainExcerpt(name)) has shape \(s.shape), config.json implies \(t.shape); the checkpoint does not match its config")
             }
         }
         let known = Set(layout.tensors.map(\.name))
@@ -218,7 +218,7 @@ public struct HFCheckpoint {
                 }
                 continue
             }
-            throw CheckpointError("\(file.url.path): tensor \(name) is not part of a GPT-2 this engine computes; the checkpoint has layers it cannot run (a modified architecture)")
+            throw CheckpointError("\(file.url.path): tensor \(JSONValue.plainExcerpt(name)) is not part of a GPT-2 this engine computes; the checkpoint has layers it cannot run (a modified architecture)")
         }
     }
 

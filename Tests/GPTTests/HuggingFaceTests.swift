@@ -244,6 +244,19 @@ final class HuggingFaceTests: XCTestCase {
         expectRefusal(s, "Hugging Face model \(s.path): model.safetensors.index.json maps \(moved) to \(other), which has no such tensor; the download is incomplete or the index is of another checkpoint")
     }
 
+    /// Tensor names come from the files: one with a line break is quoted (escaped) in the message,
+    /// which stays one line (found by Fuzz/hfconfig: "weight_map.tr\nsformetion" printed raw).
+    func testTensorNamesFromTheFilesAreQuotedInMessages() throws {
+        let s = dir.appendingPathComponent("odd")
+        try FileManager.default.copyItem(at: fixture("tiny-gpt2-sharded"), to: s)
+        let index = s.appendingPathComponent("model.safetensors.index.json")
+        try Data(#"{"weight_map": {"tr\nsformer.wte.weight": false}}"#.utf8).write(to: index)
+        expectRefusal(s, "\(index.path): weight_map.\"tr\\nsformer.wte.weight\": expected the name of a shard file in this directory, found false")
+        let shard = try FileManager.default.contentsOfDirectory(atPath: s.path).sorted().first { $0.hasSuffix(".safetensors") }!
+        try Data(#"{"weight_map": {"h.0.x\ny": "\#(shard)"}}"#.utf8).write(to: index)
+        expectRefusal(s, "Hugging Face model \(s.path): model.safetensors.index.json maps \"h.0.x\\ny\" to \(shard), which has no such tensor; the download is incomplete or the index is of another checkpoint")
+    }
+
     func testAClassifierWithSeveralLabelsIsNotARewardModel() throws {
         let rm = try HFCheckpoint(directory: fixture("tiny-gpt2")).load(scalarHead: true, seed: 1)
         let out = dir.appendingPathComponent("two")
