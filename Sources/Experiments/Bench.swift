@@ -114,10 +114,12 @@ public enum Bench {
     }
 
     /// A data-parallel training step (`rlhf bench` under mpirun or srun): the median step time,
-    /// and the median seconds of it spent summing the gradient over the processes.
+    /// the median seconds of it spent summing the gradient over the processes, and those spent
+    /// before that waiting for the slowest process to finish its backward pass.
     public struct DataParallelMeasurement {
         public var stepSeconds: Double
         public var allreduceSeconds: Double
+        public var waitSeconds: Double
     }
 
     /// Times `steps` training steps of the shape's global batch shared among the processes of the
@@ -139,28 +141,38 @@ public enum Bench {
         let rows = (0..<(B * T)).compactMap { i -> Int32? in i % T == T - 1 ? nil : Int32(i) }
         let targets = rows.map { tokens[Int($0) + 1] }
         var logp = [Float](repeating: 0, count: rows.count)
-        func step() -> (Double, Double) {
+        func step() -> (Double, Double, Double) {
             let t0 = Clock.now(), c0 = reducer.communicationSeconds
+            var wait = 0.0
             OptimizerStep(model: model, optimizer: opt, lr: 1e-4, reducer: reducer).run([rows], count: { Double($0.count) }) { rows, scale in
-                guard !rows.isEmpty else { return }
-                let dl = [Float](repeating: -Float(scale), count: rows.count)
-                tokens.withUnsafeBufferPointer { tk in
-                    model.forward(tokens: tk.baseAddress!, B: B, T: T, ws: ws)
-                    ws.zeroHiddenGrad()
-                    model.tokenLogProbs(ws: ws, rows: rows, targets: targets, logp: &logp, dlogp: dl)
-                    model.backward(tokens: tk.baseAddress!, ws: ws)
+                if !rows.isEmpty {
+                    let dl = [Float](repeating: -Float(scale), count: rows.count)
+                    tokens.withUnsafeBufferPointer { tk in
+                        model.forward(tokens: tk.baseAddress!, B: B, T: T, ws: ws)
+                        ws.zeroHiddenGrad()
+                        model.tokenLogProbs(ws: ws, rows: rows, targets: targets, logp: &logp, dlogp: dl)
+                        model.backward(tokens: tk.baseAddress!, ws: ws)
+                    }
                 }
+                // A sum of one number (done when every process has sent it) apart from the
+                // gradient's, so that the gradient's time is its transfer, not the wait for the
+                // slowest process (the benchmark's only addition to the trainers' step).
+                let w0 = Clock.now()
+                var sync = [0.0]
+                reducer.sum(&sync)
+                wait = Clock.now() - w0
             }
-            return (Clock.now() - t0, reducer.communicationSeconds - c0)
+            return (Clock.now() - t0, reducer.communicationSeconds - c0, wait)
         }
         precondition(steps >= 1, "dataParallelTrainStep needs at least one step")
         _ = step()
         let timed = (0..<steps).map { _ in step() }
-        return DataParallelMeasurement(stepSeconds: median(timed.map(\.0)), allreduceSeconds: median(timed.map(\.1)))
+        return DataParallelMeasurement(stepSeconds: median(timed.map(\.0)), allreduceSeconds: median(timed.map(\.1)),
+                                       waitSeconds: median(timed.map(\.2)))
     }
 
     /// `rlhf bench` under a launcher: the data-parallel training step of each shape, one JSON line
-    /// from rank 0. The gradient is summed after the backward pass, not in buckets during it, so
+    /// from rank 0 (seconds are rank 0's medians; wait_s is rank 0's wait for the slowest rank). The gradient is summed after the backward pass, not in buckets during it, so
     /// no part of the allreduce is hidden behind computation.
     public static func runDataParallel(shapes: [Shape], steps: Int, reducer: GradientReducer, emit: (String) -> Void) {
         for s in shapes {
@@ -177,6 +189,7 @@ public enum Bench {
                 ("train_step_s", .number(m.stepSeconds, isInteger: false)),
                 ("allreduce_s", .number(m.allreduceSeconds, isInteger: false)),
                 ("allreduce_fraction", .number(m.allreduceSeconds / m.stepSeconds, isInteger: false)),
+                ("wait_s", .number(m.waitSeconds, isInteger: false)),
                 ("allreduce_hidden_fraction", .number(0, isInteger: false)),
                 ("gradient_mb", .number(4 * parameters / 1e6, isInteger: false)),
             ]
