@@ -2,8 +2,8 @@
 # Runs `rlhf bench` and the peers' PyTorch benchmark (torch_bench.py: PyTorch eager + Hugging Face
 # GPT-2) on the same shapes, one right after the other, and prints both side by side with ratios.
 # This machine's speed drifts by 10-30% from minute to minute, so only figures measured in the
-# same minutes are compared; `--rounds N` alternates the two programs N times and keeps each
-# one's best figure per metric.
+# same minutes are compared; `--rounds N` alternates the two programs N times, keeps each one's
+# best figure per metric, and prints each round's pairing beside it.
 #
 #   scripts/bench_vs_torch.sh [--peer PATH/torch_bench.py] [--venv DIR] [--rounds N] [--shapes tiny,small,gpt2]
 #
@@ -120,6 +120,17 @@ for shape in ours:
             fmt = (lambda v: f"{v:,.0f}") if higher or key.endswith("_mb") else (lambda v: f"{v:.3f}")
             better, worse = ("less", "more") if key.endswith("_mb") else ("faster", "slower")
             print(f"| {shape} | {name} | {fmt(o[key])} | {fmt(t[key])} | {ratio:.2f}x {better if ratio >= 1 else worse} |")
+    # Round by round: the pairings the rounds made, each rlhf run against the PyTorch run just before it.
+    mine = [json.loads(l) for l in open(sys.argv[1]) if json.loads(l)["shape"] == shape]
+    peer = [json.loads(l) for l in open(sys.argv[2]) if json.loads(l)["shape"] == shape]
+    if len(mine) > 1:
+        for key, name, higher in [("train_tokens_per_s", "train", True), ("generate_new_tokens_per_s", "generate", True),
+                                  ("dpo_step_s", "DPO step", False)]:
+            pairs = [(a[key], b[key]) for a, b in zip(mine, peer) if key in a and key in b]
+            if pairs:
+                fmt = (lambda v: f"{v:,.0f}") if higher else (lambda v: f"{v:.3f}")
+                each = ", ".join(f"{(a / b if higher else b / a):.2f}x ({fmt(a)} / {fmt(b)})" for a, b in pairs)
+                print(f"| {shape} | {name}, rlhf / PyTorch in each round | {each} | | |")
     shares = fractions.get(shape, [])
     if shares:
         each = ", ".join(f"{f:.0%}" for f in shares)

@@ -202,8 +202,9 @@ public enum Bench {
         return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2
     }
 
-    /// New tokens per second of KV-cache sampling at batch `genBatch` (temperature 1, no EOS).
-    public static func generate(_ s: Shape) -> Double {
+    /// New tokens per second of KV-cache sampling at batch `genBatch` (temperature 1, no EOS), and
+    /// where the time went.
+    public static func generate(_ s: Shape) -> (newTokensPerSecond: Double, timings: GenerationTimings) {
         let c = s.config
         let model = GPT(config: c, seed: 1)
         var rng = RNG(seed: 3)
@@ -215,7 +216,7 @@ public enum Bench {
         let t0 = Clock.now()
         let out = gen.generate(prompts: prompts, options: SamplingOptions(temperature: 1, maxNewTokens: s.genNew), rngs: &rngs)
         let dt = Clock.now() - t0
-        return Double(out.reduce(0) { $0 + $1.tokens.count }) / dt
+        return (Double(out.reduce(0) { $0 + $1.tokens.count }) / dt, gen.timings)
     }
 
     /// Seconds per PPO iteration (rollout of 32 prompts, `genNew` response tokens, reward model,
@@ -280,7 +281,14 @@ public enum Bench {
                 num("train_other_s", m.otherSeconds)
             }
             if let sgemm { num("sgemm_gflops", sgemm) }
-            if parts.contains(.generate) { num("generate_new_tokens_per_s", generate(s)) }
+            if parts.contains(.generate) {
+                let g = generate(s)
+                num("generate_new_tokens_per_s", g.newTokensPerSecond)
+                num("generate_pack_s", g.timings.pack)
+                num("generate_prefill_s", g.timings.prefill)
+                num("generate_decode_s", g.timings.decode)
+                num("generate_sample_s", g.timings.sample)
+            }
             if parts.contains(.dpo) {
                 num("dpo_step_s", DPOTrainer.benchmarkStep(config: s.config, pairs: s.dpoPairs, length: s.config.context,
                                                           completion: s.dpoCompletion, steps: max(3, steps / 2)))

@@ -30,6 +30,14 @@ public struct GeneratedSequence: Sendable, Equatable {
     public var endedWithEOS: Bool
 }
 
+/// Where the wall time of the last `generate` went (seconds): packing the decode weights, the
+/// prompts' prefill, the decode steps (model), and sampling from the logits. Each is a read of the
+/// monotonic clock around its phase, a few per decode step, so always on.
+public struct GenerationTimings: Sendable, Equatable {
+    public var pack = 0.0, prefill = 0.0, decode = 0.0, sample = 0.0
+    public var total: Double { pack + prefill + decode + sample }
+}
+
 /// Autoregressive sampling with a KV cache. Prompts are prefilled in batches (right-padded to the
 /// longest prompt of the batch: causal attention keeps padding out of every real position, so
 /// each prompt gets the values it gets alone), then all unfinished sequences advance one token per
@@ -55,6 +63,8 @@ public final class Generator {
     let packedScratch: FloatBuffer
     /// Offsets into `packed`: [layer][0..<4] for the four block matrices, and the LM head.
     let packedBlock: [[Int]], packedHead: Int
+    /// The phases of the last `generate`.
+    public private(set) var timings = GenerationTimings()
 
     /// `prefillTokens` (default max(context, 2048)) bounds the padded prompt tokens of one prefill batch.
     public init(model: GPT, maxBatch: Int, prefillTokens: Int? = nil) {
@@ -127,7 +137,10 @@ public final class Generator {
         precondition(rngs.count == prompts.count, "one random stream per prompt")
         var results: [GeneratedSequence] = []
         results.reserveCapacity(prompts.count)
+        timings = GenerationTimings()
+        let t0 = Clock.now()
         if options.maxNewTokens > 1 && !prompts.isEmpty { packWeights() }      // a decode step will run
+        timings.pack = Clock.now() - t0
         var start = 0
         while start < prompts.count {
             let end = min(prompts.count, start + maxBatch)
@@ -145,7 +158,10 @@ public final class Generator {
         for p in prompts { precondition(!p.isEmpty && p.count <= ctx, "prompt length \(p.count) must be in 1...\(ctx)") }
         var pos = prompts.map(\.count)      // position of the next token to be written
         var next = [Int32](repeating: 0, count: n)
+        var t = Clock.now()
         prefill(prompts)
+        timings.prefill += Clock.now() - t
+        t = Clock.now()
         // rows[r] = sequence index of row r of the decode buffers (and of `logits`)
         var rows = o.maxNewTokens > 0 ? Array(0..<n) : []
         var picked = [(Int32, Float)](repeating: (0, 0), count: n)
@@ -173,9 +189,13 @@ public final class Generator {
                 stillActive.append(i)
             }
             rows = stillActive
+            let sampled = Clock.now()
+            timings.sample += sampled - t
             if rows.isEmpty { break }
             decodeStep(rows: rows, tokens: rows.map { next[$0] }, positions: rows.map { pos[$0] })
             for i in rows { pos[i] += 1 }
+            t = Clock.now()
+            timings.decode += t - sampled
         }
         return out
     }
@@ -183,8 +203,18 @@ public final class Generator {
     /// Runs the prompts through the model, filling the KV cache (slot i for prompt i) and leaving
     /// the next-token logits of prompt i in `logits` row i. Prompts are sorted by length and packed
     /// into batches of at most `prefillTokens` padded tokens, so that little compute goes to padding.
+    ///
+    /// A prompt given more than once (GRPO's and RLOO's G completions of a prompt, best-of-N's N
+    /// samples, online DPO's pair) is prefilled once: its later copies get the first one's cache
+    /// and logits row. A prompt's prefill does not depend on the others in its batch, so the copies
+    /// hold the bits their own prefill would have computed.
     func prefill(_ prompts: [[Int32]]) {
-        let order = prompts.indices.sorted { (prompts[$0].count, $0) > (prompts[$1].count, $1) }
+        var first: [[Int32]: Int] = [:]
+        var source = Array(prompts.indices)
+        for (i, p) in prompts.enumerated() {
+            if let f = first[p] { source[i] = f } else { first[p] = i }
+        }
+        let order = prompts.indices.filter { source[$0] == $0 }.sorted { (prompts[$0].count, $0) > (prompts[$1].count, $1) }
         var k = 0
         while k < order.count {
             let T = prompts[order[k]].count        // the longest of this batch (sorted descending)
@@ -192,6 +222,24 @@ public final class Generator {
             prefillBatch(Array(order[k..<(k + B)]), prompts, T: T)
             k += B
         }
+        let copies = prompts.indices.filter { source[$0] != $0 }
+        Parallel.forRange(copies.count, grain: 4) { range in
+            for i in copies[range] { self.copySlot(from: source[i], to: i, positions: prompts[i].count) }
+        }
+    }
+
+    /// Slot `to` ← slot `from`: the first `positions` cached keys and values of every layer and
+    /// head, and the next-token logits row.
+    func copySlot(from: Int, to: Int, positions: Int) {
+        let kc = kCache.pointer, vc = vCache.pointer
+        for l in 0..<L {
+            for h in 0..<NH {
+                let src = cacheOffset(l, from, h, 0), dst = cacheOffset(l, to, h, 0)
+                (kc + dst).update(from: kc + src, count: positions * HS)
+                (vc + dst).update(from: vc + src, count: positions * HS)
+            }
+        }
+        (logits.pointer + to * V).update(from: logits.pointer + from * V, count: V)
     }
 
     func prefillBatch(_ members: [Int], _ prompts: [[Int32]], T: Int) {

@@ -84,6 +84,30 @@ final class GenerationTests: XCTestCase {
         for (x, y) in zip(a, b) { for (p, q) in zip(x.logprobs, y.logprobs) { XCTAssertEqual(p, q, accuracy: 1e-5) } }
     }
 
+    /// A prompt given several times (a group's G completions) is prefilled once and its copies
+    /// take its cache: each copy still samples what it samples alone from its own stream, the
+    /// copies differ from one another (their streams differ), and the prefill's FLOPs are those of
+    /// the distinct prompts only.
+    func testRepeatedPromptsArePrefilledOnceAndSampleAsAlone() {
+        let m = model()
+        let gen = Generator(model: m, maxBatch: 8)
+        let repeated = [prompts[1], prompts[0], prompts[1], prompts[1], prompts[3], prompts[0], prompts[1], prompts[3]]
+        let opts = SamplingOptions(temperature: 1, maxNewTokens: 12, eosId: 0)
+        var rngs = repeated.indices.map { RNG(seed: 81).split("sample", $0) }
+        let batch = gen.generate(prompts: repeated, options: opts, rngs: &rngs)
+        XCTAssertNotEqual(batch[0].tokens, batch[2].tokens, "copies of one prompt sample on their own streams")
+        // One new token: the prefill and a sample, no decode step.
+        func prefillFlops(_ ps: [[Int32]]) -> Double {
+            let before = FlopCounter.snapshot.generate
+            var r = ps.indices.map { RNG(seed: 3).split("one", $0) }
+            _ = gen.generate(prompts: ps, options: SamplingOptions(temperature: 1, maxNewTokens: 1), rngs: &r)
+            return FlopCounter.snapshot.generate - before
+        }
+        XCTAssertEqual(prefillFlops(repeated), prefillFlops([prompts[1], prompts[0], prompts[3]]),
+                       "the prefill of the three distinct prompts only")
+        assertBatchMatchesEachAlone(gen, repeated, opts, base: RNG(seed: 81))
+    }
+
     /// The KV-cache path must give the same log-probs as a full forward pass over prompt + sample.
     func testCachedLogProbsMatchFullForward() {
         let m = model()
