@@ -12,17 +12,7 @@ extension GRPOTrainer {
                                      completionLength: Int = 32, steps: Int = 3) -> GroupBenchmarkResult {
         let shape = GroupBenchmark.Shape(prompts: prompts, promptLength: promptLength, generations: generations, completionLength: completionLength)
         return GroupBenchmark.measure(config: config, shape: shape, steps: steps) { policy, reference, reward, data in
-            var c = GRPOConfig()
-            c.steps = steps + 1
-            c.batchSize = prompts
-            c.numGenerations = generations
-            c.gradAccum = 1                  // TRL's peer: per_device_train_batch_size 64, one microbatch
-            c.maxCompletionLength = completionLength
-            c.beta = GroupBenchmark.beta
-            c.temperature = 1
-            c.stopToken = nil
-            c.samplesEvery = 0
-            c.checkpointEvery = 0
+            let c = GroupBenchmark.config(GRPOConfig.self, shape: shape, steps: steps)
             let trainer = GRPOTrainer(policy: policy, reference: reference, reward: reward, prompts: data, config: c, pad: 0, seed: 1)
             return { trainer.trainStep() }
         }

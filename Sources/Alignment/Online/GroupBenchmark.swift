@@ -23,6 +23,24 @@ enum GroupBenchmark {
 
     static let beta = 0.04
 
+    /// A group method's config at the peer's work: `s.prompts` prompts a step, G completions of
+    /// `s.completionLength` tokens to full length, β = 0.04, one microbatch (the peer's
+    /// per_device_train_batch_size 64), temperature 1, `steps` + 1 steps, no samples or checkpoints.
+    static func config<C: GroupBenchmarkSettings>(_: C.Type, shape s: Shape, steps: Int) -> C {
+        var c = C()
+        c.steps = steps + 1
+        c.batchSize = s.prompts
+        c.numGenerations = s.generations
+        c.gradAccum = 1
+        c.maxCompletionLength = s.completionLength
+        c.beta = beta
+        c.temperature = 1
+        c.stopToken = nil
+        c.samplesEvery = 0
+        c.checkpointEvery = 0
+        return c
+    }
+
     static func measure(config: GPTConfig, shape s: Shape, steps: Int,
                         make: (_ policy: GPT, _ reference: GPT, _ reward: RewardFunction, _ prompts: [[Int32]]) -> () -> [String: Double])
         -> GroupBenchmarkResult {
@@ -49,6 +67,24 @@ enum GroupBenchmark {
                                     optimizeSeconds: m["time/optimize_s"] ?? .nan)
     }
 }
+
+/// The keys of GRPO's and RLOO's configs that the benchmark sets (`GroupBenchmark.config`).
+protocol GroupBenchmarkSettings {
+    init()
+    var steps: Int { get set }
+    var batchSize: Int { get set }
+    var numGenerations: Int { get set }
+    var gradAccum: Int { get set }
+    var maxCompletionLength: Int { get set }
+    var beta: Double { get set }
+    var temperature: Float { get set }
+    var stopToken: Int32? { get set }
+    var samplesEvery: Int { get set }
+    var checkpointEvery: Int { get set }
+}
+
+extension GRPOConfig: GroupBenchmarkSettings {}
+extension RLOOConfig: GroupBenchmarkSettings {}
 
 /// The peer benchmark's reward: distinct tokens of the completion / 10.
 final class DistinctTokensReward: RewardFunction {
