@@ -86,6 +86,32 @@ public final class MPIWorld: GradientReducer {
         }
     }
 
+    /// MPI_Allgather of the lengths, then MPI_Allgatherv of the bytes, in rounds of at most
+    /// `chunk / size` bytes from each process (counts and displacements are Int32).
+    public func allGather(bytes: [UInt8]) -> [[UInt8]] {
+        guard size > 1 else { return [bytes] }
+        var mine = Int64(bytes.count)
+        var lengths = [Int64](repeating: 0, count: size)
+        MPI_Allgather(&mine, 1, rlhf_mpi_long_long(), &lengths, 1, rlhf_mpi_long_long(), rlhf_mpi_comm_world())
+        var out = lengths.map { [UInt8](repeating: 0, count: Int($0)) }
+        let perRound = max(1, Self.chunk / size), longest = Int(lengths.max() ?? 0)
+        var done = 0
+        repeat {
+            let counts = lengths.map { Int32(max(0, min(perRound, Int($0) - done))) }
+            var displacements = [Int32](repeating: 0, count: size)
+            for r in 1..<size { displacements[r] = displacements[r - 1] + counts[r - 1] }
+            var received = [UInt8](repeating: 0, count: max(1, Int(displacements[size - 1] + counts[size - 1])))
+            var sent = counts[rank] > 0 ? Array(bytes[done..<(done + Int(counts[rank]))]) : [0]
+            MPI_Allgatherv(&sent, counts[rank], rlhf_mpi_byte(), &received, counts, displacements, rlhf_mpi_byte(), rlhf_mpi_comm_world())
+            for r in 0..<size where counts[r] > 0 {
+                let at = Int(displacements[r])
+                out[r].replaceSubrange(done..<(done + Int(counts[r])), with: received[at..<(at + Int(counts[r]))])
+            }
+            done += perRound
+        } while done < longest
+        return out
+    }
+
     public func barrier() {
         guard size > 1 else { return }
         MPI_Barrier(rlhf_mpi_comm_world())

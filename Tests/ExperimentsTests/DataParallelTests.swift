@@ -41,14 +41,49 @@ final class DataParallelTests: XCTestCase {
         MPI.assertSameRun(one, two, models: ["sft", "reward_model", "ppo", "dpo"], tolerance: 2e-4)
     }
 
+    /// GRPO (reward model, scale_rewards batch, the dapo loss, two updates a step, microbatches of 3
+    /// completions with one cut between the ranks) and RLOO (gold judge, normalize_advantages, a
+    /// microbatch per rank and one more) on batches of 3 prompts × 2 completions: rank 0 samples
+    /// and trains on the group of prompt 0, rank 1 on those of prompts 1 and 2.
+    /// Bit for bit the same as one process: the first step's completions (same policy, same
+    /// streams) and, scored by the gold judge (RLOO), that step's reward statistics. Within
+    /// tolerance (the gradients' sums run in another order, and the reward model scores each rank's
+    /// share in batches of its own): the models and every logged metric.
+    func testGRPOAndRLOOOnTwoRanksEqualOneProcess() throws {
+        let mpirun = try MPI.mpirun()
+        let cfg = try MPI.writeConfig(in: dir, base: try makeBase(), stages: ["reward_model", "grpo", "rloo"], sections: """
+          "grpo": {"steps": 3, "batch_size": 3, "num_generations": 2, "grad_accum": 2, "num_iterations": 2, "scale_rewards": "batch", "lr": 3e-3,
+                   "max_completion_length": 8, "samples_every": 1, "samples_count": 6, "checkpoint_every": 2},
+          "rloo": {"steps": 3, "batch_size": 3, "num_generations": 2, "grad_accum": 3, "normalize_advantages": true, "reward": "gold", "lr": 3e-3,
+                   "max_completion_length": 8, "samples_every": 1, "samples_count": 6, "checkpoint_every": 2}
+        """)
+        let (one, two) = try MPI.runOnceAndOnTwoRanks(mpirun, cfg, in: dir)
+        MPI.assertSameRun(one, two, models: ["reward_model", "grpo", "rloo"], tolerance: 2e-4)
+        // The tolerance is far below what training changed.
+        MPI.assertMoved(two, models: ["grpo", "rloo"], from: "sft", by: 2e-3)
+        MPI.assertSameFirstSamples(one, two, stages: ["grpo", "rloo"], keys: ["prompt", "completion", "ended_with_eos"])
+        let first = { (u: URL) in MPI.metrics(u, stage: "rloo", step: 1) }
+        for k in ["reward", "reward_std", "frac_reward_zero_std", "completions/mean_length"] {
+            XCTAssertEqual(first(one)[k], first(two)[k], "rloo step 1 \(k): the gold judge's scores of the same completions")
+            XCTAssertNotNil(first(one)[k], k)
+        }
+    }
+
     func testABadConfigEndsTheJobWithRankZerosLine() throws {
         let mpirun = try MPI.mpirun()
         let cfg = try writeConfig(base: try makeBase(), stages: ["sft", "preferences"])
         let r = try runProcess(mpirun, MPI.args(np: 2) + [rlhfBinary.path, "run", cfg.path, "--out", dir.appendingPathComponent("x").path])
         XCTAssertEqual(r.code, 2)
         XCTAssertEqual(r.stderr.trimmingCharacters(in: .whitespacesAndNewlines),
-                       "error: \(cfg.path): stages: \"preferences\" does not run data-parallel yet (only tokenizer, pretrain, sft, reward_model, ppo, dpo do); run it as one process without mpirun (init_from this run), or remove it from stages")
+                       "error: \(cfg.path): stages: \"preferences\" does not run data-parallel yet (only tokenizer, pretrain, sft, reward_model, ppo, grpo, rloo, dpo do); run it as one process without mpirun (init_from this run), or remove it from stages")
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("x").path))
+        // A global batch smaller than the job: a process would have no prompt.
+        let small = try MPI.writeConfig(in: dir, base: dir, stages: ["grpo"],
+                                        sections: #""grpo": {"batch_size": 1, "num_generations": 2, "grad_accum": 1, "reward": "gold"}"#)
+        let b = try runProcess(mpirun, MPI.args(np: 2) + [rlhfBinary.path, "run", small.path, "--out", dir.appendingPathComponent("y").path])
+        XCTAssertEqual(b.code, 2)
+        XCTAssertEqual(b.stderr.trimmingCharacters(in: .whitespacesAndNewlines),
+                       "error: \(small.path): grpo.batch_size: is 1, fewer than the 2 processes of this job (batch sizes are global: each process samples and trains on the groups of its share of the step's prompts); set grpo.batch_size to at least 2 or start fewer processes")
         // A command that does not train runs as one process.
         let c = try runProcess(mpirun, MPI.args(np: 2) + [rlhfBinary.path, "compare", dir.path])
         XCTAssertEqual(c.code, 2)
@@ -70,10 +105,11 @@ final class DataParallelTests: XCTestCase {
 enum MPI {
     /// The run every data-parallel test starts from (one process): a tokenizer, an SFT policy
     /// and its preference pairs, so that the runs under test have SFT, reward-model and DPO data.
-    static func makeBase(in dir: URL, file: StaticString = #filePath, line: UInt = #line) throws -> URL {
+    /// `more`: stages after those (of the micro pipeline's sections).
+    static func makeBase(in dir: URL, more: [String] = [], file: StaticString = #filePath, line: UInt = #line) throws -> URL {
         let base = dir.appendingPathComponent("base")
         let cfg = dir.appendingPathComponent("base.json")
-        try Recovery.write(Recovery.config(name: "base", stages: ["tokenizer", "sft", "preferences"],
+        try Recovery.write(Recovery.config(name: "base", stages: ["tokenizer", "sft", "preferences"] + more,
                                            sections: ["sft": #"{"steps": 2, "batch_size": 4, "eval_every": 0, "checkpoint_every": 0}"#]), to: cfg)
         let r = try runRLHF(["run", cfg.path, "--out", base.path])
         XCTAssertEqual(r.code, 0, r.stderr, file: file, line: line)
@@ -83,9 +119,12 @@ enum MPI {
     /// SFT, reward model, PPO and DPO from `base` (batch sizes 6, 4, 6 and 4: two ranks take 3, 2,
     /// 3 and 2; PPO's minibatches of 3 sequences split 1 + 2, with a separate value model, the
     /// adaptive KL controller and reward whitening over the global batch), written to `dir/dp.json`.
-    static func writeConfig(in dir: URL, base: URL, stages: [String] = ["sft", "reward_model", "dpo"], sftSteps: Int = 4, checkpointEvery: Int = 2) throws -> URL {
+    /// `sections`: more members of the config (other stages' sections), as JSON text.
+    static func writeConfig(in dir: URL, base: URL, stages: [String] = ["sft", "reward_model", "dpo"], sftSteps: Int = 4, checkpointEvery: Int = 2,
+                            sections: String? = nil) throws -> URL {
+        // With more sections, the base's model (the sampling stages check its context).
         let json = """
-        {
+        {\(sections.map { "\n" + $0 + ",\n" + #""model": {"n_layer": 1, "n_head": 2, "n_embd": 16, "n_positions": 176},"# } ?? "")
           "name": "dp", "seed": 5, "threads": 1, "init_from": \(JSONValue.quote(base.path)), "stages": [\(stages.map { "\"\($0)\"" }.joined(separator: ", "))],
           "data": {"task": "tldr-synth", "train_posts": 120, "valid_posts": 16, "test_posts": 12, "corpus_posts": 150, "max_prompt_tokens": 150, "max_completion_tokens": 24},
           "tokenizer": {"vocab_size": 400, "corpus_posts": 120},
@@ -151,6 +190,64 @@ enum MPI {
         }
     }
 
+    /// `cfg` run as one process into dir/one, then by `mpirun -np 2` into dir/two: both succeed, the
+    /// job prints its end once, and the other rank's scratch directory is gone.
+    static func runOnceAndOnTwoRanks(_ mpirun: URL, _ cfg: URL, in dir: URL, file: StaticString = #filePath, line: UInt = #line) throws -> (URL, URL) {
+        let one = dir.appendingPathComponent("one"), two = dir.appendingPathComponent("two")
+        let r1 = try runRLHF(["run", cfg.path, "--out", one.path])
+        XCTAssertEqual(r1.code, 0, r1.stderr, file: file, line: line)
+        let scratchBefore = rankScratch()
+        let r2 = try runProcess(mpirun, args(np: 2) + [rlhfBinary.path, "run", cfg.path, "--out", two.path])
+        XCTAssertEqual(r2.code, 0, r2.stderr, file: file, line: line)
+        // What the run prints at its end (the done line or the eval table), once.
+        XCTAssertEqual(r2.stdout.split(separator: "\n").count, r1.stdout.split(separator: "\n").count, r2.stdout, file: file, line: line)
+        XCTAssertEqual(leftScratch(since: scratchBefore), [], file: file, line: line)
+        return (one, two)
+    }
+
+    /// The logged metrics of `stage` at `step` in run `u`.
+    static func metrics(_ u: URL, stage: String, step: Int) -> [String: Double] {
+        guard let row = Recovery.lines(u.appendingPathComponent("metrics.jsonl")).compactMap({ $0 })
+            .first(where: { $0["stage"]?.stringValue == stage && $0["step"]?.doubleValue == Double(step) }),
+              case .object(let members) = row else { return [:] }
+        var m: [String: Double] = [:]
+        for (k, v) in members { if let d = v.doubleValue { m[k] = d } }
+        return m
+    }
+
+    /// The samples logged at step 1 of each of `stages` are the same in both runs, field for field
+    /// (`keys`), and there are some.
+    static func assertSameFirstSamples(_ a: URL, _ b: URL, stages: [String], keys: [String], file: StaticString = #filePath, line: UInt = #line) {
+        let rows = { (u: URL, stage: String) -> [[String]] in
+            Recovery.lines(u.appendingPathComponent("samples.jsonl")).compactMap { $0 }
+                .filter { $0["stage"]?.stringValue == stage && $0["step"]?.doubleValue == 1 }
+                .map { r in keys.map { r[$0]?.stringValue ?? "" } }
+        }
+        for s in stages {
+            XCTAssertGreaterThan(rows(a, s).count, 0, "no samples of \(s) at step 1", file: file, line: line)
+            XCTAssertEqual(rows(a, s), rows(b, s), "\(s): the samples of step 1", file: file, line: line)
+        }
+    }
+
+    /// Each of `models` of run `u` differs from the `from` model of the base run beside it
+    /// (`makeBase`) by more than `by` (max |Δ| over the parameters).
+    static func assertMoved(_ u: URL, models: [String], from: String, by: Float, file: StaticString = #filePath, line: UInt = #line) {
+        let base = u.deletingLastPathComponent().appendingPathComponent("base")
+        guard let start = try? GPT.load(from: base.appendingPathComponent("models/\(from).safetensors")) else {
+            return XCTFail("no models/\(from).safetensors in \(base.path)", file: file, line: line)
+        }
+        for m in models {
+            guard let x = try? GPT.load(from: u.appendingPathComponent("models/\(m).safetensors")) else {
+                XCTFail("no models/\(m).safetensors in \(u.path)", file: file, line: line)
+                continue
+            }
+            var d: Float = 0
+            for i in 0..<min(x.params.count, start.params.count) { d = max(d, abs(x.params[i] - start.params[i])) }
+            print("models/\(m).safetensors: max |Δ| \(d) from \(from)")
+            XCTAssertGreaterThan(d, by, "models/\(m).safetensors barely moved from \(from)", file: file, line: line)
+        }
+    }
+
     /// Every model of run `a` equals the one of run `b` within `tolerance` (max |Δ| over the
     /// parameters), and so does every logged loss and accuracy, step for step.
     static func assertSameRun(_ a: URL, _ b: URL, models: [String] = ["sft", "reward_model", "dpo"], tolerance: Float,
@@ -179,7 +276,9 @@ enum MPI {
             // is 0 up to rounding, so the count of margins > 0 is the rounding's.)
             for k in ["loss", "eval/loss", "accuracy", "eval/accuracy", "rewards/margins", "eval/rewards/margins", "grad_norm",
                       "objective/scores", "objective/kl", "objective/kl_coef", "objective/entropy", "loss/policy", "loss/value",
-                      "policy/approxkl", "val/ratio", "val/explained_variance", "response_length"] {
+                      "policy/approxkl", "val/ratio", "val/explained_variance", "response_length",
+                      "reward", "reward_std", "kl", "entropy", "clip_ratio/region_mean", "completions/mean_length", "objective/rlhf_reward",
+                      "frac_reward_zero_std", "rewards/chosen", "rewards/rejected", "objective/non_score_reward", "val/contain_eos_token"] {
                 guard let p = x[k]?.doubleValue else { continue }
                 guard let q = y[k]?.doubleValue else { XCTFail("\(k) missing in \(b.path)", file: file, line: line); continue }
                 XCTAssertEqual(p, q, accuracy: 1e-4 * max(1, abs(p)), "\(x["stage"]?.stringValue ?? "") step \(x["step"]?.doubleValue ?? 0) \(k)", file: file, line: line)

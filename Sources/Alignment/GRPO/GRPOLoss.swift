@@ -28,22 +28,26 @@ public enum GRPOLoss {
 
     /// What one microbatch weighs in the step's mean (`count`) and the weight w_i of each token of
     /// its completion i; `lengths` are the completions' token counts, `active` whether each enters the loss.
-    public static func normalization(_ type: GRPOLossType, lengths: [Int], active: [Bool], maxCompletionLength: Int)
-        -> (count: Double, weights: [Double]) {
+    /// In a data-parallel job the completions are one process's part of a microbatch, and
+    /// `microbatch` gives the loss tokens of the whole microbatch (bnpo's N_micro) and whether this
+    /// part counts the microbatch (one part of each does); the other types' counts add up over parts.
+    public static func normalization(_ type: GRPOLossType, lengths: [Int], active: [Bool], maxCompletionLength: Int,
+                                     microbatch: (tokens: Int, counted: Bool)? = nil) -> (count: Double, weights: [Double]) {
         precondition(lengths.count == active.count)
         let tokens = zip(lengths, active).reduce(0) { $0 + ($1.1 ? $1.0 : 0) }
+        let microTokens = microbatch?.tokens ?? tokens
         let weights: [Double] = zip(lengths, active).map { n, on in
             guard on else { return 0 }
             switch type {
             case .grpo: return 1 / Double(max(n, 1))
-            case .bnpo: return 1 / Double(max(tokens, 1))
+            case .bnpo: return 1 / Double(max(microTokens, 1))
             case .dapo, .drGRPO: return 1
             }
         }
         let count: Double
         switch type {
         case .grpo: count = Double(lengths.count)
-        case .bnpo: count = 1
+        case .bnpo: count = (microbatch?.counted ?? true) ? 1 : 0
         case .dapo: count = Double(tokens)
         case .drGRPO: count = Double(lengths.count * maxCompletionLength)
         }

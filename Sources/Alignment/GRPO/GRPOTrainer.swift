@@ -80,19 +80,18 @@ public final class GRPOTrainer {
     /// Returns the rollout's metrics.
     @discardableResult
     public func prepare(prompts: [[Int32]], responses: [[Int32]]) -> [String: Double] {
-        core.load(prompts: prompts, responses: responses)
+        core.load(prompts: prompts, responses: responses, reducer: reducer)
         return prepareLoaded()
     }
 
     func prepareLoaded() -> [String: Double] {
+        // Every process holds every completion's score (`GroupRollout.load`): the group means and the
+        // batch std of `scale_rewards: batch` are those of the whole step's completions.
         let rewards = rollout.scores.map(Double.init)
-        // Groups never span processes; the batch std of `scale_rewards: batch` is over every process's rewards.
-        let batchStd = config.scaleRewards == .batch ? GroupAdvantages.globalStd(rewards, reducer: reducer) : nil
-        let (adv, stds) = GroupAdvantages.groupNormalized(rewards, groupSize: config.numGenerations, scale: config.scaleRewards,
-                                                          batchStd: batchStd)
+        let (adv, stds) = GroupAdvantages.groupNormalized(rewards, groupSize: config.numGenerations, scale: config.scaleRewards)
         for (i, a) in adv.enumerated() { rollout.sequenceAdvantages[i] = Float(a) }
-        if reference != nil { core.referenceLogProbs() }
-        if config.numIterations > 1 { core.oldLogProbs() }
+        if reference != nil { core.referenceLogProbs(reducer: reducer) }
+        if config.numIterations > 1 { core.oldLogProbs(reducer: reducer) }
         return core.rolloutMetrics(stds: stds)
     }
 
@@ -101,9 +100,15 @@ public final class GRPOTrainer {
 
     func count(_ batch: RolloutMicroBatch) -> Double { normalization(batch).count }
 
+    /// `batch` is this process's part of a microbatch: bnpo's per-microbatch token mean takes the
+    /// tokens of the whole microbatch (every process holds the rollout), and the microbatch counts
+    /// once, in the process that holds its first completion.
     func normalization(_ batch: RolloutMicroBatch) -> (count: Double, weights: [Double]) {
-        GRPOLoss.normalization(config.lossType, lengths: batch.sequences.indices.map(batch.tokenCount),
-                               active: batch.sequences.map(active), maxCompletionLength: config.maxCompletionLength)
+        let micro = core.microbatch(of: batch)
+        return GRPOLoss.normalization(config.lossType, lengths: batch.sequences.indices.map(batch.tokenCount),
+                                      active: batch.sequences.map(active), maxCompletionLength: config.maxCompletionLength,
+                                      microbatch: (tokens: micro.reduce(0) { $0 + (active($1) ? rollout.length($1) : 0) },
+                                                   counted: batch.sequences[0] == micro.lowerBound))
     }
 
     /// d(scale · Σ w_i ℓ_t)/d logπ of each response token of `batch` (see `GRPOLoss`).

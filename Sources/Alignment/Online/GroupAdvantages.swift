@@ -31,14 +31,11 @@ public enum GroupAdvantages {
     /// is the group's (`.group`), the batch's (`.batch`), or not divided (`.none`, Dr. GRPO).
     /// Also returns the std each completion's "is its std zero" test looks at (the group's for
     /// `.group` and `.none`, the batch's for `.batch`), as TRL's `frac_reward_zero_std` counts it.
-    /// `batchStd` replaces the std of `rewards` for `.batch` (the std over every process's rewards
-    /// in a data-parallel job, `globalStd`).
-    public static func groupNormalized(_ rewards: [Double], groupSize G: Int, scale: ScaleRewards, batchStd: Double? = nil)
-        -> (advantages: [Double], std: [Double]) {
+    public static func groupNormalized(_ rewards: [Double], groupSize G: Int, scale: ScaleRewards) -> (advantages: [Double], std: [Double]) {
         precondition(G >= 1 && rewards.count % G == 0, "rewards must come in whole groups of \(G)")
         let groups = rewards.count / G
         var adv = [Double](repeating: 0, count: rewards.count), std = adv
-        let batchStd = batchStd ?? moments(rewards).std
+        let batchStd = moments(rewards).std
         for g in 0..<groups {
             let r = rewards[(g * G)..<((g + 1) * G)]
             let (mean, groupStd) = moments(r)
@@ -65,29 +62,10 @@ public enum GroupAdvantages {
         return adv
     }
 
-    /// (x − mean)/(std + 1e-4) over the whole batch (TRL RLOO's `normalize_advantages`); with a
-    /// reducer of several processes, the mean and std of every process's values.
-    public static func normalized(_ x: [Double], reducer: GradientReducer = LocalReducer.shared) -> [Double] {
-        var (mean, std) = moments(x)
-        if reducer.size > 1 {
-            var s = [Double(x.count), x.reduce(0, +)]
-            reducer.sum(&s)
-            mean = s[1] / max(s[0], 1)
-            std = globalStd(x, reducer: reducer)
-        }
+    /// (x − mean)/(std + 1e-4) over the whole batch (TRL RLOO's `normalize_advantages`).
+    public static func normalized(_ x: [Double]) -> [Double] {
+        let (mean, std) = moments(x)
         return x.map { ($0 - mean) / (std + stdEpsilon) }
-    }
-
-    /// The unbiased std of the rewards of every process of a data-parallel job (counts and sums
-    /// added by `reducer`); one process: `moments(rewards).std`, exactly.
-    public static func globalStd(_ rewards: [Double], reducer: GradientReducer) -> Double {
-        guard reducer.size > 1 else { return moments(rewards).std }
-        var s = [Double(rewards.count), rewards.reduce(0, +)]
-        reducer.sum(&s)
-        let mean = s[1] / max(s[0], 1)
-        var ss = [rewards.reduce(0) { $0 + ($1 - mean) * ($1 - mean) }]
-        reducer.sum(&ss)
-        return s[0] > 1 ? (ss[0] / (s[0] - 1)).squareRoot() : 0
     }
 
     /// TRL's `torch.isclose(std, 0)`: |std| ≤ 1e-8.

@@ -33,9 +33,9 @@ extension GroupMethod {
     /// One step: sample, prepare, μ updates, counters and timings.
     func groupTrainStep() -> [String: Double] {
         let t0 = Clock.now()
-        let (prompts, responses) = core.sample(step: step)
+        let (prompts, responses) = core.sample(step: step, reducer: reducer)
         let tSampled = Clock.now()
-        core.load(prompts: prompts, responses: responses)
+        core.load(prompts: prompts, responses: responses, reducer: reducer)
         var m = prepareLoaded()
         let tScored = Clock.now()
         m.merge(optimizeRollout()) { _, new in new }

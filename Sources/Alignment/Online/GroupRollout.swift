@@ -15,6 +15,15 @@ struct GroupPassSums {
     /// max |ρ − 1| over the units (exactly 0 when the pass is on-policy: μ = 1 or the first pass).
     var maxRatioDeviation = 0.0
 
+    /// The sums of every process of a data-parallel job (the largest deviation of any).
+    mutating func sum(_ reducer: GradientReducer) {
+        guard reducer.size > 1 else { return }
+        var v = [tokens, entropy, kl, clipLow, clipHigh, units, loss]
+        reducer.sum(&v)
+        (tokens, entropy, kl, clipLow, clipHigh, units, loss) = (v[0], v[1], v[2], v[3], v[4], v[5], v[6])
+        maxRatioDeviation = reducer.maximum(maxRatioDeviation)
+    }
+
     func metrics(klLogged: Bool) -> [String: Double] {
         let n = max(tokens, 1), u = max(units, 1)
         var m: [String: Double] = [
@@ -37,6 +46,15 @@ struct GroupPassSums {
 /// their prompt in one row, two by two, with `sharedPrompt`); runs the reference and, when the
 /// method needs them, the pre-update policy over those microbatches; and runs the optimisation
 /// passes through `OptimizerStep`. No value model: nothing here has one.
+///
+/// In a data-parallel job (`reducer` of several processes) each process samples the groups of its
+/// share of the step's prompts (groups never span processes), on the completions' own streams, and
+/// every process then holds the whole rollout: the completions and their scores are gathered, so
+/// the advantages (a group's, or the batch's std for `scale_rewards: batch`) and the rollout's
+/// metrics are computed from every completion, as one process computes them. The forwards and the
+/// updates take each process's completions of every microbatch (`batches`: the microbatches cut to
+/// this process's groups); the log-probs of the forwards are gathered, the counts of the loss's
+/// normaliser, the gradients and the pass's sums are summed over processes.
 final class GroupRollout {
     let policy: GPT
     /// The frozen reference (nil when the KL coefficient is 0: it is then neither kept nor run).
@@ -58,7 +76,8 @@ final class GroupRollout {
     let ws: GPTWorkspace
     let buffer: RolloutBuffer
     let maxT: Int
-    /// The microbatches of the current rollout, in order (indices into the buffer).
+    /// This process's parts of the microbatches of the current rollout, in order (indices into the
+    /// buffer): the whole microbatches in a process that runs alone.
     var batches: [RolloutMicroBatch] = []
 
     init(policy: GPT, reference: GPT?, reward: RewardFunction, prompts: [[Int32]], batchSize: Int, generations G: Int,
@@ -116,44 +135,73 @@ final class GroupRollout {
     /// The step's prompts, each repeated G times (completion j answers prompt j / G).
     func groupPrompts(step: Int) -> [[Int32]] { schedule.batch(iteration: step).flatMap { Array(repeating: $0, count: G) } }
 
-    /// Samples the step's completions.
-    func sample(step: Int) -> (prompts: [[Int32]], responses: [[Int32]]) {
+    /// The step's completions this process samples and trains on: the groups of its share of the
+    /// step's prompts (all of them in a process that runs alone).
+    func ownCompletions(_ reducer: GradientReducer) -> Range<Int> {
+        let p = reducer.share(batchSize)
+        return (p.lowerBound * G)..<(p.upperBound * G)
+    }
+
+    /// Samples the step's completions: this process's own, each on the stream of its index in the
+    /// step, then every process's gathered (in a process that runs alone, all of them).
+    func sample(step: Int, reducer: GradientReducer) -> (prompts: [[Int32]], responses: [[Int32]]) {
         let prompts = groupPrompts(step: step)
-        let responses = generator.sampleResponses(prompts, temperature: temperature, maxNewTokens: L, stopToken: stopToken) {
-            streams.sampling(iteration: step, index: $0)
+        let mine = ownCompletions(reducer)
+        let responses = generator.sampleResponses(Array(prompts[mine]), temperature: temperature, maxNewTokens: L, stopToken: stopToken) {
+            streams.sampling(iteration: step, index: mine.lowerBound + $0)
         }.map(\.tokens)
-        return (prompts, responses)
+        return (prompts, reducer.allGather(responses))
     }
 
     /// Loads (prompt, response) pairs (sampled, or hand-made in tests): truncation at EOS, scores
-    /// (with the missing-EOS penalty when set), and the microbatch layout.
-    func load(prompts: [[Int32]], responses: [[Int32]]) {
+    /// (with the missing-EOS penalty when set; each process scores its share and gets every score),
+    /// and the microbatch layout of this process's completions.
+    func load(prompts: [[Int32]], responses: [[Int32]], reducer: GradientReducer) {
         precondition(prompts.count == buffer.capacity, "a step holds batch_size × num_generations = \(buffer.capacity) completions")
         buffer.load(prompts: prompts, responses: responses, stopToken: stopToken, promptRoom: policy.config.context - L)
-        buffer.score(with: reward, stopToken: stopToken, missingEOSPenalty: missingEOSPenalty, mode: .subtract, clip: nil)
-        batches = stride(from: 0, to: buffer.count, by: microSize).map { s in
-            let idx = Array(s..<min(buffer.count, s + microSize))
+        buffer.score(with: reward, stopToken: stopToken, missingEOSPenalty: missingEOSPenalty, mode: .subtract, clip: nil, reducer: reducer)
+        let mine = ownCompletions(reducer)
+        batches = stride(from: 0, to: buffer.count, by: microSize).compactMap { s in
+            let part = (s..<min(buffer.count, s + microSize)).clamped(to: mine)
+            if part.isEmpty { return nil }
+            let idx = Array(part)
             if sharedPrompt { return .sharedPrompt(buffer, idx, pad: pad) }
             let T = idx.map { buffer.prompts[$0].count + buffer.responses[$0].count }.max()!
             return .plain(buffer, idx, T: T, pad: pad)
         }
     }
 
+    /// The completions of the whole microbatch (of every process) that `batch` is a part of.
+    func microbatch(of batch: RolloutMicroBatch) -> Range<Int> {
+        let s = batch.sequences[0] / microSize * microSize
+        return s..<min(buffer.count, s + microSize)
+    }
+
     /// log π_ref of every response token (logits / temperature), by batched forwards of the reference.
-    func referenceLogProbs() {
+    func referenceLogProbs(reducer: GradientReducer) {
         guard let reference else { preconditionFailure("no reference model") }
-        for batch in batches {
-            let lp = batch.logProbs(reference, ws: ws, temperature: temperature)
-            for (k, i) in batch.slots.enumerated() { buffer.refLogprobs[i] = lp[k] }
-        }
+        forEachBatch(reducer, into: &buffer.refLogprobs) { $0.logProbs(reference, ws: ws, temperature: temperature) }
     }
 
     /// log π_old of every response token: the policy before this step's updates, over the very
     /// microbatches the first pass trains on, so that pass's ratio is exactly 1.
-    func oldLogProbs() {
+    func oldLogProbs(reducer: GradientReducer) {
+        forEachBatch(reducer, into: &buffer.logprobs) { $0.logProbs(policy, ws: ws, temperature: temperature) }
+    }
+
+    /// Writes `values(batch)` of each of this process's batches at its slots of `array`, then
+    /// gathers every process's (each process then holds the values of every completion).
+    func forEachBatch(_ reducer: GradientReducer, into array: inout [Float], values: (RolloutMicroBatch) -> [Float]) {
+        var written: [Int] = []
         for batch in batches {
-            let lp = batch.logProbs(policy, ws: ws, temperature: temperature)
-            for (k, i) in batch.slots.enumerated() { buffer.logprobs[i] = lp[k] }
+            let v = values(batch)
+            for (k, i) in batch.slots.enumerated() { array[i] = v[k] }
+            if reducer.size > 1 { written += batch.slots }
+        }
+        if reducer.size > 1 {
+            var arrays = [array]
+            reducer.gather(&arrays, slots: written, count: buffer.count * buffer.L)
+            array = arrays[0]
         }
     }
 
@@ -170,6 +218,7 @@ final class GroupRollout {
                 gradient(batch, logp, entropy, scale, &sums)
             }
         }
+        sums.sum(reducer)
         return (sums, r.gradNorm)
     }
 

@@ -29,50 +29,74 @@ extension GradientReducer {
         size == 1 ? items : Array(items[share(items.count)])
     }
 
-    /// The concatenation, in rank order, of every process's `values` where process r holds the
-    /// share `share(n)` of n values: sums of zero-padded copies (adding zeros is exact).
+    /// The concatenation, in rank order, of every process's `items` (values of a fixed size: Int32,
+    /// Float, Double, Bool...), sent as their bytes: exact, whatever the values (NaN, −0, ±∞).
+    public func allGather<T: BitwiseCopyable>(_ items: [T]) -> [T] {
+        guard size > 1 else { return items }
+        let bytes = items.withUnsafeBytes { [UInt8]($0) }
+        var out: [T] = []
+        for part in allGather(bytes: bytes) {
+            precondition(part.count % MemoryLayout<T>.stride == 0, "allGather: \(part.count) bytes for values of \(MemoryLayout<T>.stride)")
+            let k = part.count / MemoryLayout<T>.stride
+            out += [T](unsafeUninitializedCapacity: k) { buffer, initialized in
+                part.withUnsafeBytes { UnsafeMutableRawBufferPointer(buffer).copyMemory(from: $0) }
+                initialized = k
+            }
+        }
+        return out
+    }
+
+    /// The concatenation, in rank order, of every process's token sequences (sent as their lengths
+    /// and their tokens).
+    public func allGather(_ sequences: [[Int32]]) -> [[Int32]] {
+        guard size > 1 else { return sequences }
+        let lengths = allGather(sequences.map { Int32($0.count) })
+        let tokens = allGather(sequences.flatMap { $0 })
+        var out: [[Int32]] = []
+        out.reserveCapacity(lengths.count)
+        var at = 0
+        for n in lengths {
+            out.append(Array(tokens[at..<(at + Int(n))]))
+            at += Int(n)
+        }
+        precondition(at == tokens.count, "allGather: \(tokens.count) tokens for sequences of \(at)")
+        return out
+    }
+
+    /// The n values of a global list of which process r holds those of `share(n)`: every process
+    /// gets all of them, in order.
     public func gather(_ values: [Double], total n: Int) -> [Double] {
         guard size > 1 else { return values }
-        let mine = share(n)
-        precondition(values.count == mine.count, "gather: \(values.count) values for a share of \(mine.count)")
-        return gather(values, at: mine.lowerBound, total: n)
+        precondition(values.count == share(n).count, "gather: \(values.count) values for a share of \(share(n).count)")
+        return allGather(values)
     }
 
-    /// n values, of which this process holds `values` from index `offset` on and the others the
-    /// rest (no index held twice): sums of zero-padded copies.
-    public func gather(_ values: [Double], at offset: Int, total n: Int) -> [Double] {
-        guard size > 1 else { return values }
-        var all = [Double](repeating: 0, count: n)
-        for (k, v) in values.enumerated() { all[offset + k] = v }
-        sum(&all)
-        return all
-    }
-
-    /// The token sequences of every process where process r holds those of `share(n)`, each at
-    /// most `maxLength` tokens (sent as a length and the tokens, in Doubles: exact).
-    public func gather(_ sequences: [[Int32]], total n: Int, maxLength: Int) -> [[Int32]] {
+    /// The n token sequences of a global list of which process r holds those of `share(n)`: every
+    /// process gets all of them, in order.
+    public func gather(_ sequences: [[Int32]], total n: Int) -> [[Int32]] {
         guard size > 1 else { return sequences }
-        let mine = share(n), w = maxLength + 1
-        precondition(sequences.count == mine.count, "gather: \(sequences.count) sequences for a share of \(mine.count)")
-        var flat = [Double](repeating: 0, count: mine.count * w)
-        for (k, s) in sequences.enumerated() {
-            precondition(s.count <= maxLength, "gather: a sequence of \(s.count) tokens, longer than \(maxLength)")
-            flat[k * w] = Double(s.count)
-            for (j, t) in s.enumerated() { flat[k * w + 1 + j] = Double(t) }
-        }
-        let all = gather(flat, at: mine.lowerBound * w, total: n * w)
-        return (0..<n).map { k in (0..<Int(all[k * w])).map { Int32(all[k * w + 1 + $0]) } }
+        precondition(sequences.count == share(n).count, "gather: \(sequences.count) sequences for a share of \(share(n).count)")
+        return allGather(sequences)
     }
 
-    /// Float arrays of which each element was written by one process (its slots) and is zero in
-    /// the others: every process gets all of them (x + 0 is exact). `slots` are the indices this
+    /// Float arrays of which each element was written by one process (its slots): every process
+    /// gets every written element, and 0 where no process wrote. `slots` are the indices this
     /// process wrote; the others' copies are overwritten.
     public func gather(_ arrays: inout [[Float]], slots: [Int], count n: Int) {
         guard size > 1 else { return }
-        var flat = [Double](repeating: 0, count: arrays.count * n)
-        for (a, x) in arrays.enumerated() { for i in slots { flat[a * n + i] = Double(x[i]) } }
-        sum(&flat)
-        for a in arrays.indices { for i in 0..<n { arrays[a][i] = Float(flat[a * n + i]) } }
+        let at = allGather(slots.map(Int32.init))
+        for a in arrays.indices {
+            let values = allGather(slots.map { arrays[a][$0] })
+            var whole = [Float](repeating: 0, count: n)
+            for (i, v) in zip(at, values) { whole[Int(i)] = v }
+            arrays[a] = whole
+        }
+    }
+
+    /// The largest of every process's `x`.
+    public func maximum(_ x: Double) -> Double {
+        guard size > 1 else { return x }
+        return allGather([x]).max()!
     }
 
     /// Whether `flag` holds in any process (a decision every process must take together, such as

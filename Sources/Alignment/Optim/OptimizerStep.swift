@@ -14,6 +14,9 @@ public protocol GradientReducer: AnyObject {
     func sum(_ buffer: FloatBuffer)
     /// bytes ← the bytes of process `root` (a file made once, such as a trained tokenizer).
     func broadcast(_ bytes: inout [UInt8], root: Int)
+    /// Every process's `bytes`, in rank order (an allgather): the parts of a list that each process
+    /// computed and that every process needs whole (samples, scores, labels).
+    func allGather(bytes: [UInt8]) -> [[UInt8]]
     /// Seconds spent summing gradients so far (the benchmark reports it).
     var communicationSeconds: Double { get }
 }
@@ -28,6 +31,21 @@ extension GradientReducer {
         if rank == root { for (i, b) in bytes.enumerated() { v[i] = Double(b) } }
         sum(&v)
         bytes = v.map { UInt8($0) }
+    }
+
+    /// Through `sum`: the lengths, then every process's bytes at its offset as Doubles (exact),
+    /// zeros elsewhere.
+    public func allGather(bytes: [UInt8]) -> [[UInt8]] {
+        guard size > 1 else { return [bytes] }
+        var counts = [Double](repeating: 0, count: size)
+        counts[rank] = Double(bytes.count)
+        sum(&counts)
+        var offsets = [0]
+        for c in counts { offsets.append(offsets.last! + Int(c)) }
+        var all = [Double](repeating: 0, count: offsets[size])
+        for (i, b) in bytes.enumerated() { all[offsets[rank] + i] = Double(b) }
+        sum(&all)
+        return (0..<size).map { r in all[offsets[r]..<offsets[r + 1]].map { UInt8($0) } }
     }
 
     public var communicationSeconds: Double { 0 }

@@ -21,7 +21,7 @@ extension PPOTrainer {
         let local = generator.sampleResponses(Array(prompts[mine]), temperature: config.temperature, maxNewTokens: config.responseLength, stopToken: config.stopToken) {
             samplingRNG(iteration: iteration, index: mine.lowerBound + $0)
         }.map(\.tokens)
-        return reducer.gather(local, total: prompts.count, maxLength: config.responseLength)
+        return reducer.gather(local, total: prompts.count)
     }
 
     /// Steps 2–5 on given responses (the sampled ones, or hand-made ones in tests): truncation at

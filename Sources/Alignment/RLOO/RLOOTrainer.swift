@@ -66,7 +66,7 @@ public final class RLOOTrainer {
     /// Steps 2–3 on given completions (sampled, or hand-made in tests); returns the rollout's metrics.
     @discardableResult
     public func prepare(prompts: [[Int32]], responses: [[Int32]]) -> [String: Double] {
-        core.load(prompts: prompts, responses: responses)
+        core.load(prompts: prompts, responses: responses, reducer: reducer)
         return prepareLoaded()
     }
 
@@ -79,8 +79,8 @@ public final class RLOOTrainer {
         var klTokens = 0.0, klSum = 0.0
         sequenceKL = [Double](repeating: 0, count: n)
         if let _ = reference {
-            core.referenceLogProbs()
-            core.oldLogProbs()
+            core.referenceLogProbs(reducer: reducer)
+            core.oldLogProbs(reducer: reducer)
             for b in 0..<n {
                 var s = 0.0
                 for t in 0..<rollout.length(b) {
@@ -91,12 +91,12 @@ public final class RLOOTrainer {
                 klTokens += Double(rollout.length(b))
             }
         } else if config.numIterations > 1 {
-            core.oldLogProbs()
+            core.oldLogProbs(reducer: reducer)
         }
         let beta = reference != nil ? config.beta : 0
         sequenceRewards = (0..<n).map { Double(rollout.scores[$0]) - beta * sequenceKL[$0] }
         var adv = GroupAdvantages.leaveOneOut(sequenceRewards, groupSize: config.numGenerations)
-        if config.normalizeAdvantages { adv = GroupAdvantages.normalized(adv, reducer: reducer) }
+        if config.normalizeAdvantages { adv = GroupAdvantages.normalized(adv) }
         for (i, a) in adv.enumerated() { rollout.sequenceAdvantages[i] = Float(a) }
         let G = config.numGenerations
         let stds = (0..<n).map { b in GroupAdvantages.moments(sequenceRewards[(b / G * G)..<(b / G * G + G)]).std }

@@ -10,7 +10,7 @@ import Foundation
 extension Lab {
     /// The stages that split their work among the processes of a job. The others would each
     /// compute the whole stage in every process, so a job of several processes refuses them.
-    public static let dataParallelStages: Set<Stage> = [.tokenizer, .pretrain, .sft, .rewardModel, .ppo, .dpo]
+    public static let dataParallelStages: Set<Stage> = [.tokenizer, .pretrain, .sft, .rewardModel, .ppo, .grpo, .rloo, .dpo]
 
     static var reducer: GradientReducer { DataParallel.reducer }
 
@@ -26,14 +26,18 @@ extension Lab {
             let ok = Stage.allCases.filter { dataParallelStages.contains($0) }.map(\.rawValue).joined(separator: ", ")
             throw UserError("\(cfg.file): stages: \"\(s.rawValue)\" does not run data-parallel yet (only \(ok) do); run it as one process without mpirun (init_from this run), or remove it from stages")
         }
-        var batches: [(String, Int)] = []
-        if cfg.stages.contains(.pretrain), let p = cfg.pretrain { batches.append(("pretrain.batch_size", p.batchSize)) }
-        if cfg.stages.contains(.sft), let p = cfg.sft { batches.append(("sft.batch_size", p.batchSize)) }
-        if cfg.stages.contains(.rewardModel), let p = cfg.rewardModel { batches.append(("reward_model.batch_size", p.trainer.batchSize)) }
-        if cfg.stages.contains(.dpo), let p = cfg.dpo { batches.append(("dpo.batch_size", p.trainer.batchSize)) }
-        if cfg.stages.contains(.ppo), let p = cfg.ppo { batches.append(("ppo.batch_size", p.trainer.rolloutBatchSize)) }
-        for (key, b) in batches where b < n {
-            throw UserError("\(cfg.file): \(key): is \(b), fewer than the \(n) processes of this job (batch sizes are global: each process takes its share of every microbatch); set \(key) to at least \(n) or start fewer processes")
+        let micro = "each process takes its share of every microbatch"
+        let groups = "each process samples and trains on the groups of its share of the step's prompts"
+        var batches: [(key: String, size: Int, why: String)] = []
+        if cfg.stages.contains(.pretrain), let p = cfg.pretrain { batches.append(("pretrain.batch_size", p.batchSize, micro)) }
+        if cfg.stages.contains(.sft), let p = cfg.sft { batches.append(("sft.batch_size", p.batchSize, micro)) }
+        if cfg.stages.contains(.rewardModel), let p = cfg.rewardModel { batches.append(("reward_model.batch_size", p.trainer.batchSize, micro)) }
+        if cfg.stages.contains(.dpo), let p = cfg.dpo { batches.append(("dpo.batch_size", p.trainer.batchSize, micro)) }
+        if cfg.stages.contains(.ppo), let p = cfg.ppo { batches.append(("ppo.batch_size", p.trainer.rolloutBatchSize, micro)) }
+        if cfg.stages.contains(.grpo), let p = cfg.grpo { batches.append(("grpo.batch_size", p.trainer.batchSize, groups)) }
+        if cfg.stages.contains(.rloo), let p = cfg.rloo { batches.append(("rloo.batch_size", p.trainer.batchSize, groups)) }
+        for (key, b, why) in batches where b < n {
+            throw UserError("\(cfg.file): \(key): is \(b), fewer than the \(n) processes of this job (batch sizes are global: \(why)); set \(key) to at least \(n) or start fewer processes")
         }
     }
 

@@ -49,7 +49,7 @@ final class GRPOTrainerTests: XCTestCase {
             c.epsilonHigh = 0.1
             c.maskTruncatedCompletions = true
             let t = OnlineFixtures.grpo(c)
-            let (prompts, responses) = t.core.sample(step: 0)
+            let (prompts, responses) = t.core.sample(step: 0, reducer: t.reducer)
             t.prepare(prompts: prompts, responses: responses)
             var rng = RNG(seed: 4)
             for i in 0..<t.policy.params.count { t.policy.params[i] += 0.02 * rng.normal() }
@@ -117,7 +117,7 @@ final class GRPOTrainerTests: XCTestCase {
         var c = OnlineFixtures.grpoConfig()
         c.numIterations = 2
         let t = OnlineFixtures.grpo(c)
-        let (p, r) = t.core.sample(step: 0)
+        let (p, r) = t.core.sample(step: 0, reducer: t.reducer)
         t.prepare(prompts: p, responses: r)
         XCTAssertLessThan(t.core.batches[0].n, t.core.batches[0].sequences.count, "pairs should share rows")
         let L = t.rollout.L
@@ -142,7 +142,7 @@ final class GRPOTrainerTests: XCTestCase {
                 c.gradAccum = accum
                 c.sharedPrompt = false
                 let t = OnlineFixtures.grpo(c)
-                let (p, r) = t.core.sample(step: 0)
+                let (p, r) = t.core.sample(step: 0, reducer: t.reducer)
                 t.prepare(prompts: p, responses: r)
                 _ = t.core.pass(optimizer: t.optimizer, lr: 0, reducer: LocalReducer.shared, count: { t.count($0) }) {
                     t.gradient($0, logp: $1, entropy: $2, scale: $3, sums: &$4)

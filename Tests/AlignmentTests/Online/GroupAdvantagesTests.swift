@@ -57,26 +57,21 @@ final class GroupAdvantagesTests: XCTestCase {
         XCTAssertEqual(GroupAdvantages.moments([1.0, 3]).std, 2.0.squareRoot(), accuracy: 1e-15)
     }
 
-    /// `scale_rewards: batch` and `normalize_advantages` across processes: the std of every
-    /// process's rewards. A stand-in for a second process holding the rewards [0, 0, 0] adds its
-    /// count and sum, then its squared deviations from the global mean 1.5.
-    func testGlobalStdAcrossProcesses() {
-        final class Twin: GradientReducer {
-            var rank: Int { 0 }
-            var size: Int { 2 }
-            // [count, sum] or [squared deviations]
-            func sum(_ values: inout [Double]) {
-                if values.count == 2 { values[0] += 3; values[1] += 0 } else { values[0] += 3 * 1.5 * 1.5 }
-            }
-            func sum(_ buffer: FloatBuffer) {}
+    /// A data-parallel job cuts a microbatch into the parts of its processes: the loss's normaliser
+    /// over the parts is the whole microbatch's, for every loss type. Microbatch: completions of 2, 4
+    /// (masked), 3 and 5 tokens, 10 loss tokens; process 0 holds the first two, process 1 the others.
+    func testNormalisationOfAMicrobatchCutBetweenProcesses() {
+        let lengths = [2, 4, 3, 5], active = [true, false, true, true]
+        for type in GRPOLossType.allCases {
+            let whole = GRPOLoss.normalization(type, lengths: lengths, active: active, maxCompletionLength: 8)
+            let a = GRPOLoss.normalization(type, lengths: [2, 4], active: [true, false], maxCompletionLength: 8, microbatch: (10, true))
+            let b = GRPOLoss.normalization(type, lengths: [3, 5], active: [true, true], maxCompletionLength: 8, microbatch: (10, false))
+            XCTAssertEqual(a.count + b.count, whole.count, "\(type)")
+            XCTAssertEqual(a.weights + b.weights, whole.weights, "\(type)")
         }
-        XCTAssertEqual(GroupAdvantages.globalStd([1, 2, 6], reducer: Twin()), 5.5.squareRoot(), accuracy: 1e-12)
-        XCTAssertEqual(GroupAdvantages.globalStd([1, 2, 6], reducer: LocalReducer.shared), 7.0.squareRoot(), accuracy: 1e-12)
-        let (a, _) = GroupAdvantages.groupNormalized([1, 2, 6], groupSize: 3, scale: .batch,
-                                                     batchStd: GroupAdvantages.globalStd([1, 2, 6], reducer: Twin()))
-        XCTAssertEqual(a[2], 3 / (5.5.squareRoot() + 1e-4), accuracy: 1e-12)
-        // normalize_advantages over both processes: global mean (1 + 2 + 6)/6 = 1.5.
-        let n = GroupAdvantages.normalized([1, 2, 6], reducer: Twin())
-        XCTAssertEqual(n[2], 4.5 / (5.5.squareRoot() + 1e-4), accuracy: 1e-12)
+        // bnpo: each token weighs 1/10 (the whole microbatch's tokens), and the microbatch counts once.
+        let b = GRPOLoss.normalization(.bnpo, lengths: [3, 5], active: [true, true], maxCompletionLength: 8, microbatch: (10, false))
+        XCTAssertEqual(b.weights, [0.1, 0.1])
+        XCTAssertEqual(b.count, 0)
     }
 }

@@ -16,7 +16,7 @@ final class RLOOTrainerTests: XCTestCase {
             // Move the policy away from the reference so that the KL is not 0.
             var rng = RNG(seed: 8)
             for i in 0..<t.policy.params.count { t.policy.params[i] += 0.02 * rng.normal() }
-            let (p, r) = t.core.sample(step: 0)
+            let (p, r) = t.core.sample(step: 0, reducer: t.reducer)
             let m = t.prepare(prompts: p, responses: r)
             let b = t.rollout, L = b.L, k = c.numGenerations
             var rewards: [Double] = []
@@ -41,7 +41,7 @@ final class RLOOTrainerTests: XCTestCase {
         var c = OnlineFixtures.rlooConfig()
         c.normalizeAdvantages = true
         let t = OnlineFixtures.rloo(c)
-        let (p, r) = t.core.sample(step: 0)
+        let (p, r) = t.core.sample(step: 0, reducer: t.reducer)
         t.prepare(prompts: p, responses: r)
         let a = t.rollout.sequenceAdvantages.map(Double.init)
         let (mean, std) = GroupAdvantages.moments(a)
@@ -72,7 +72,7 @@ final class RLOOTrainerTests: XCTestCase {
         c.epsilon = 0.1
         c.epsilonHigh = 0.15
         let t = OnlineFixtures.rloo(c)
-        let (p, r) = t.core.sample(step: 0)
+        let (p, r) = t.core.sample(step: 0, reducer: t.reducer)
         t.prepare(prompts: p, responses: r)
         var rng = RNG(seed: 4)
         for i in 0..<t.policy.params.count { t.policy.params[i] += 0.01 * rng.normal() }
