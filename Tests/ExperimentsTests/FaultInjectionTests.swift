@@ -1,10 +1,10 @@
 import Foundation
 import XCTest
 
-/// The whole pipeline (tokenizer, pretrain, sft, preferences, reward_model, ppo, dpo, eval) as a
-/// child process, killed with SIGKILL at random moments (and at moments chosen to fall into the
-/// windows where a resume can go wrong) and resumed until done, ends with the
-/// same bytes as an uninterrupted run: every model, snapshot, eval.json, the logs (less their
+/// The whole pipeline (tokenizer, pretrain, sft, preferences, reward_model, ppo, dpo, grpo, rloo,
+/// online_dpo, eval) as a child process, killed with SIGKILL at random moments (and at moments
+/// chosen to fall into the windows where a resume can go wrong) and resumed until done, ends with
+/// the same bytes as an uninterrupted run: every model, snapshot, eval.json, the logs (less their
 /// clock readings). After every kill the run directory is absent or a complete run, and after the
 /// last resume nothing half-written is left.
 final class FaultInjectionTests: XCTestCase {
@@ -23,6 +23,9 @@ final class FaultInjectionTests: XCTestCase {
         "sft": #"{"steps": 6, "batch_size": 4, "eval_every": 3, "checkpoint_every": 2}"#,
         "reward_model": #"{"steps": 4, "batch_size": 4, "eval_every": 2, "checkpoint_every": 1}"#,
         "dpo": #"{"steps": 3, "batch_size": 4, "eval_every": 3, "checkpoint_every": 1, "snapshot_every": 2}"#,
+        "grpo": #"{"steps": 3, "batch_size": 2, "num_generations": 4, "grad_accum": 2, "max_completion_length": 10, "checkpoint_every": 1, "snapshot_every": 2}"#,
+        "rloo": #"{"steps": 3, "batch_size": 2, "num_generations": 3, "max_completion_length": 10, "checkpoint_every": 1}"#,
+        "online_dpo": #"{"judge": "reward_model", "steps": 3, "batch_size": 4, "max_completion_length": 10, "checkpoint_every": 1}"#,
     ]
 
     /// splitmix64: the kill moments, the same at every run of the test.
@@ -79,6 +82,8 @@ final class FaultInjectionTests: XCTestCase {
             [.published("sft", 6), .random, .random],
             [.firstRow("sft"), .published("reward_model", 4), .random],
             [.random, .firstRow("dpo"), .random],
+            [.firstRow("grpo"), .published("rloo", 3), .random],
+            [.published("grpo", 3), .firstRow("online_dpo"), .random],
             [.random, .random, .random],
         ]
         var kills = 0
@@ -120,7 +125,11 @@ final class FaultInjectionTests: XCTestCase {
 
     func expectSameResults(_ a: URL, _ b: URL, _ what: String, file: StaticString = #filePath, line: UInt = #line) throws {
         let models = Recovery.files(a.appendingPathComponent("models"))
-        XCTAssertTrue(models.contains("ppo.safetensors") && models.contains("dpo.safetensors") && models.contains("snapshots/dpo-000002.safetensors"), "\(models)", file: file, line: line)
+        for m in ["ppo", "dpo", "grpo", "rloo", "online_dpo"] {
+            XCTAssertTrue(models.contains("\(m).safetensors"), "models/\(m).safetensors missing: \(models)", file: file, line: line)
+        }
+        XCTAssertTrue(models.contains("snapshots/dpo-000002.safetensors") && models.contains("snapshots/grpo-000002.safetensors"), "\(models)",
+                      file: file, line: line)
         XCTAssertEqual(Recovery.files(b.appendingPathComponent("models")), models, what, file: file, line: line)
         for f in models.map({ "models/" + $0 }) + ["eval.json", "eval_samples.jsonl", "samples.jsonl", "tokenizer.json",
                                                    "data/preferences_train.jsonl", "data/preferences_valid.jsonl"] {

@@ -6,15 +6,23 @@ import XCTest
 /// the background (to be signalled or killed), and readers of a run's logs.
 enum Recovery {
     /// The micro configuration of PipelineTests with `threads` and, when given, `stages` and
-    /// replacements of its sections (`"pretrain": {...}` lines by section name).
+    /// replacements of its sections (`"pretrain": {...}` lines by section name; a section it does
+    /// not have is added before eval).
     static func config(name: String, threads: Int = 1, stages: [String]? = nil, sections: [String: String] = [:]) -> String {
         var text = PipelineTests.micro
             .replacingOccurrences(of: "\"name\": \"micro\", \"seed\": 3, \"threads\": 2",
                                   with: "\"name\": \"\(name)\", \"seed\": 3, \"threads\": \(threads)" + (stages.map { ", \"stages\": [" + $0.map { "\"\($0)\"" }.joined(separator: ", ") + "]" } ?? ""))
-        for (section, body) in sections {
-            let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
+        for (section, body) in sections.sorted(by: { $0.key < $1.key }) {
+            var found = false
+            var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
                 let t = line.trimmingCharacters(in: .whitespaces)
-                return t.hasPrefix("\"\(section)\":") ? "  \"\(section)\": \(body)" + (t.hasSuffix(",") ? "," : "") : String(line)
+                guard t.hasPrefix("\"\(section)\":") else { return String(line) }
+                found = true
+                return "  \"\(section)\": \(body)" + (t.hasSuffix(",") ? "," : "")
+            }
+            // A section the micro configuration lacks goes before eval, the last one.
+            if !found, let eval = lines.firstIndex(where: { $0.trimmingCharacters(in: .whitespaces).hasPrefix("\"eval\":") }) {
+                lines.insert("  \"\(section)\": \(body),", at: eval)
             }
             text = lines.joined(separator: "\n")
         }
