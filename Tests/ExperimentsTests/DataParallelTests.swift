@@ -69,13 +69,33 @@ final class DataParallelTests: XCTestCase {
         }
     }
 
+    /// Online DPO judged by the simulated labelers, 3 pairs a step in 3 microbatches: rank 0
+    /// samples, judges and trains on pair 0, rank 1 on pairs 1 and 2. Bit for bit the same as one
+    /// process: the first step's pairs (completions on their own streams, each judgement on its
+    /// pair's stream) and their length and EOS statistics; within tolerance: the model and the
+    /// other metrics.
+    func testOnlineDPOOnTwoRanksEqualsOneProcess() throws {
+        let mpirun = try MPI.mpirun()
+        let cfg = try MPI.writeConfig(in: dir, base: try makeBase(), stages: ["online_dpo"], sections: """
+          "online_dpo": {"steps": 5, "batch_size": 3, "grad_accum": 3, "judge": "labelers", "max_completion_length": 8, "lr": 3e-3,
+                         "samples_every": 1, "samples_count": 3, "checkpoint_every": 2}
+        """)
+        let (one, two) = try MPI.runOnceAndOnTwoRanks(mpirun, cfg, in: dir)
+        MPI.assertSameRun(one, two, models: ["online_dpo"], tolerance: 2e-4)
+        MPI.assertMoved(two, models: ["online_dpo"], from: "sft", by: 2e-3)
+        MPI.assertSameFirstSamples(one, two, stages: ["online_dpo"], keys: ["prompt", "chosen", "rejected"])
+        for k in ["completions/mean_length", "val/contain_eos_token"] {
+            XCTAssertEqual(MPI.metrics(one, stage: "online_dpo", step: 1)[k], MPI.metrics(two, stage: "online_dpo", step: 1)[k], k)
+        }
+    }
+
     func testABadConfigEndsTheJobWithRankZerosLine() throws {
         let mpirun = try MPI.mpirun()
         let cfg = try writeConfig(base: try makeBase(), stages: ["sft", "preferences"])
         let r = try runProcess(mpirun, MPI.args(np: 2) + [rlhfBinary.path, "run", cfg.path, "--out", dir.appendingPathComponent("x").path])
         XCTAssertEqual(r.code, 2)
         XCTAssertEqual(r.stderr.trimmingCharacters(in: .whitespacesAndNewlines),
-                       "error: \(cfg.path): stages: \"preferences\" does not run data-parallel yet (only tokenizer, pretrain, sft, reward_model, ppo, grpo, rloo, dpo do); run it as one process without mpirun (init_from this run), or remove it from stages")
+                       "error: \(cfg.path): stages: \"preferences\" does not run data-parallel yet (only tokenizer, pretrain, sft, reward_model, ppo, grpo, rloo, online_dpo, dpo do); run it as one process without mpirun (init_from this run), or remove it from stages")
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("x").path))
         // A global batch smaller than the job: a process would have no prompt.
         let small = try MPI.writeConfig(in: dir, base: dir, stages: ["grpo"],

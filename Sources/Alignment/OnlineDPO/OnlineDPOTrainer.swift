@@ -3,9 +3,11 @@ import Foundation
 import GPT
 
 /// Decides, for each prompt, which of two completions is preferred: returns 0 (the first) or 1
-/// (the second) per pair. `rng` is a stream of the step (seed, step), for judges that draw (the
-/// simulated labelers), so a resumed run sees the same judgements.
-public typealias PreferenceJudge = (_ prompts: [[Int32]], _ first: [[Int32]], _ second: [[Int32]], _ rng: inout RNG) -> [Int]
+/// (the second) per pair. `stream(i)` is the random stream of pair i of the call, a function of
+/// (seed, step, the pair's index in the step), for judges that draw (the simulated labelers): a
+/// resumed run sees the same judgements, and so does a data-parallel job, whose processes judge
+/// their own pairs.
+public typealias PreferenceJudge = (_ prompts: [[Int32]], _ first: [[Int32]], _ second: [[Int32]], _ stream: (Int) -> RNG) -> [Int]
 
 /// Online DPO (Guo et al. 2024, "Direct Language Model Alignment from Online AI Feedback"; TRL's
 /// OnlineDPOTrainer). One step, in the order it runs:
@@ -17,6 +19,10 @@ public typealias PreferenceJudge = (_ prompts: [[Int32]], _ first: [[Int32]], _ 
 ///      pair against the frozen reference, computed by DPO's own batch machinery (`DPOPairLoss`:
 ///      shared-prompt rows, one reference and one policy forward, one backward), averaged over the
 ///      step's pairs; one optimizer update.
+/// In a data-parallel job each process samples, judges and trains on the pairs of its share of the
+/// step's prompts (each completion and each judgement on the stream of its index in the step, so
+/// the same as one process's); the pairs are gathered for the metrics and samples, the counts and
+/// gradients summed through `OptimizerStep`.
 ///
 /// Metrics (TRL's names): loss, rewards/chosen, rewards/rejected, rewards/margins,
 /// rewards/accuracies, logps/chosen, logps/rejected (as DPO's, means over pairs), objective/kl
@@ -97,31 +103,37 @@ public final class OnlineDPOTrainer {
     public func trainStep() -> [String: Double] {
         let t0 = Clock.now()
         let prompts = schedule.batch(iteration: step)
-        let doubled = prompts.flatMap { [$0, $0] }
+        // Completions 2i and 2i + 1 answer prompt i; this process samples and judges those of its
+        // share of the prompts (all of them in a process that runs alone).
+        let mine = reducer.share(prompts.count)
+        let doubled = prompts[mine].flatMap { [$0, $0] }
         let L = config.maxCompletionLength
         let cut = generator.sampleResponses(doubled, temperature: config.temperature, maxNewTokens: L, stopToken: config.stopToken) {
-            streams.sampling(iteration: step, index: $0)
+            streams.sampling(iteration: step, index: 2 * mine.lowerBound + $0)
         }.map { RolloutBuffer.truncate($0.tokens, stopToken: config.stopToken, maxLength: L) }
         let tSampled = Clock.now()
-        var rng = streams.stream("judge", iteration: step)
-        let first = stride(from: 0, to: cut.count, by: 2).map { cut[$0].tokens }
-        let second = stride(from: 1, to: cut.count, by: 2).map { cut[$0].tokens }
-        let choices = judge(prompts, first, second, &rng)
-        precondition(choices.count == prompts.count && choices.allSatisfy { $0 == 0 || $0 == 1 },
-                     "the judge must return 0 or 1 for each of the \(prompts.count) pairs")
+        let judgeStream = streams.stream("judge", iteration: step)
+        let ownFirst = stride(from: 0, to: cut.count, by: 2).map { cut[$0].tokens }
+        let ownSecond = stride(from: 1, to: cut.count, by: 2).map { cut[$0].tokens }
+        let ownChoices = judge(Array(prompts[mine]), ownFirst, ownSecond) { judgeStream.split("pair", mine.lowerBound + $0) }
+        precondition(ownChoices.count == mine.count && ownChoices.allSatisfy { $0 == 0 || $0 == 1 },
+                     "the judge must return 0 or 1 for each of the \(mine.count) pairs")
+        // Every process gets every pair: the update takes its own, the metrics and samples all.
+        let first = reducer.allGather(ownFirst), second = reducer.allGather(ownSecond)
+        let choices = reducer.allGather(ownChoices.map(Int32.init)).map(Int.init)
         let tJudged = Clock.now()
         var m = train(pairs: (0..<prompts.count).map { i in
             PreferenceExample(prompt: prompts[i], chosen: choices[i] == 0 ? first[i] : second[i], rejected: choices[i] == 0 ? second[i] : first[i])
         })
         lastChoices = choices
-        lastEOS = cut.map(\.endedWithEOS)
+        lastEOS = reducer.allGather(cut.map(\.endedWithEOS))
         step += 1
         let dt = Clock.now() - t0
         let tokens = Double(lastPairs.reduce(0) { $0 + 2 * $1.prompt.count + $1.chosen.count + $1.rejected.count })
         tokensSeen += tokens
         timeSpent += dt
         m["val/contain_eos_token"] = Double(lastEOS.filter { $0 }.count) / Double(max(lastEOS.count, 1))
-        m["completions/mean_length"] = Double(cut.reduce(0) { $0 + $1.tokens.count }) / Double(max(cut.count, 1))
+        m["completions/mean_length"] = Double(zip(first, second).reduce(0) { $0 + $1.0.count + $1.1.count }) / Double(max(2 * prompts.count, 1))
         m["time/generate_s"] = tSampled - t0
         m["time/judge_s"] = tJudged - tSampled
         m["time/optimize_s"] = dt - (tJudged - t0)
@@ -131,13 +143,18 @@ public final class OnlineDPOTrainer {
 
     /// One optimizer update of the DPO loss on given (chosen, rejected) pairs (the judged samples,
     /// or hand-made pairs in tests), in `gradAccum` microbatches; the loss is the mean over pairs.
+    /// In a data-parallel job every process holds `pairs` and trains on its share (`reducer.share`)
+    /// of them, cut by the microbatches.
     @discardableResult
     public func train(pairs: [PreferenceExample]) -> [String: Double] {
         precondition(!pairs.isEmpty && pairs.count % config.gradAccum == 0, "pairs must split into grad_accum microbatches")
         lastPairs = pairs
         let lr = config.schedule.lr(peak: config.lr, step: step, total: config.steps)
-        let size = pairs.count / config.gradAccum
-        let micro = stride(from: 0, to: pairs.count, by: size).map { Array(pairs[$0..<($0 + size)]) }
+        let size = pairs.count / config.gradAccum, mine = reducer.share(pairs.count)
+        let micro = stride(from: 0, to: pairs.count, by: size).compactMap { s -> [PreferenceExample]? in
+            let part = (s..<(s + size)).clamped(to: mine)
+            return part.isEmpty ? nil : Array(pairs[part])
+        }
         var stats = PairStats()
         var kl = 0.0, entropy = 0.0
         let ipo = config.lossType == .ipo
@@ -153,6 +170,13 @@ public final class OnlineDPOTrainer {
                     i += 1
                 }
             }.gradNorm
+        var tokens = 0
+        stats.sum(reducer, tokens: &tokens)
+        if reducer.size > 1 {
+            var v = [kl, entropy]
+            reducer.sum(&v)
+            (kl, entropy) = (v[0], v[1])
+        }
         let n = Double(2 * pairs.count)
         var m = stats.metrics(prefix: "", rpo: false)
         m["objective/kl"] = kl / n

@@ -10,7 +10,7 @@ import Foundation
 extension Lab {
     /// The stages that split their work among the processes of a job. The others would each
     /// compute the whole stage in every process, so a job of several processes refuses them.
-    public static let dataParallelStages: Set<Stage> = [.tokenizer, .pretrain, .sft, .rewardModel, .ppo, .grpo, .rloo, .dpo]
+    public static let dataParallelStages: Set<Stage> = [.tokenizer, .pretrain, .sft, .rewardModel, .ppo, .grpo, .rloo, .onlineDPO, .dpo]
 
     static var reducer: GradientReducer { DataParallel.reducer }
 
@@ -36,6 +36,9 @@ extension Lab {
         if cfg.stages.contains(.ppo), let p = cfg.ppo { batches.append(("ppo.batch_size", p.trainer.rolloutBatchSize, micro)) }
         if cfg.stages.contains(.grpo), let p = cfg.grpo { batches.append(("grpo.batch_size", p.trainer.batchSize, groups)) }
         if cfg.stages.contains(.rloo), let p = cfg.rloo { batches.append(("rloo.batch_size", p.trainer.batchSize, groups)) }
+        if cfg.stages.contains(.onlineDPO), let p = cfg.onlineDPO {
+            batches.append(("online_dpo.batch_size", p.trainer.batchSize, "each process samples, judges and trains on the pairs of its share of the step's prompts"))
+        }
         for (key, b, why) in batches where b < n {
             throw UserError("\(cfg.file): \(key): is \(b), fewer than the \(n) processes of this job (batch sizes are global: \(why)); set \(key) to at least \(n) or start fewer processes")
         }

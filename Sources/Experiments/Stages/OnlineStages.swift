@@ -165,10 +165,11 @@ extension ExperimentRunner {
                 throw UserError("\(config.file): online_dpo.judge: \"labelers\" needs the built-in task's posts (data.task \"tldr-synth\"); use \"reward_model\"")
             }
             let labeler = SimulatedLabeler(temperature: config.preferences?.labelerTemperature ?? SimulatedLabeler.defaultTemperature)
-            judge = { prompts, first, second, rng in
-                zip(prompts, zip(first, second)).map { p, pair in
-                    guard let post = start.posts[p] else { return 0 }
-                    return labeler.prefersFirst(post: post, " " + start.text(pair.0), " " + start.text(pair.1), rng: &rng) ? 0 : 1
+            judge = { prompts, first, second, stream in
+                prompts.indices.map { i in
+                    guard let post = start.posts[prompts[i]] else { return 0 }
+                    var rng = stream(i)
+                    return labeler.prefersFirst(post: post, " " + start.text(first[i]), " " + start.text(second[i]), rng: &rng) ? 0 : 1
                 }
             }
         default:

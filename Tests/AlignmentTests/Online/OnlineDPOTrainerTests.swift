@@ -10,13 +10,13 @@ final class OnlineDPOTrainerTests: XCTestCase {
             var name: String { "table" }
             func scores(prompts: [[Int32]], responses: [[Int32]]) -> [Float] { responses.map { Float($0.first ?? 0) } }
         }
-        var rng = RNG(seed: 1)
+        let rng = { (i: Int) in RNG(seed: 1).split("pair", i) }
         let judge = OnlineDPOTrainer.judge(reward: Table())
         let p: [[Int32]] = [[4], [4], [4]]
-        XCTAssertEqual(judge(p, [[5, 1], [7, 1], [6, 1]], [[6, 1], [5, 1], [6, 1]], &rng), [1, 0, 0], "higher score wins, the first on a tie")
+        XCTAssertEqual(judge(p, [[5, 1], [7, 1], [6, 1]], [[6, 1], [5, 1], [6, 1]], rng), [1, 0, 0], "higher score wins, the first on a tie")
         // The missing-EOS penalty moves a completion without EOS below one with it.
         let penalised = OnlineDPOTrainer.judge(reward: Table(), stopToken: 1, missingEOSPenalty: 3)
-        XCTAssertEqual(penalised([[4], [4]], [[7, 2], [7, 1]], [[5, 1], [5, 2]], &rng), [1, 0])
+        XCTAssertEqual(penalised([[4], [4]], [[7, 2], [7, 1]], [[5, 1], [5, 2]], rng), [1, 0])
     }
 
     /// Policy = reference: every implicit reward is 0 and the sigmoid loss is log 2.
@@ -93,10 +93,10 @@ final class OnlineDPOTrainerTests: XCTestCase {
         c.beta = 0.1
         var means: [Double] = []
         let counter = CountReward()
-        let judge: PreferenceJudge = { p, a, b, rng in
+        let judge: PreferenceJudge = { p, a, b, stream in
             let s = counter.scores(prompts: p + p, responses: a + b)
             means.append(Double(s.reduce(0, +)) / Double(s.count))
-            return OnlineDPOTrainer.judge(reward: counter)(p, a, b, &rng)
+            return OnlineDPOTrainer.judge(reward: counter)(p, a, b, stream)
         }
         let t = OnlineFixtures.onlineDPO(c, judge: judge)
         try t.run()
@@ -105,12 +105,13 @@ final class OnlineDPOTrainerTests: XCTestCase {
         XCTAssertGreaterThan(last, first + 0.75, "mean reward did not rise clearly")
     }
 
-    /// A judge that draws (a noisy labeler) from the step's stream: a resumed run sees the same
+    /// A judge that draws (a noisy labeler) from each pair's stream: a resumed run sees the same
     /// judgements and ends with the same bits.
     func testResumedRunEqualsUninterruptedRun() throws {
-        let noisy: PreferenceJudge = { p, a, b, rng in
+        let noisy: PreferenceJudge = { p, a, b, stream in
             (0..<p.count).map { i in
                 let d = Float(b[i].filter { $0 == 3 }.count - a[i].filter { $0 == 3 }.count)
+                var rng = stream(i)
                 return rng.uniform() < 1 / (1 + exp(-d)) ? 1 : 0
             }
         }
