@@ -17,7 +17,7 @@ public func fuzzTokenizer(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         if i < parts.count && (i == 0 || !parts[i].isEmpty) { Fuzz.write(parts[i], name) } else { Fuzz.remove(name) }
     }
     // Both layouts: the tokenizer.json alone (with its config), and the directory without it.
-    check { try BPETokenizer.load(from: Fuzz.directory.appendingPathComponent("tokenizer.json")) }
+    check { try BPETokenizer.load(from: Fuzz.url("tokenizer.json")) }
     Fuzz.remove("tokenizer.json")
     check { try BPETokenizer.load(directory: Fuzz.directory) }
     return 0
@@ -37,7 +37,7 @@ func check(_ load: () throws -> BPETokenizer) {
     let ids = tokenizer.encode(text)
     _ = tokenizer.decode(ids)
     // What it writes reads back as a tokenizer that encodes the same way (or it says why it cannot be written).
-    let out = Fuzz.directory.appendingPathComponent("out/tokenizer.json")
+    let out = Fuzz.url("out/tokenizer.json")
     do {
         try tokenizer.save(to: out)
         let again = try BPETokenizer.load(from: out)

@@ -201,8 +201,10 @@ extension BPETokenizer {
         var keys: [String] = []
         keys.reserveCapacity(modelVocabSize)
         var idOfKey: [String: Int] = [:]
+        var addedContent: [Int32: String] = [:]
+        for token in addedTokens where addedContent[token.id] == nil { addedContent[token.id] = token.content }
         for id in 0..<modelVocabSize {
-            let key = addedTokens.first(where: { Int($0.id) == id })?.content ?? ByteLevel.string(of: bytes(ofToken: Int32(id)))
+            let key = addedContent[Int32(id)] ?? ByteLevel.string(of: bytes(ofToken: Int32(id)))
             if let other = idOfKey.updateValue(id, forKey: key) {
                 throw TokenizerError.notRepresentable(path: path, reason: "tokens \(other) and \(id) are both \(JSONValue.excerpt(key)), which a Hugging Face vocabulary cannot hold")
             }

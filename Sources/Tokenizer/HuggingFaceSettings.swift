@@ -19,6 +19,8 @@ struct HFSettings {
     /// Where each named token setting came from (file path), for messages.
     var origin: [String: String] = [:]
     var additional: [String] = []
+    /// The contents of `additional`, for membership (a file may list tens of thousands).
+    private var additionalSet: Set<String> = []
     var splitSpecialTokens: Bool?
     var modelMaxLength: Int?
     /// `added_tokens_decoder` of tokenizer_config.json (ids from its keys), in id order.
@@ -163,7 +165,7 @@ struct HFSettings {
                 guard let content = item.stringValue ?? item["content"]?.stringValue else {
                     throw TokenizerError.invalidField(path: path, key: "\(key)[\(i)]", expected: "a token string or an object with \"content\"", found: item.kind, fix: TokenizerError.rewriteHint)
                 }
-                if !additional.contains(content) { additional.append(content) }
+                if additionalSet.insert(content).inserted { additional.append(content) }
             }
         }
     }
@@ -188,19 +190,23 @@ struct HFSettings {
     /// and `tokenizers` alone would not, so the ids would depend on the library).
     func mergedAddedTokens(_ fileTokens: [AddedToken], tokenizerPath: String) throws -> [AddedToken] {
         var tokens = fileTokens
+        // The first token of each content (lookups by content stay linear in the number of tokens).
+        var indexOf: [String: Int] = [:]
+        for (i, token) in tokens.enumerated() where indexOf[token.content] == nil { indexOf[token.content] = i }
         for entry in addedTokensDecoder ?? [] {
             let key = "added_tokens_decoder[\"\(entry.id)\"]"
-            if let i = tokens.firstIndex(where: { $0.content == entry.content }) {
+            if let i = indexOf[entry.content] {
                 guard tokens[i].id == entry.id else {
                     throw TokenizerError.invalidField(path: configPath ?? tokenizerPath, key: key, expected: "the id \(tokens[i].id) that \(tokenizerPath) gives \(JSONValue.excerpt(entry.content))",
                                                       found: "\(entry.id)", fix: "make the two files agree or write them again with save_pretrained")
                 }
                 tokens[i] = entry
             } else {
+                indexOf[entry.content] = tokens.count
                 tokens.append(entry)
             }
         }
-        for (key, content) in namedTokens where !tokens.contains(where: { $0.content == content }) {
+        for (key, content) in namedTokens where indexOf[content] == nil {
             let source = origin[key] ?? (configPath ?? tokenizerPath)
             throw TokenizerError.invalidField(path: source, key: key, expected: "a token among the added_tokens of \(tokenizerPath)",
                                               found: "\(JSONValue.excerpt(content)), which is not one (transformers would add it as a new token)",
@@ -229,7 +235,8 @@ struct HFSettings {
                 keys.append(JSONValue.excerpt(entry.content))
             }
         }
-        for (key, content) in namedTokens where !tokens.contains(where: { $0.content == content }) {
+        var contents = Set(tokens.map(\.content))
+        for (key, content) in namedTokens where contents.insert(content).inserted {
             tokens.append(AddedToken(content: content, id: -1, special: true, normalized: false))
             keys.append(key)
         }

@@ -93,6 +93,35 @@ final class LoaderTests: XCTestCase {
                        #"w.jsonl:2: expected a JSON object with string fields "prompt" and "completion", found no "completion"; fix or remove the line"#)
     }
 
+    /// Lines are cut on the UTF-8 bytes; the result is the split by characters at "\n" and "\r\n"
+    /// (an independent reference below), whitespace-only lines dropped, numbers counted from 1.
+    func testLinesAreCutAsCharactersCutThem() throws {
+        func reference(_ text: String) -> [(Int, String)] {
+            var out: [(Int, String)] = []
+            for (i, line) in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }).enumerated()
+            where !line.allSatisfy({ $0.isWhitespace }) {
+                out.append((i + 1, String(line)))
+            }
+            return out
+        }
+        let pieces = ["a", "{}", " ", "\t", "\n", "\r", "\r\n", "\r\r\n", "\n\r", "\u{301}", "é", "\u{85}", "\u{2028}", "\u{A0}",
+                      "\u{FEFF}", "😀", "\u{1F1FA}\u{1F1F8}", "\u{200D}", "\u{0600}", "\u{B}", "\u{C}", ""]
+        var rng = SystemRandomNumberGenerator()
+        var texts = pieces + ["\n\n", "x\r", "\r\nx", "x\r\n\r\ny\n", " \r\n\t\n{}\r"]
+        for _ in 0..<3000 { texts.append((0..<Int.random(in: 1...12, using: &rng)).map { _ in pieces.randomElement(using: &rng)! }.joined()) }
+        for text in texts {
+            let expected = reference(text)
+            if expected.isEmpty {
+                XCTAssertThrowsError(try Datasets.nonBlankLines(text, name: "x"))
+                continue
+            }
+            let lines = try Datasets.nonBlankLines(text, name: "x")
+            XCTAssertEqual(lines.map(\.number), expected.map(\.0), text.debugDescription)
+            // Bytes, not Strings: String equality is canonical equivalence.
+            XCTAssertEqual(lines.map { Array($0.text.utf8) }, expected.map { Array($0.1.utf8) }, text.debugDescription)
+        }
+    }
+
     // MARK: - Malformed lines: exact messages
 
     func testMalformedSFTLines() {

@@ -152,6 +152,18 @@ final class ParserTests: XCTestCase {
         XCTAssertEqual(try reading("true"), .notANumber)
         XCTAssertEqual(try JSONParser.parse("3.0").intValue, 3)
         XCTAssertNil(try JSONParser.parse("2.5").intValue)
+        // Integers of every length up to 20 digits, both signs, at the edges of each length and at
+        // random, read as Swift's own Int64 parser reads them (short ones take a path of their own).
+        var rng = SystemRandomNumberGenerator()
+        for length in 1...20 {
+            var texts = [String(repeating: "9", count: length), "1" + String(repeating: "0", count: length - 1)]
+            for _ in 0..<20 { texts.append(String(Int.random(in: 1...9, using: &rng)) + String((1..<length).map { _ in Character(String(Int.random(in: 0...9, using: &rng))) })) }
+            if length == 1 { texts.append("0") }
+            for text in texts + texts.map({ "-" + $0 }) {
+                XCTAssertEqual(try reading(text), Int64(text).map { .value($0) } ?? .outOfRange, text)
+                XCTAssertEqual(try reading(text, in: 0...999), Int64(text).map { (0...999).contains($0) ? .value($0) : .outOfRange } ?? .outOfRange, text)
+            }
+        }
         // Numbers made in code follow the same rules.
         XCTAssertEqual(JSONValue.number(42, isInteger: true).integer(), .value(42))
         XCTAssertEqual(JSONValue.number(1e300, isInteger: true).integer(), .outOfRange)
