@@ -89,21 +89,59 @@ final class DataParallelTests: XCTestCase {
         }
     }
 
+    /// The preferences stage samples about 84 train completions (48 prompts, a quarter of them
+    /// pairing the reference with one sample; rank 0 samples the first generation batch of 64,
+    /// rank 1 the rest) and 2 × 8 validation ones (one batch: rank 1 has none); the labels come
+    /// from one stream in pair order in every rank. The pairs written are the same bytes as one
+    /// process's.
+    func testPreferencesOnTwoRanksAreTheSameBytes() throws {
+        let mpirun = try MPI.mpirun()
+        let cfg = try MPI.writeConfig(in: dir, base: try makeBase(), stages: ["preferences"], sections: """
+          "preferences": {"prompts": 48, "valid_prompts": 8, "reference_fraction": 0.25}
+        """)
+        let (one, two) = try MPI.runOnceAndOnTwoRanks(mpirun, cfg, in: dir)
+        for f in ["data/preferences_train.jsonl", "data/preferences_valid.jsonl"] {
+            let a = try Data(contentsOf: one.appendingPathComponent(f)), b = try Data(contentsOf: two.appendingPathComponent(f))
+            XCTAssertEqual(a, b, f)
+            XCTAssertGreaterThan(a.count, 0, f)
+        }
+        let summary = try JSONParser.parse(String(contentsOf: two.appendingPathComponent("summary.json"), encoding: .utf8))
+        XCTAssertGreaterThan(summary["stages"]?["preferences"]?["train_reference_pairs"]?.doubleValue ?? 0, 0)
+    }
+
+    /// Eval of the SFT and DPO policies at T = 0 and 1 and best-of-1 and -2 from a base run's models,
+    /// with the base's reward model as this run's and, through eval.judge, as an independent judge
+    /// (reward-model scores, judge scores and KL on every row), 10 prompts in units of 4: rank 0
+    /// computes prompts 0-3 of every row, rank 1 prompts 4-9. eval.json and eval_samples.jsonl are
+    /// the same bytes as one process's.
+    func testEvalOnTwoRanksIsTheSameBytes() throws {
+        let mpirun = try MPI.mpirun()
+        let base = try MPI.makeBase(in: dir, more: ["reward_model", "dpo"])
+        let cfg = try MPI.writeConfig(in: dir, base: base, stages: ["eval"], sections: """
+          "eval": {"temperatures": [0, 1.0], "prompts": 10, "batch_size": 4, "best_of_n": [1, 2], "judge": \(JSONValue.quote(base.path))}
+        """)
+        let (one, two) = try MPI.runOnceAndOnTwoRanks(mpirun, cfg, in: dir)
+        for f in ["eval.json", "eval_samples.jsonl"] {
+            let a = try Data(contentsOf: one.appendingPathComponent(f)), b = try Data(contentsOf: two.appendingPathComponent(f))
+            XCTAssertEqual(a, b, f)
+        }
+        let eval = try JSONParser.parse(String(contentsOf: two.appendingPathComponent("eval.json"), encoding: .utf8))
+        XCTAssertEqual(eval["policies"]?.arrayValue?.compactMap { $0["policy"]?.stringValue }, ["sft", "dpo", "bon-1", "bon-2"])
+        let dpo = eval["policies"]?.arrayValue?[1]["by_temperature"]?.arrayValue?[1]
+        for k in ["rm_score", "judge_score", "kl", "gold"] { XCTAssertNotNil(dpo?[k]?.doubleValue, k) }
+        XCTAssertEqual(dpo?["n"]?.doubleValue, 10)
+    }
+
     func testABadConfigEndsTheJobWithRankZerosLine() throws {
         let mpirun = try MPI.mpirun()
-        let cfg = try writeConfig(base: try makeBase(), stages: ["sft", "preferences"])
+        // A global batch smaller than the job: a process would have no prompt.
+        let cfg = try MPI.writeConfig(in: dir, base: try makeBase(), stages: ["sft", "grpo"],
+                                      sections: #""grpo": {"batch_size": 1, "num_generations": 2, "grad_accum": 1, "reward": "gold"}"#)
         let r = try runProcess(mpirun, MPI.args(np: 2) + [rlhfBinary.path, "run", cfg.path, "--out", dir.appendingPathComponent("x").path])
         XCTAssertEqual(r.code, 2)
         XCTAssertEqual(r.stderr.trimmingCharacters(in: .whitespacesAndNewlines),
-                       "error: \(cfg.path): stages: \"preferences\" does not run data-parallel yet (only tokenizer, pretrain, sft, reward_model, ppo, grpo, rloo, online_dpo, dpo do); run it as one process without mpirun (init_from this run), or remove it from stages")
+                       "error: \(cfg.path): grpo.batch_size: is 1, fewer than the 2 processes of this job (batch sizes are global: each process samples and trains on the groups of its share of the step's prompts); set grpo.batch_size to at least 2 or start fewer processes")
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("x").path))
-        // A global batch smaller than the job: a process would have no prompt.
-        let small = try MPI.writeConfig(in: dir, base: dir, stages: ["grpo"],
-                                        sections: #""grpo": {"batch_size": 1, "num_generations": 2, "grad_accum": 1, "reward": "gold"}"#)
-        let b = try runProcess(mpirun, MPI.args(np: 2) + [rlhfBinary.path, "run", small.path, "--out", dir.appendingPathComponent("y").path])
-        XCTAssertEqual(b.code, 2)
-        XCTAssertEqual(b.stderr.trimmingCharacters(in: .whitespacesAndNewlines),
-                       "error: \(small.path): grpo.batch_size: is 1, fewer than the 2 processes of this job (batch sizes are global: each process samples and trains on the groups of its share of the step's prompts); set grpo.batch_size to at least 2 or start fewer processes")
         // A command that does not train runs as one process.
         let c = try runProcess(mpirun, MPI.args(np: 2) + [rlhfBinary.path, "compare", dir.path])
         XCTAssertEqual(c.code, 2)

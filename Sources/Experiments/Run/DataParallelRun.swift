@@ -8,24 +8,18 @@ import Foundation
 /// that they need no file of rank 0's while a run starts. To resume, they copy the run directory,
 /// which they must then see at the same path (a shared file system, as for the config and data).
 extension Lab {
-    /// The stages that split their work among the processes of a job. The others would each
-    /// compute the whole stage in every process, so a job of several processes refuses them.
-    public static let dataParallelStages: Set<Stage> = [.tokenizer, .pretrain, .sft, .rewardModel, .ppo, .grpo, .rloo, .onlineDPO, .dpo]
-
     static var reducer: GradientReducer { DataParallel.reducer }
 
     /// Whether this process is a rank other than 0 of a data-parallel job.
     static var isFollower: Bool { reducer.rank > 0 }
 
-    /// Refuses, under a job of several processes, a stage that does not run data-parallel, and a
-    /// global batch smaller than the number of processes (a process would have no example).
+    /// Refuses, under a job of several processes, a global batch smaller than the number of
+    /// processes (a process would have no example). Every stage splits its work among the
+    /// processes; preferences and eval split theirs in whole generation batches, so a process may
+    /// get none of a small one, which costs nothing.
     static func checkDataParallel(_ cfg: ExperimentConfig) throws {
         let n = reducer.size
         guard n > 1 else { return }
-        if let s = cfg.stages.first(where: { !dataParallelStages.contains($0) }) {
-            let ok = Stage.allCases.filter { dataParallelStages.contains($0) }.map(\.rawValue).joined(separator: ", ")
-            throw UserError("\(cfg.file): stages: \"\(s.rawValue)\" does not run data-parallel yet (only \(ok) do); run it as one process without mpirun (init_from this run), or remove it from stages")
-        }
         let micro = "each process takes its share of every microbatch"
         let groups = "each process samples and trains on the groups of its share of the step's prompts"
         var batches: [(key: String, size: Int, why: String)] = []

@@ -22,6 +22,26 @@ struct MeanCI {
     }
 }
 
+/// One eval row's samples, in prompt order, with what a model computes of each: the reward model's
+/// score (`rm`, empty without a reward model), the text judge's (`js`, empty without one) and the
+/// KL to the SFT policy (`kl`, empty for best-of-N).
+struct RowSamples {
+    var tokens: [[Int32]] = [], eos: [Bool] = []
+    var rm: [Float] = [], js: [Float] = []
+    var kl: [Double] = []
+
+    mutating func append(_ u: RowSamples) {
+        tokens += u.tokens; eos += u.eos; rm += u.rm; js += u.js; kl += u.kl
+    }
+
+    /// Every process's samples of a data-parallel job (each holding consecutive prompts, in rank
+    /// order), in prompt order; the samples themselves in a process that runs alone.
+    func gathered(_ job: GradientReducer) -> RowSamples {
+        guard job.size > 1 else { return self }
+        return RowSamples(tokens: job.allGather(tokens), eos: job.allGather(eos), rm: job.allGather(rm), js: job.allGather(js), kl: job.allGather(kl))
+    }
+}
+
 /// 1 when `score` beats `reference` by more than `tie`, 0.5 within it, else 0.
 func winScore(_ score: Double, _ reference: Double, tie: Double) -> Double {
     abs(score - reference) <= tie + 1e-9 ? 0.5 : (score > reference ? 1 : 0)   // 1e-9: a margin of exactly five words is a tie
@@ -63,26 +83,50 @@ extension ExperimentRunner {
         // One line per judged sample (eval_samples.jsonl), so a reader can see what the numbers are made of.
         var sampleLines: [String] = []
 
-        /// How a row's KL(π‖π_SFT) is known: per sequence from the policy's log-probs, or, for
-        /// best-of-N (no tractable density), by its analytic bound with a plug-in estimate beside it.
+        /// How a row's KL(π‖π_SFT) is known: per sequence from the policy's log-probs (`RowSamples.kl`),
+        /// or, for best-of-N (no tractable density), by its analytic bound with a plug-in estimate beside it.
         enum KLSource {
-            case policy(GPT)
+            case policy
             case bestOfN(n: Int, estimates: [Double])
         }
 
+        // The work of a row is cut into units of eval.batch_size prompts (one generation batch), and
+        // each unit's samples, scores and KL come from calls on that unit alone (the reward model and
+        // the KL in batches of 32 inside it): a unit's results do not depend on which process
+        // computes it or on the others. In a data-parallel job each process computes its share of
+        // the units of every row and every process gets all of them, in prompt order, so eval.json
+        // is the same, byte for byte, as one process's.
+        let job = DataParallel.reducer
+        /// This process's units of the first n prompts.
+        func ownUnits(_ n: Int) -> [Range<Int>] {
+            let all = stride(from: 0, to: n, by: cfg.batchSize).map { $0..<min(n, $0 + cfg.batchSize) }
+            return Array(all[job.share(all.count)])
+        }
+
+        /// The reward model's and the judge's scores of `tokens`, the samples of prompts `range`,
+        /// and their KL under `policy` (nil: not measured).
+        func scoreUnit(_ range: Range<Int>, _ tokens: [[Int32]], kl policy: GPT?) throws -> RowSamples {
+            var u = RowSamples()
+            if let scorer { u.rm = scorer.scores(prompts: Array(prompts[range]), responses: tokens) }
+            if let external {
+                let texts = try tokens.map { try text($0).trimmingCharacters(in: .whitespaces) }
+                u.js = external.scores(prompts: items[range].map(\.prompt), completions: texts)
+            }
+            if let policy { u.kl = try sequenceKL(policy: policy, reference: reference, refWS: refWS, prompts: Array(prompts[range]), responses: tokens) }
+            return u
+        }
+
         /// The eval row of one policy's samples at one temperature (and their eval_samples.jsonl lines).
-        func judgeRow(_ outs: [(tokens: [Int32], endedWithEOS: Bool)], temperature: Double, label: String, kl source: KLSource) throws -> [(String, JSONValue)] {
-            let n = outs.count
-            let ps = Array(prompts.prefix(n))
+        func judgeRow(_ row: RowSamples, temperature: Double, label: String, kl source: KLSource) throws -> [(String, JSONValue)] {
+            let n = row.tokens.count
+            let outs = zip(row.tokens, row.eos).map { (tokens: $0, endedWithEOS: $1) }
             let texts = try outs.map { try text($0.tokens).trimmingCharacters(in: .whitespaces) }
             var obj: [(String, JSONValue)] = [("temperature", .number(temperature, isInteger: false)), ("n", .number(Double(n), isInteger: true))]
             func put(_ k: String, _ m: MeanCI) {
                 obj.append((k, .number(m.mean, isInteger: false)))
                 obj.append((k + "_ci", m.ci.isFinite ? .number(m.ci, isInteger: false) : .null))
             }
-            var rm: [Float] = [], js: [Float] = []
-            if let scorer { rm = scorer.scores(prompts: ps, responses: outs.map(\.tokens)) }
-            if let external { js = external.scores(prompts: items.prefix(n).map(\.prompt), completions: texts) }
+            let rm = row.rm, js = row.js
             // The judge's verdict on each sample, once: score, facts found, unsupported words.
             let b = gold ? (0..<n).map { judge.breakdown(post: items[$0].post!, summary: texts[$0]) } : []
             let g = b.map(\.score)
@@ -111,8 +155,8 @@ extension ExperimentRunner {
             // verdicts never compare a bound with a measurement.
             var kl: [Double] = [], klEstimate: [Double] = []
             switch source {
-            case .policy(let policy):
-                kl = try sequenceKL(policy: policy, reference: reference, refWS: refWS, prompts: ps, responses: outs.map(\.tokens))
+            case .policy:
+                kl = row.kl
                 put("kl", MeanCI(kl))
             case .bestOfN(let candidates, let estimates):
                 klEstimate = estimates
@@ -155,9 +199,17 @@ extension ExperimentRunner {
         func evaluate(_ policy: GPT, temperature: Double, count: Int, label: String) throws -> [(String, JSONValue)] {
             let n = min(count, prompts.count)
             let gen = Generator(model: policy, maxBatch: min(cfg.batchSize, n))
-            var rngs = (0..<n).map { evalStream(temperature, $0) }
-            let outs = gen.generate(prompts: Array(prompts.prefix(n)), options: SamplingOptions(temperature: Float(temperature), maxNewTokens: config.data.maxCompletionTokens, eosId: tok.eosId), rngs: &rngs)
-            return try judgeRow(outs.map { ($0.tokens, $0.endedWithEOS) }, temperature: temperature, label: label, kl: .policy(policy))
+            let options = SamplingOptions(temperature: Float(temperature), maxNewTokens: config.data.maxCompletionTokens, eosId: tok.eosId)
+            var own = RowSamples()
+            for range in ownUnits(n) {
+                var rngs = range.map { evalStream(temperature, $0) }
+                let outs = gen.generate(prompts: Array(prompts[range]), options: options, rngs: &rngs)
+                var unit = try scoreUnit(range, outs.map(\.tokens), kl: policy)
+                unit.tokens = outs.map(\.tokens)
+                unit.eos = outs.map(\.endedWithEOS)
+                own.append(unit)
+            }
+            return try judgeRow(own.gathered(job), temperature: temperature, label: label, kl: .policy)
         }
 
         var policiesJSON: [JSONValue] = []
@@ -197,12 +249,27 @@ extension ExperimentRunner {
             bon.stopToken = tok.eosId
             let n = min(cfg.prompts, prompts.count)
             progress.message("[eval] best-of-N from sft: \(bon.n) samples of each of \(n) prompts at T=1, kept for N = \(ns.map(String.init).joined(separator: ", "))")
-            let results = BestOfN.run(policy: reference, prompts: Array(prompts.prefix(n)), reward: scorer, config: bon, seed: config.seed,
-                                      batch: cfg.batchSize, stream: { i, k in k == 0 ? evalStream(1.0, i) : evalStream(1.0, i).split("best-of-n", k) })
-            for (candidates, best, estimates) in BestOfN.prefixes(results, ns: ns) {
+            // Per unit of prompts: the N samples of each, then for each N the kept samples, their
+            // row's scores and their KL estimates; gathered as the rows of the policies are.
+            var ownKept = [RowSamples](repeating: RowSamples(), count: ns.count), ownEstimates = [[Double]](repeating: [], count: ns.count)
+            for range in ownUnits(n) {
+                let results = BestOfN.run(policy: reference, prompts: Array(prompts[range]), reward: scorer, config: bon, seed: config.seed,
+                                          batch: cfg.batchSize, stream: { i, k in
+                                              k == 0 ? evalStream(1.0, range.lowerBound + i) : evalStream(1.0, range.lowerBound + i).split("best-of-n", k)
+                                          })
+                for (j, (_, best, estimates)) in BestOfN.prefixes(results, ns: ns).enumerated() {
+                    let kept = zip(results, best).map { $0.completions[$1] }
+                    var unit = try scoreUnit(range, kept, kl: nil)
+                    unit.tokens = kept
+                    unit.eos = zip(results, best).map { $0.endedWithEOS[$1] }
+                    ownKept[j].append(unit)
+                    ownEstimates[j] += estimates
+                }
+            }
+            for (j, candidates) in ns.enumerated() {
+                let estimates = job.allGather(ownEstimates[j])
                 let name = "bon-\(candidates)"
-                let outs = zip(results, best).map { ($0.completions[$1], $0.endedWithEOS[$1]) }
-                let row = try judgeRow(outs, temperature: 1.0, label: name, kl: .bestOfN(n: candidates, estimates: estimates))
+                let row = try judgeRow(ownKept[j].gathered(job), temperature: 1.0, label: name, kl: .bestOfN(n: candidates, estimates: estimates))
                 policiesJSON.append(.object([("policy", .string(name)), ("by_temperature", .array([.object(row)]))]))
                 bonFrontier.append(.object([("policy", .string("bon")), ("step", .number(Double(candidates), isInteger: true))] + row))
                 let v = JSONValue.object(row)

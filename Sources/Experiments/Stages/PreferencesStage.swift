@@ -34,7 +34,8 @@ extension ExperimentRunner {
             case .policySamples:
                 let tok = try tokenizer
                 let policy = try requireModel("sft", for: .preferences)
-                let gen = Generator(model: policy, maxBatch: 64)
+                let generationBatch = 64
+                let gen = Generator(model: policy, maxBatch: generationBatch)
                 let prompts = try posts.map { try tokenizePrompt($0.query) }
                 // Which prompts pair the reference with a sample: a fixed stream, independent of the samples.
                 var pick = RNG(seed: config.seed).split("pref-reference-\(split)")
@@ -44,16 +45,26 @@ extension ExperimentRunner {
                 let jobs = posts.indices.flatMap { useReference[$0] ? [2 * $0 + 1] : [2 * $0, 2 * $0 + 1] }
                 progress.message("[preferences] sampling \(jobs.count) \(split) completions from the SFT policy at temperature \(cfg.temperature)")
                 let opts = SamplingOptions(temperature: cfg.temperature, maxNewTokens: config.data.maxCompletionTokens, eosId: tok.eosId)
-                var outs = [[Int32]](repeating: [], count: 2 * posts.count)
+                // The processes of a data-parallel job each sample their share of the generation
+                // batches (the same batches, so the same bits, as one process samples), and every
+                // process gets every completion, in job order; the labels below are drawn in pair
+                // order from one stream, the same in every process.
+                let job = DataParallel.reducer
+                let batches = job.share((jobs.count + generationBatch - 1) / generationBatch)
+                let own = Array(jobs[min(jobs.count, batches.lowerBound * generationBatch)..<min(jobs.count, batches.upperBound * generationBatch)])
+                var sampled: [[Int32]] = []
                 var k = 0
-                while k < jobs.count {
-                    let chunk = Array(jobs[k..<min(jobs.count, k + 256)])
+                while k < own.count {
+                    let chunk = Array(own[k..<min(own.count, k + 4 * generationBatch)])
                     var rngs = chunk.map { RNG(seed: config.seed).split("pref-\(split)", $0) }
-                    let got = gen.generate(prompts: chunk.map { prompts[$0 / 2] }, options: opts, rngs: &rngs)
-                    for (job, g) in zip(chunk, got) { outs[job] = g.tokens }
+                    sampled += gen.generate(prompts: chunk.map { prompts[$0 / 2] }, options: opts, rngs: &rngs).map(\.tokens)
                     k += chunk.count
                     if stopRequested != 0 { throw RunStopped(description: "stopped during preferences (nothing saved for this stage); run rlhf resume \(run.url.path) to redo it") }
                 }
+                let all = job.allGather(sampled)
+                precondition(all.count == jobs.count, "preferences: \(all.count) completions gathered for \(jobs.count)")
+                var outs = [[Int32]](repeating: [], count: 2 * posts.count)
+                for (j, tokens) in zip(jobs, all) { outs[j] = tokens }
                 var same = 0, empty = 0, withReference = 0
                 for (i, post) in posts.enumerated() {
                     let ta = useReference[i] ? post.reference.trimmingCharacters(in: .whitespacesAndNewlines)
