@@ -14,6 +14,7 @@
 #   scripts/fuzz.sh json --runs 1000000       # a number of executions
 #   scripts/fuzz.sh all --time 120            # every target in turn
 #   scripts/fuzz.sh json --build-only
+#   scripts/fuzz.sh all --smoke 5             # 5 seconds each from the committed seeds (scripts/test.sh)
 #   scripts/fuzz.sh json -- -max_len=200000   # further libFuzzer flags after --
 #
 # The modules are compiled with swiftc -sanitize=fuzzer,address into .build-fuzz/ (their
@@ -21,7 +22,9 @@
 # need the fuzzer runtime. New corpus entries go to .build-fuzz/corpus/NAME/ (the committed seeds
 # stay as they are), a finding to .build-fuzz/findings/NAME-*; reproduce one with
 # SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0 .build-fuzz/bin/fuzz-NAME FILE.
-# The exit code is non-zero on a finding.
+# The exit code is non-zero on a finding. A smoke run (--smoke SECONDS) starts from the committed
+# seeds alone, keeps no new corpus entry, and prints one line a target (libFuzzer's output goes to
+# .build-fuzz/logs/smoke-NAME.log, whose end is shown on a finding).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -37,11 +40,12 @@ case "$1" in
     --list) targets; exit 0 ;;
 esac
 NAME=$1; shift
-MODE=time; AMOUNT=60; BUILD_ONLY=0; EXTRA=()
+MODE=time; AMOUNT=60; BUILD_ONLY=0; SMOKE=0; EXTRA=()
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --time) MODE=time; AMOUNT=$2; shift 2 ;;
         --runs) MODE=runs; AMOUNT=$2; shift 2 ;;
+        --smoke) MODE=time; AMOUNT=$2; SMOKE=1; shift 2 ;;
         --build-only) BUILD_ONLY=1; shift ;;
         --) shift; EXTRA=("$@"); break ;;
         *) echo "fuzz.sh: unknown option $1 (see scripts/fuzz.sh --help)" >&2; exit 2 ;;
@@ -118,18 +122,36 @@ build_target() {
     fi
 }
 
+# Bounded time and memory per input: a slower or larger one is a finding. (Leaks are not
+# checked: Foundation keeps caches for the life of the process. Swift's own crash handler is
+# off: libFuzzer reports the crash and saves the input.)
+fuzz() {
+    local name=$1; shift
+    SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0${ASAN_OPTIONS:+:$ASAN_OPTIONS} "$OUT/bin/fuzz-$name" "$@" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1024 -detect_leaks=0 -print_final_stats=1 \
+        -artifact_prefix="$OUT/findings/$name-" "${EXTRA[@]}"
+}
+
 run_target() {
     local name=$1 limit
     build_target "$name"
     [[ $BUILD_ONLY == 1 ]] && return 0
     mkdir -p "$OUT/corpus/$name" "Fuzz/corpus/$name"
     if [[ $MODE == runs ]]; then limit=(-runs="$AMOUNT"); else limit=(-max_total_time="$AMOUNT"); fi
+    if [[ $SMOKE == 1 ]]; then
+        local scratch log="$OUT/logs/smoke-$name.log" status=0
+        scratch=$(mktemp -d)
+        fuzz "$name" "${limit[@]}" "$scratch" "Fuzz/corpus/$name" >"$log" 2>&1 || status=$?
+        rm -rf "$scratch"
+        if [[ $status != 0 ]]; then
+            tail -n 40 "$log" >&2
+            echo "fuzz.sh: smoke run of fuzz-$name failed (exit $status; log $log, input in .build-fuzz/findings/)" >&2
+            exit 1
+        fi
+        echo "fuzz.sh: smoke fuzz-$name: $(sed -n 's/^stat::number_of_executed_units: *//p' "$log") executions in $AMOUNT s from Fuzz/corpus/$name, no finding" >&2
+        return 0
+    fi
     echo "fuzz.sh: fuzz-$name ${limit[*]} (seeds Fuzz/corpus/$name, corpus .build-fuzz/corpus/$name)" >&2
-    # Bounded time and memory per input: a slower or larger one is a finding. (Leaks are not
-    # checked: Foundation keeps caches for the life of the process. Swift's own crash handler is
-    # off: libFuzzer reports the crash and saves the input.)
-    SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0${ASAN_OPTIONS:+:$ASAN_OPTIONS} "$OUT/bin/fuzz-$name" "${limit[@]}" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1024 -detect_leaks=0 -print_final_stats=1 \
-        -artifact_prefix="$OUT/findings/$name-" "${EXTRA[@]}" "$OUT/corpus/$name" "Fuzz/corpus/$name"
+    fuzz "$name" "${limit[@]}" "$OUT/corpus/$name" "Fuzz/corpus/$name"
 }
 
 if [[ $NAME == all ]]; then

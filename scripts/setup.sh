@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what the build needs when it is missing: OpenBLAS, LAPACKE, Open MPI (data-parallel runs
-# under mpirun; the build links it), iproute2 (the two-host MPI test) and pkg-config (Debian/Ubuntu).
+# under mpirun; the build links it), iproute2 (the two-host MPI test), pkg-config and binutils (ar,
+# for the fuzz targets' libraries; the Swift toolchain brings clang and libFuzzer) (Debian/Ubuntu).
 set -euo pipefail
 missing=()
-for p in libopenblas-dev liblapacke-dev libopenmpi-dev openmpi-bin iproute2 pkg-config; do
+for p in libopenblas-dev liblapacke-dev libopenmpi-dev openmpi-bin iproute2 pkg-config binutils; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
