@@ -4,7 +4,7 @@ extension GPT {
     /// Runs the trunk over `tokens` (B,T), positions 0..<T (see `branches`), and leaves the final hidden states
     /// (after ln_f) in `ws.hidden`. With `dropout` non-nil and config.dropout > 0 the dropout
     /// masks are drawn from it (training); otherwise dropout is off. With `branches` (one per
-    /// sequence) each sequence carries two continuations of a shared prompt (`PrefixBranch`): T may
+    /// sequence) each sequence carries continuations of a shared prompt (`PrefixBranch`): T may
     /// then exceed the context as long as every real position stays within it.
     public func forward(tokens: UnsafePointer<Int32>, B: Int, T: Int, ws: GPTWorkspace, dropout: UnsafeMutablePointer<RNG>? = nil,
                         branches: [PrefixBranch]? = nil) {
@@ -12,7 +12,7 @@ extension GPT {
         if let branches {
             // Positions are clamped to the context (see PrefixBranch.position): the caller keeps each
             // prompt + continuation within it, as it must for ordinary sequences.
-            precondition(branches.count == B && branches.allSatisfy { $0.start <= T && $0.start <= config.context },
+            precondition(branches.count == B && branches.allSatisfy { $0.lastStart <= T && $0.fits(context: config.context) },
                          "one prefix branch per sequence, each within the batch")
         } else {
             precondition(T <= config.context, "sequence length \(T) exceeds the context \(config.context)")

@@ -23,10 +23,10 @@ public final class GPTWorkspace {
     let scratch = Scratch()
     let lmScratch = Scratch()
 
-    /// `maxT` may exceed the context only for shared-prompt batches (`PrefixBranch`), whose
-    /// positions stay within it; `GPT.forward` checks each batch.
+    /// `maxT` may exceed the context only for shared-prompt batches (`PrefixBranch`: a prompt and
+    /// several continuations in a row), whose positions stay within it; `GPT.forward` checks each batch.
     public init(config c: GPTConfig, maxB: Int, maxT: Int) {
-        precondition(maxT <= 2 * c.context, "workspace length \(maxT) exceeds twice the model context \(c.context)")
+        precondition(maxB > 0 && maxT > 0, "a workspace holds at least one token")
         config = c
         self.maxB = maxB
         self.maxT = maxT

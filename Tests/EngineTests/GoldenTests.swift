@@ -187,7 +187,13 @@ final class GoldenTests: XCTestCase {
         // (16 + 4), diagonal tiles that straddle a panel edge.
         attentionForwardMatchesNaive(B: 2, T: 33, C: 40, NH: 2, branches: nil)
         attentionForwardMatchesNaive(B: 2, T: 33, C: 40, NH: 2, branches: [PrefixBranch(prefix: 9, start: 23), PrefixBranch(prefix: 33, start: 33)])
+        // A group of continuations in one sequence (GRPO's layout): four after a 5-token prompt, of
+        // 7, 1, 9 and 8 tokens (one within a row tile, boundaries inside tiles and panels), and two
+        // after a 3-token prompt followed by padding.
+        attentionForwardMatchesNaive(B: 2, T: 30, C: 40, NH: 2, branches: Self.groupBranches)
     }
+
+    static let groupBranches = [PrefixBranch(prefix: 5, starts: [12, 13, 22]), PrefixBranch(prefix: 3, starts: [10])]
 
     private func attentionForwardMatchesNaive(B: Int, T: Int, C: Int, NH: Int, branches: [PrefixBranch]?) {
         var rng = TestRNG(204)
@@ -210,7 +216,7 @@ final class GoldenTests: XCTestCase {
                     var s = [Double](repeating: -.infinity, count: T)
                     let branch = branches?[b]
                     for j in 0...t {
-                        if let br = branch, t >= br.start, j >= br.prefix, j < br.start { continue }   // masked
+                        if let br = branch, let own = br.starts.last(where: { $0 <= t }), j >= br.prefix, j < own { continue }   // masked
                         var dot = 0.0
                         for d in 0..<HS { dot += q(t, d) * k(j, d) }
                         s[j] = dot / Double(HS).squareRoot()
@@ -236,6 +242,7 @@ final class GoldenTests: XCTestCase {
         // edges; the gradient check covers the small shape by finite differences.
         attentionBackwardMatchesNaive(B: 2, T: 33, C: 40, NH: 2, branches: nil)
         attentionBackwardMatchesNaive(B: 2, T: 33, C: 40, NH: 2, branches: [PrefixBranch(prefix: 9, start: 23), PrefixBranch(prefix: 33, start: 33)])
+        attentionBackwardMatchesNaive(B: 2, T: 30, C: 40, NH: 2, branches: Self.groupBranches)
         attentionBackwardMatchesNaive(B: 1, T: 6, C: 12, NH: 3, branches: nil)
         // One worker runs every (sequence, head) through the same packed panels and dS scratch.
         withParallelThreads(1) {
@@ -269,7 +276,7 @@ final class GoldenTests: XCTestCase {
                 for t in 0..<T {
                     var s = [Double](repeating: -.infinity, count: T)
                     for j in 0...t {
-                        if let br = branches?[b], t >= br.start, j >= br.prefix, j < br.start { continue }
+                        if let br = branches?[b], let own = br.starts.last(where: { $0 <= t }), j >= br.prefix, j < own { continue }
                         s[j] = (0..<HS).reduce(0.0) { $0 + x(t, 0, $1) * x(j, 1, $1) } * scale
                     }
                     let mx = s.max()!, e = s.map { $0 == -.infinity ? 0 : Foundation.exp($0 - mx) }, z = e.reduce(0, +)

@@ -58,8 +58,9 @@ public struct GRPOConfig: Equatable, Sendable {
     public var lossType = GRPOLossType.dapo
     /// Completions without EOS contribute no loss (TRL `mask_truncated_completions`, false).
     public var maskTruncatedCompletions = false
-    /// Two completions of a prompt in one row of the forward passes (the prompt computed once, as
-    /// DPO's shared-prompt layout); false: one row per completion. Same log-probs up to rounding.
+    /// A group's completions in a microbatch share one row of the forward passes, behind one copy
+    /// of their prompt (as DPO's shared-prompt layout); false: one row per completion. Same
+    /// log-probs up to rounding.
     public var sharedPrompt = true
     /// Peak learning rate (TRL `learning_rate`; its 1e-6 suits billion-parameter models).
     public var lr = 1e-5
@@ -78,17 +79,9 @@ public struct GRPOConfig: Equatable, Sendable {
     public var samplesCount = 4
 
     public init() {}
-
-    /// ε_high as used: `epsilonHigh` or `epsilon`.
-    public var upperEpsilon: Double { epsilonHigh ?? epsilon }
-    /// Completions per step and per microbatch.
-    public var completionsPerStep: Int { batchSize * numGenerations }
-    public var microBatchSize: Int { completionsPerStep / max(gradAccum, 1) }
-    /// Rows of one microbatch's forward passes (two completions of a group share a row with the shared prompt).
-    public var forwardRows: Int {
-        sharedPrompt ? GroupRollout.maxRows(completions: completionsPerStep, groupSize: numGenerations, microSize: max(1, microBatchSize)) : microBatchSize
-    }
 }
+
+extension GRPOConfig: GroupSettings {}
 
 extension GRPOConfig: TrainerSettings {
     public mutating func read(_ r: SettingsReader) throws {

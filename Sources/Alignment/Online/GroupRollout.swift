@@ -38,12 +38,41 @@ struct GroupPassSums {
     }
 }
 
+/// The settings GRPO and RLOO have in common, and what follows from them.
+public protocol GroupSettings {
+    /// Prompts a step.
+    var batchSize: Int { get }
+    /// Completions a prompt (G).
+    var numGenerations: Int { get }
+    var gradAccum: Int { get }
+    var maxCompletionLength: Int { get }
+    var epsilon: Double { get }
+    var epsilonHigh: Double? { get }
+    var sharedPrompt: Bool { get }
+}
+
+extension GroupSettings {
+    /// ε_high as used: `epsilonHigh` or `epsilon`.
+    public var upperEpsilon: Double { epsilonHigh ?? epsilon }
+    /// Completions per step and per microbatch.
+    public var completionsPerStep: Int { batchSize * numGenerations }
+    public var microBatchSize: Int { completionsPerStep / max(gradAccum, 1) }
+    /// Rows of one microbatch's forward passes (one a group with the shared prompt).
+    public var forwardRows: Int {
+        sharedPrompt ? GroupRollout.maxRows(completions: completionsPerStep, groupSize: numGenerations, microSize: max(1, microBatchSize)) : microBatchSize
+    }
+    /// Length of those rows for prompts of up to `promptTokens` tokens.
+    public func forwardLength(promptTokens: Int) -> Int {
+        promptTokens + (sharedPrompt ? GroupRollout.perRow(groupSize: numGenerations, microSize: max(1, microBatchSize)) : 1) * maxCompletionLength
+    }
+}
+
 /// What GRPO and RLOO share beyond the arithmetic (and what PPO shares with them: the rollout
 /// buffer, its postprocessing and scoring, the generator, the microbatch layouts and forwards):
 /// each step draws `batchSize` prompts and samples `G` completions of each, completion j of the
 /// step on its own stream (seed, step, j) and belonging to group j / G; scores them; lays the
-/// step out in `gradAccum` microbatches of consecutive completions (a group's completions share
-/// their prompt in one row, two by two, with `sharedPrompt`); runs the reference and, when the
+/// step out in `gradAccum` microbatches of consecutive completions (a group's completions in a
+/// microbatch share one row behind one copy of their prompt, with `sharedPrompt`); runs the reference and, when the
 /// method needs them, the pre-update policy over those microbatches; and runs the optimisation
 /// passes through `OptimizerStep`. No value model: nothing here has one.
 ///
@@ -106,7 +135,7 @@ final class GroupRollout {
         let n = batchSize * G
         microSize = n / gradAccum
         schedule = PromptEpochs(prompts, batchSize: batchSize, room: policy.config.context - L, streams: streams)
-        maxT = schedule.longest + (sharedPrompt ? 2 * L : L)
+        maxT = schedule.longest + (sharedPrompt ? Self.perRow(groupSize: G, microSize: microSize) : 1) * L
         generator = Generator(model: policy, maxBatch: min(n, 64))
         ws = GPTWorkspace(config: policy.config, maxB: sharedPrompt ? Self.maxRows(completions: n, groupSize: G, microSize: microSize) : microSize,
                           maxT: maxT)
@@ -114,21 +143,18 @@ final class GroupRollout {
         policy.enableGrads()
     }
 
-    /// The most rows a microbatch of the shared-prompt layout can need: completions pair up within
-    /// their group (two per row), so a group's share of a microbatch takes ⌈share/2⌉ rows (fewer
-    /// when two groups happen to have the same prompt).
+    /// The most rows a microbatch of the shared-prompt layout can need: one for each group that
+    /// has completions in it.
     static func maxRows(completions n: Int, groupSize G: Int, microSize: Int) -> Int {
         stride(from: 0, to: n, by: microSize).map { start in
             let end = min(n, start + microSize)
-            var rows = 0, j = start
-            while j < end {
-                let groupEnd = min(end, (j / G + 1) * G)
-                rows += (groupEnd - j + 1) / 2
-                j = groupEnd
-            }
-            return rows
+            return (end - 1) / G - start / G + 1
         }.max() ?? 1
     }
+
+    /// The most completions a row of the shared-prompt layout holds: a group's, or a
+    /// microbatch's when that is smaller.
+    static func perRow(groupSize G: Int, microSize: Int) -> Int { min(G, microSize) }
 
     // MARK: - Rollout
 
@@ -165,7 +191,7 @@ final class GroupRollout {
             let part = (s..<min(buffer.count, s + microSize)).clamped(to: mine)
             if part.isEmpty { return nil }
             let idx = Array(part)
-            if sharedPrompt { return .sharedPrompt(buffer, idx, pad: pad) }
+            if sharedPrompt { return .sharedPrompt(buffer, idx, groupSize: G, pad: pad) }
             let T = idx.map { buffer.prompts[$0].count + buffer.responses[$0].count }.max()!
             return .plain(buffer, idx, T: T, pad: pad)
         }

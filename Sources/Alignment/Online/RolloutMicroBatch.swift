@@ -8,11 +8,12 @@ import GPT
 ///
 /// Two layouts:
 /// - plain: one sequence per row, [prompt | response] (PPO);
-/// - shared prompt: two responses to the same prompt in one row, [prompt | response a | response b],
-///   b attending to the prompt and to itself only, at the positions it has after the prompt
+/// - shared prompt: the completions of one group (GRPO, RLOO: G answers to the same prompt) that
+///   fall in the microbatch share one row, [prompt | response 1 | response 2 | …], each response
+///   attending to the prompt and to itself only, at the positions it has after the prompt
 ///   (`PrefixBranch`, as DPO's chosen and rejected). The prompt goes through the model once for
-///   both: with G completions per prompt (GRPO, RLOO) a row of P + 2L tokens replaces two of
-///   P + L. The log-probs are those of the plain layout up to float rounding.
+///   the group: a row of P + G·L tokens replaces G of P + L. The log-probs are those of the plain
+///   layout up to float rounding.
 struct RolloutMicroBatch {
     /// Rows of the forward pass and their length.
     let n: Int
@@ -48,16 +49,16 @@ struct RolloutMicroBatch {
         return mb
     }
 
-    /// Consecutive sequences of `indices` with the same prompt share a row (two at most); the
-    /// others get a row of their own. T is the longest row of this microbatch.
-    static func sharedPrompt(_ buffer: RolloutBuffer, _ indices: [Int], pad: Int32) -> RolloutMicroBatch {
+    /// Consecutive sequences of `indices` of the same group (sequence b belongs to group b / G, and
+    /// a group's sequences answer one prompt) share a row. T is the longest row of this microbatch.
+    static func sharedPrompt(_ buffer: RolloutBuffer, _ indices: [Int], groupSize G: Int, pad: Int32) -> RolloutMicroBatch {
         var groups: [[Int]] = []
-        var k = 0
-        while k < indices.count {
-            if k + 1 < indices.count && buffer.prompts[indices[k]] == buffer.prompts[indices[k + 1]] {
-                groups.append([indices[k], indices[k + 1]]); k += 2
+        for b in indices {
+            if let last = groups.last?.last, last / G == b / G {
+                precondition(buffer.prompts[last] == buffer.prompts[b], "the sequences of a group answer the same prompt")
+                groups[groups.count - 1].append(b)
             } else {
-                groups.append([indices[k]]); k += 1
+                groups.append([b])
             }
         }
         let lengths = groups.map { g in buffer.prompts[g[0]].count + g.reduce(0) { $0 + buffer.responses[$1].count } }
@@ -68,22 +69,25 @@ struct RolloutMicroBatch {
             let p = buffer.prompts[g[0]], P = p.count
             for (t, tok) in p.enumerated() { mb.tokens[i * T + t] = tok }
             var at = P          // where the next response's tokens go in the row
+            var starts: [Int] = []
             for (m, b) in g.enumerated() {
                 let r = buffer.responses[b]
+                if m > 0 { starts.append(at) }
                 for (t, tok) in r.enumerated() {
                     mb.tokens[i * T + at + t] = tok
-                    // Predicted at the previous token of its own sequence: for the second response's
-                    // first token that is the prompt's last position.
+                    // Predicted at the previous token of its own sequence: for a response's first
+                    // token that is the prompt's last position.
                     let prev = t == 0 ? P - 1 : at + t - 1
                     mb.rows.append(Int32(i * T + prev))
                     mb.targets.append(tok)
                     mb.slots.append(b * L + t)
                 }
-                if m == 0 { branches.append(PrefixBranch(prefix: P, start: P + r.count)) }
                 at += r.count
                 mb.sequences.append(b)
                 mb.seqStart.append(mb.rows.count)
             }
+            // A lone response: one continuation, nothing masked (starts == [T]).
+            branches.append(PrefixBranch(prefix: P, starts: starts.isEmpty ? [T] : starts))
         }
         mb.branches = branches
         return mb

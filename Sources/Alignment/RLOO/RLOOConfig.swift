@@ -41,7 +41,7 @@ public struct RLOOConfig: Equatable, Sendable {
     public var normalizeAdvantages = false
     /// Completions without EOS contribute no loss (TRL `mask_truncated_completions`, false).
     public var maskTruncatedCompletions = false
-    /// Two completions of a prompt in one row of the forward passes (as GRPO's).
+    /// A group's completions in a microbatch share one row of the forward passes (as GRPO's).
     public var sharedPrompt = true
     /// Peak learning rate (TRL `learning_rate`).
     public var lr = 1e-5
@@ -58,15 +58,9 @@ public struct RLOOConfig: Equatable, Sendable {
     public var samplesCount = 4
 
     public init() {}
-
-    public var upperEpsilon: Double { epsilonHigh ?? epsilon }
-    public var completionsPerStep: Int { batchSize * numGenerations }
-    public var microBatchSize: Int { completionsPerStep / max(gradAccum, 1) }
-    /// Rows of one microbatch's forward passes (two completions of a group share a row with the shared prompt).
-    public var forwardRows: Int {
-        sharedPrompt ? GroupRollout.maxRows(completions: completionsPerStep, groupSize: numGenerations, microSize: max(1, microBatchSize)) : microBatchSize
-    }
 }
+
+extension RLOOConfig: GroupSettings {}
 
 extension RLOOConfig: TrainerSettings {
     public mutating func read(_ r: SettingsReader) throws {

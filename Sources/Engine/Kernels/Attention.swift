@@ -3,26 +3,62 @@ import Foundation
 
 // MARK: - Shared-prefix layout
 
-/// One sequence of a batch that carries two continuations of one prompt: tokens [0, prefix) are
-/// the prompt, [prefix, start) the first continuation, [start, T) the second, which attends to the
-/// prompt and to itself but not to the first, at positions prefix + (t − start). Scoring both
-/// continuations this way computes the prompt once instead of twice and gives what two separate
-/// sequences give (DPO's chosen and rejected completions). `start == T`: an ordinary sequence.
+/// One sequence of a batch that carries several continuations of one prompt: tokens [0, prefix)
+/// are the prompt, [prefix, starts[0]) the first continuation, [starts[k−1], starts[k]) the
+/// (k+1)-th and [starts.last, T) the last. Each continuation attends to the prompt and to itself
+/// but not to the continuations before it, at the positions it would have right after the prompt
+/// (prefix + (t − its start)). Scoring the continuations this way computes the prompt once instead
+/// of once per continuation and gives what separate sequences give: DPO's chosen and rejected
+/// completions (two), a group of GRPO or RLOO completions (G). `starts == [T]`: an ordinary
+/// sequence.
 public struct PrefixBranch: Sendable, Equatable {
-    public var prefix: Int
-    public var start: Int
+    public let prefix: Int
+    /// Where each continuation after the first starts, increasing, none below `prefix`.
+    public let starts: [Int]
 
-    public init(prefix: Int, start: Int) {
-        precondition(0 <= prefix && prefix <= start, "prefix branch needs 0 ≤ prefix ≤ start")
+    public init(prefix: Int, starts: [Int]) {
+        precondition(!starts.isEmpty && 0 <= prefix && prefix <= starts[0] && zip(starts, starts.dropFirst()).allSatisfy { $0 <= $1 },
+                     "prefix branches need 0 ≤ prefix ≤ starts[0] ≤ starts[1] ≤ …")
         self.prefix = prefix
-        self.start = start
+        self.starts = starts
     }
 
-    /// The position (wpe row) of token t; positions past the context (padding after the second
+    /// Two continuations, the second from `start`.
+    public init(prefix: Int, start: Int) { self.init(prefix: prefix, starts: [start]) }
+
+    /// Where the last continuation starts (the row's tokens past it belong to it).
+    public var lastStart: Int { starts[starts.count - 1] }
+
+    /// Row t attends to the columns [0, prefix) and [maskEnd(t), t]: the start of its continuation
+    /// when that is not the first, else `prefix` (nothing masked).
+    @inline(__always)
+    public func maskEnd(_ t: Int) -> Int {
+        if t < starts[0] { return prefix }
+        var k = starts.count - 1
+        while starts[k] > t { k -= 1 }
+        return starts[k]
+    }
+
+    /// The rows that can attend to key j are [j, reachEnd(j)): every row for a prompt key, the
+    /// rest of its own continuation for the others (later continuations mask it).
+    @inline(__always)
+    public func reachEnd(_ j: Int, T: Int) -> Int {
+        if j < prefix { return T }
+        for s in starts where s > j { return Swift.min(s, T) }
+        return T
+    }
+
+    /// Whether every continuation but the last (whose end the caller's padding hides) keeps its
+    /// positions within `context`.
+    public func fits(context: Int) -> Bool {
+        starts[0] <= context && zip(starts, starts.dropFirst()).allSatisfy { prefix + ($1 - $0) <= context }
+    }
+
+    /// The position (wpe row) of token t; positions past the context (padding after the last
     /// continuation) are clamped to its last one: no real token attends to them.
     @inline(__always)
     public func position(_ t: Int, context: Int) -> Int {
-        Swift.min(t < start ? t : prefix + (t - start), context - 1)
+        Swift.min(t < starts[0] ? t : prefix + (t - maskEnd(t)), context - 1)
     }
 }
 
@@ -32,8 +68,8 @@ public enum Attention {
     /// out[b,t,h*HS..] = Σ_{j≤t} softmax_j(q_t·k_j / √HS) v_j for each head h.
     /// out: (B,T,C), qkv: (B,T,3C) laid out as [Q | K | V], lse: (B,NH,T) or nil.
     /// Q, K and V of head h are read in place as (T,HS) matrices with row stride 3C: no permute.
-    /// With `branches` (B entries), row t ≥ start of sequence b also masks the columns
-    /// [prefix, start) (see `PrefixBranch`).
+    /// With `branches` (B entries), row t of sequence b also masks the columns
+    /// [prefix, maskEnd(t)): the continuations before its own (see `PrefixBranch`).
     ///
     /// The (T,T) probabilities are not kept: `lse` receives each row's log Σ_j exp(s_tj), all the
     /// backward pass needs to recompute them (as FlashAttention does). Keeping them cost
@@ -66,29 +102,35 @@ public enum Attention {
                 let o = out + b * T * C + h * HS
                 AttentionTiles.packTransposed(k, ld: C3, len: T, width: HS, into: kT)
                 AttentionTiles.packRows(v, ld: C3, len: T, width: HS, into: vp)
-                let g0 = branches?[b].prefix ?? T, g1 = branches?[b].start ?? T
+                let branch = branches?[b]
                 var i0 = 0
                 while i0 < T {
                     let n = min(R, T - i0), last = i0 + n - 1
-                    // S = scale · Q Kᵀ for rows [i0, last] (row t − i0 of `a`), key panels up to the one holding `last`.
+                    let (m0, m1) = maskedForBlock(branch, i0, T: T)
+                    // S = scale · Q Kᵀ for rows [i0, last] (row t − i0 of `a`), key panels up to the one holding
+                    // `last`, except those masked for every row of the block (softmaxRow zeroes them).
                     for i in (i0 + n)..<min(T, i0 + n + R) { PackedMatmul.prefetchRow(q + i * C3, count: HS) }   // the next block's Q
                     var j0 = 0
                     while j0 <= last {
+                        if j0 >= m0 && j0 + W <= m1 { j0 += W; continue }
                         AttentionTiles.tile(a: q + i0 * C3, rowStride: C3, kStride: 1, rowCount: n, panel: kT + j0 * HS,
                                             k0: 0, k1: HS, out: a + j0, ldc: T, colCount: min(W, T - j0),
                                             alpha: scale, accumulate: false)
                         j0 += W
                     }
                     for t in i0...last {
-                        let l = softmaxRow(a + (t - i0) * T, t: t, T: T, g0: g0, g1: g1)
+                        let l = softmaxRow(a + (t - i0) * T, t: t, T: T, g0: branch?.prefix ?? T, g1: branch?.maskEnd(t) ?? T)
                         lse?[bh * T + t] = l
                     }
-                    // O = P V over keys [0, last]: P is zero past each row's diagonal.
+                    // O = P V over keys [0, m0) and [m1, last]: P is zero past each row's diagonal and
+                    // on the block's masked keys.
                     var d0 = 0
                     while d0 < HS {
-                        AttentionTiles.tile(a: a, rowStride: T, kStride: 1, rowCount: n, panel: vp + d0 * T,
-                                            k0: 0, k1: last + 1, out: o + i0 * C + d0, ldc: C, colCount: min(W, HS - d0),
-                                            alpha: 1, accumulate: false)
+                        forEachUnmasked(m0, m1, last + 1) { k0, k1, first in
+                            AttentionTiles.tile(a: a, rowStride: T, kStride: 1, rowCount: n, panel: vp + d0 * T,
+                                                k0: k0, k1: k1, out: o + i0 * C + d0, ldc: C, colCount: min(W, HS - d0),
+                                                alpha: 1, accumulate: !first)
+                        }
                         d0 += W
                     }
                     i0 += n
@@ -97,13 +139,34 @@ public enum Attention {
         }
     }
 
+    /// The keys [m0, m1) masked for every row of the block of rows from i0 (`maskEnd` does not
+    /// decrease along a sequence, so the block's first row masks the least); m0 == m1: none.
+    @inline(__always)
+    static func maskedForBlock(_ branch: PrefixBranch?, _ i0: Int, T: Int) -> (Int, Int) {
+        guard let branch else { return (T, T) }
+        return (branch.prefix, branch.maskEnd(i0))
+    }
+
+    /// Calls `body(k0, k1, first)` for the key ranges [0, m0) and [m1, end) when m0 < m1 (the
+    /// empty one left out), else for [0, end).
+    @inline(__always)
+    static func forEachUnmasked(_ m0: Int, _ m1: Int, _ end: Int, _ body: (Int, Int, Bool) -> Void) {
+        if m0 < m1 {
+            if m0 > 0 { body(0, m0, true) }
+            if m1 < end { body(m1, end, m0 == 0) }
+        } else {
+            body(0, end, true)
+        }
+    }
+
     /// Row t of the scores in place → causal softmax probabilities, zeros past the diagonal; returns
-    /// the row's log-sum-exp. With a prefix branch (g0 < g1 ≤ t) the columns [g0, g1) are masked too.
+    /// the row's log-sum-exp. With a prefix branch (g0 < g1 ≤ t) the columns [g0, g1) (the
+    /// continuations before the row's own) are masked too.
     @inline(__always)
     static func softmaxRow(_ row: UnsafeMutablePointer<Float>, t: Int, T: Int, g0: Int, g1: Int) -> Float {
         let mx: Float, sum: Float
         if t >= g1 && g1 > g0 {
-            // Visible: [0, g0) and [g1, t]; the first continuation [g0, g1) is masked.
+            // Visible: [0, g0) and [g1, t]; the continuations before the row's own, [g0, g1), are masked.
             let n2 = t + 1 - g1
             mx = Swift.max(FastMath.max(row, g0), FastMath.max(row + g1, n2))
             sum = FastMath.expShiftInPlace(row, g0, shift: mx) + FastMath.expShiftInPlace(row + g1, n2, shift: mx)
@@ -206,7 +269,7 @@ public enum Attention {
                 let q = qkv + off, k = q + C, v = q + 2 * C
                 let dq = dqkv + off, dk = dq + C, dv = dq + 2 * C
                 let d = dout + b * T * C + h * HS
-                let g0 = branches?[b].prefix ?? T, g1 = branches?[b].start ?? T
+                let branch = branches?[b]
                 AttentionTiles.packTransposed(k, ld: C3, len: T, width: HS, into: kT)
                 AttentionTiles.packTransposed(v, ld: C3, len: T, width: HS, into: vT)
                 AttentionTiles.packRows(d, ld: C, len: T, width: HS, into: dop)
@@ -215,52 +278,69 @@ public enum Attention {
                 var i0 = 0
                 while i0 < T {
                     let n = min(R, T - i0), last = i0 + n - 1
-                    // P = exp(scale · Q Kᵀ − lse) for rows [i0, last], key panels up to the one holding `last`.
+                    let (m0, m1) = maskedForBlock(branch, i0, T: T)
+                    // P = exp(scale · Q Kᵀ − lse) for rows [i0, last], key panels up to the one holding `last`
+                    // but those masked for the whole block (probabilitiesRow zeroes them).
                     var j0 = 0
                     while j0 <= last {
+                        if j0 >= m0 && j0 + W <= m1 { j0 += W; continue }
                         AttentionTiles.tile(a: q + i0 * C3, rowStride: C3, kStride: 1, rowCount: n, panel: kT + j0 * HS,
                                             k0: 0, k1: HS, out: a + i0 * T + j0, ldc: T, colCount: min(W, T - j0),
                                             alpha: scale, accumulate: false)
                         j0 += W
                     }
-                    for t in i0...last { probabilitiesRow(a + t * T, t: t, T: T, g0: g0, g1: g1, lse: lse[bh * T + t]) }
-                    // dP = dO Vᵀ for rows [i0, last], columns up to the panel holding `last`.
+                    for t in i0...last { probabilitiesRow(a + t * T, t: t, T: T, g0: branch?.prefix ?? T, g1: branch?.maskEnd(t) ?? T,
+                                                                 lse: lse[bh * T + t]) }
+                    // dP = dO Vᵀ for rows [i0, last], columns up to the panel holding `last`, the same
+                    // panels skipped (dS is set to zero on each row's masked keys below, not computed).
                     j0 = 0
                     while j0 <= last {
+                        if j0 >= m0 && j0 + W <= m1 { j0 += W; continue }
                         AttentionTiles.tile(a: d + i0 * C, rowStride: C, kStride: 1, rowCount: n, panel: vT + j0 * HS,
                                             k0: 0, k1: HS, out: dp + i0 * T + j0, ldc: T, colCount: min(W, T - j0),
                                             alpha: 1, accumulate: false)
                         j0 += W
                     }
-                    // dS = P ∘ (dP − rowsum(P ∘ dP)), zeros past the diagonal.
+                    // dS = P ∘ (dP − rowsum(P ∘ dP)), zeros past the diagonal and on the row's masked keys.
                     for t in i0...last {
                         let pr = a + t * T, dr = dp + t * T
-                        let s = FastMath.dot(pr, dr, t + 1)
-                        for j in 0...t { dr[j] = pr[j] * (dr[j] - s) }
+                        let g0 = branch?.prefix ?? T, g1 = branch?.maskEnd(t) ?? T
+                        if t >= g1 && g1 > g0 {
+                            let s = FastMath.dot(pr, dr, g0) + FastMath.dot(pr + g1, dr + g1, t + 1 - g1)
+                            for j in 0..<g0 { dr[j] = pr[j] * (dr[j] - s) }
+                            (dr + g0).update(repeating: 0, count: g1 - g0)
+                            for j in g1...t { dr[j] = pr[j] * (dr[j] - s) }
+                        } else {
+                            let s = FastMath.dot(pr, dr, t + 1)
+                            for j in 0...t { dr[j] = pr[j] * (dr[j] - s) }
+                        }
                         if t + 1 < T { (dr + t + 1).update(repeating: 0, count: T - t - 1) }
                     }
-                    // dQ += scale · dS K over keys [0, last].
+                    // dQ += scale · dS K over keys [0, m0) and [m1, last].
                     var d0 = 0
                     while d0 < HS {
-                        AttentionTiles.tile(a: dp + i0 * T, rowStride: T, kStride: 1, rowCount: n, panel: kp + d0 * T,
-                                            k0: 0, k1: last + 1, out: dq + i0 * C3 + d0, ldc: C3, colCount: min(W, HS - d0),
-                                            alpha: scale, accumulate: accumulate)
+                        forEachUnmasked(m0, m1, last + 1) { k0, k1, first in
+                            AttentionTiles.tile(a: dp + i0 * T, rowStride: T, kStride: 1, rowCount: n, panel: kp + d0 * T,
+                                                k0: k0, k1: k1, out: dq + i0 * C3 + d0, ldc: C3, colCount: min(W, HS - d0),
+                                                alpha: scale, accumulate: accumulate || !first)
+                        }
                         d0 += W
                     }
                     i0 += n
                 }
-                // dV += Pᵀ dO and dK += scale · dSᵀ Q for key positions [j0, j0 + n), over rows t ≥ j0
-                // (P and dS are zero above the diagonal).
+                // dV += Pᵀ dO and dK += scale · dSᵀ Q for key positions [j0, j0 + n), over the rows
+                // t ≥ j0 that can reach them (P and dS are zero above the diagonal and on masked keys).
                 var j0 = 0
                 while j0 < T {
                     let n = min(R, T - j0)
+                    let rowEnd = branch.map { j0 < $0.prefix ? T : $0.reachEnd(j0 + n - 1, T: T) } ?? T
                     var d0 = 0
                     while d0 < HS {
                         let cw = min(W, HS - d0)
                         AttentionTiles.tile(a: a + j0, rowStride: 1, kStride: T, rowCount: n, panel: dop + d0 * T,
-                                            k0: j0, k1: T, out: dv + j0 * C3 + d0, ldc: C3, colCount: cw, alpha: 1, accumulate: accumulate)
+                                            k0: j0, k1: rowEnd, out: dv + j0 * C3 + d0, ldc: C3, colCount: cw, alpha: 1, accumulate: accumulate)
                         AttentionTiles.tile(a: dp + j0, rowStride: 1, kStride: T, rowCount: n, panel: qp + d0 * T,
-                                            k0: j0, k1: T, out: dk + j0 * C3 + d0, ldc: C3, colCount: cw, alpha: scale, accumulate: accumulate)
+                                            k0: j0, k1: rowEnd, out: dk + j0 * C3 + d0, ldc: C3, colCount: cw, alpha: scale, accumulate: accumulate)
                         d0 += W
                     }
                     j0 += n

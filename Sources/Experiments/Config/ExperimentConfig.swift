@@ -361,11 +361,11 @@ public struct ExperimentConfig {
         }
         if stages.contains(.grpo), let g = grpo {
             let t = g.trainer
-            needs.append(("grpo.batch_size", t.forwardRows, t.sharedPrompt ? pair : seq, 16 + (t.beta > 0 ? 4 : 0) + (g.reward == "reward_model" ? 4 : 0), noDropout))
+            needs.append(("grpo.batch_size", t.forwardRows, t.forwardLength(promptTokens: min(data.maxPromptTokens, model.context - t.maxCompletionLength)), 16 + (t.beta > 0 ? 4 : 0) + (g.reward == "reward_model" ? 4 : 0), noDropout))
         }
         if stages.contains(.rloo), let r = rloo {
             let t = r.trainer
-            needs.append(("rloo.batch_size", t.forwardRows, t.sharedPrompt ? pair : seq, 16 + (t.beta > 0 ? 4 : 0) + (r.reward == "reward_model" ? 4 : 0), noDropout))
+            needs.append(("rloo.batch_size", t.forwardRows, t.forwardLength(promptTokens: min(data.maxPromptTokens, model.context - t.maxCompletionLength)), 16 + (t.beta > 0 ? 4 : 0) + (r.reward == "reward_model" ? 4 : 0), noDropout))
         }
         if stages.contains(.onlineDPO), let o = onlineDPO {
             let t = o.trainer

@@ -119,7 +119,10 @@ final class GRPOTrainerTests: XCTestCase {
         let t = OnlineFixtures.grpo(c)
         let (p, r) = t.core.sample(step: 0, reducer: t.reducer)
         t.prepare(prompts: p, responses: r)
-        XCTAssertLessThan(t.core.batches[0].n, t.core.batches[0].sequences.count, "pairs should share rows")
+        // 8 completions a microbatch, 2 groups of 4: a row each, four continuations of the prompt.
+        XCTAssertEqual(t.core.batches.map(\.n), [2, 2])
+        XCTAssertEqual(t.core.batches[0].sequences.count, 8)
+        XCTAssertEqual(t.core.batches[0].branches?.map(\.starts.count), [3, 3])
         let L = t.rollout.L
         for b in 0..<t.rollout.count {
             let alone = OnlineFixtures.logProbs(t.policy, prompt: t.rollout.prompts[b], response: t.rollout.responses[b], temperature: c.temperature)
@@ -295,9 +298,12 @@ final class GRPOTrainerTests: XCTestCase {
         XCTAssertNil(grpo.memoryBreakdown["value"])
         XCTAssertNotNil(ppo.memoryBreakdown["value"])
         XCTAssertLessThan(grpo.memoryBytes, ppo.memoryBytes - ppo.memoryBreakdown["value"]! / 2)
-        XCTAssertEqual(GroupRollout.maxRows(completions: 32, groupSize: 8, microSize: 8), 4)
-        XCTAssertEqual(GroupRollout.maxRows(completions: 12, groupSize: 3, microSize: 4), 3, "[0 0 0 1 | 1 1 2 2 | 2 3 3 3]: rows 2+1, 1+1, 1+2")
-        XCTAssertEqual(grpo.core.ws.maxB, 4)
+        XCTAssertEqual(GroupRollout.maxRows(completions: 32, groupSize: 8, microSize: 8), 1)
+        XCTAssertEqual(GroupRollout.maxRows(completions: 12, groupSize: 3, microSize: 4), 2, "[0 0 0 1 | 1 1 2 2 | 2 3 3 3]: a row a group in each")
+        XCTAssertEqual(GroupRollout.maxRows(completions: 16, groupSize: 4, microSize: 8), 2)
+        XCTAssertEqual(GroupRollout.perRow(groupSize: 8, microSize: 4), 4)
+        XCTAssertEqual(grpo.core.ws.maxB, 1, "one row holds the microbatch's 8 completions of one group")
+        XCTAssertEqual(grpo.core.ws.maxT, grpo.core.schedule.longest + 8 * 48)
         XCTAssertLessThan(grpo.memoryBreakdown["rollout"]!, ppo.memoryBreakdown["rollout"]!)
     }
 
