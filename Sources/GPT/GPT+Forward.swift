@@ -8,7 +8,7 @@ extension GPT {
     /// then exceed the context as long as every real position stays within it.
     public func forward(tokens: UnsafePointer<Int32>, B: Int, T: Int, ws: GPTWorkspace, dropout: UnsafeMutablePointer<RNG>? = nil,
                         branches: [PrefixBranch]? = nil) {
-        precondition(B <= ws.maxB && T <= ws.maxT, "batch (\(B),\(T)) exceeds the workspace (\(ws.maxB),\(ws.maxT))")
+        precondition(B * T <= ws.capacity, "batch (\(B),\(T)) exceeds the workspace's \(ws.capacity) tokens")
         if let branches {
             // Positions are clamped to the context (see PrefixBranch.position): the caller keeps each
             // prompt + continuation within it, as it must for ordinary sequences.

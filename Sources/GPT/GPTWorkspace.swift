@@ -2,7 +2,8 @@ import Engine
 
 /// Activations of one forward pass (kept for backward) and gradient scratch, for batches of up to
 /// `maxB` sequences of up to `maxT` tokens, all in one buffer. A forward over (B,T) lays its
-/// tensors out contiguously as (B,T,...) at the same offsets whatever B and T are.
+/// tensors out contiguously as (B,T,...) at the same offsets whatever B and T are, so any batch
+/// of at most `capacity` = maxB·maxT tokens fits (fewer, longer rows: shared-prompt groups).
 public final class GPTWorkspace {
     public let config: GPTConfig
     public let maxB: Int, maxT: Int
@@ -74,6 +75,9 @@ public final class GPTWorkspace {
 
     /// Clears `hiddenGrad` for the current (B,T).
     public func zeroHiddenGrad() { p(dlnf).update(repeating: 0, count: B * T * config.nEmbd) }
+
+    /// Tokens a forward can hold, in rows of any length.
+    public var capacity: Int { maxB * maxT }
 
     /// Bytes held by this workspace.
     public var bytes: Int { storage.count * 4 }

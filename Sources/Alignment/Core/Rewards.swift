@@ -40,19 +40,50 @@ public final class RewardModelScorer: RewardFunction {
             let ex = (i..<j).map { k -> SequenceExample in
                 truncate(SequenceExample(prompt: prompts[k], completion: responses[k]), maxLength: model.config.context, maxCompletion: model.config.context - 1)
             }
-            out += rawScores(TokenBatch(ex, pad: pad)).map { $0 + bias }
+            out += sharedPromptScores(ex).map { $0 + bias }
             i = j
         }
         return out
     }
 
+    /// Raw scores of `examples`; consecutive ones with the same prompt (a group's completions,
+    /// best-of-N's samples) share one row behind one copy of it (`SharedPrefixRows`), each scored
+    /// at its own last token as alone up to rounding. Without such runs, plain rows.
+    func sharedPromptScores(_ examples: [SequenceExample]) -> [Float] {
+        var runs: [[Int]] = []
+        for (k, e) in examples.enumerated() {
+            if let last = runs.last?.last, examples[last].prompt == e.prompt, !e.prompt.isEmpty { runs[runs.count - 1].append(k) } else { runs.append([k]) }
+        }
+        if runs.count == examples.count { return rawScores(TokenBatch(examples, pad: pad)) }
+        let packed = SharedPrefixRows(groups: runs.map { r in
+            (sequences: r.map { examples[$0].prompt + examples[$0].completion }, prefix: examples[r[0]].prompt.count)
+        }, pad: pad)
+        let ws = workspace(B: packed.B, T: packed.T, longest: examples.map(\.count).max()!)
+        packed.tokens.withUnsafeBufferPointer { model.forward(tokens: $0.baseAddress!, B: packed.B, T: packed.T, ws: ws, branches: packed.branches) }
+        var values = [Float](repeating: 0, count: packed.B * packed.T)
+        model.scalarHead(ws: ws, out: &values)
+        var scores = [Float](repeating: 0, count: examples.count)
+        for (i, r) in runs.enumerated() {
+            for (k, e) in r.enumerated() { scores[e] = values[packed.position(i, k, examples[e].count - 1)] }
+        }
+        return scores
+    }
+
+    /// The workspace, grown to hold B rows of T tokens whose sequences are at most `longest` long
+    /// (the old one freed before the larger is allocated). It is sized as `maxBatch` rows of the
+    /// longest sequence: shared-prompt rows, fewer and longer, hold fewer tokens than that.
+    func workspace(B: Int, T: Int, longest: Int) -> GPTWorkspace {
+        if ws == nil || ws!.capacity < B * T {
+            ws = nil
+            let rows = max(maxBatch, B)
+            ws = GPTWorkspace(config: model.config, maxB: rows, maxT: max(longest, (B * T + rows - 1) / rows))
+        }
+        return ws!
+    }
+
     /// Head output at the last real token of each sequence of the batch (no bias).
     public func rawScores(_ batch: TokenBatch) -> [Float] {
-        if ws == nil || ws!.maxT < batch.T || ws!.maxB < batch.B {
-            ws = nil        // freed before the larger one is allocated
-            ws = GPTWorkspace(config: model.config, maxB: max(maxBatch, batch.B), maxT: batch.T)
-        }
-        let ws = ws!
+        let ws = workspace(B: batch.B, T: batch.T, longest: batch.T)
         batch.tokens.withUnsafeBufferPointer { model.forward(tokens: $0.baseAddress!, B: batch.B, T: batch.T, ws: ws) }
         var values = [Float](repeating: 0, count: batch.B * batch.T)
         model.scalarHead(ws: ws, out: &values)

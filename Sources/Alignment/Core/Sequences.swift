@@ -92,36 +92,56 @@ extension GPT {
     }
 }
 
-// MARK: - Two sequences per row over a shared prefix
+// MARK: - Several sequences per row over a shared prefix
 
-/// Pairs of token sequences (a, b) whose first `prefix` tokens are the same, one row per pair:
-/// [a | b after the prefix], the rest of b masked from the rest of a and placed at the positions
-/// it has after the prefix (`PrefixBranch`), so the prefix goes through the model once and each
-/// sequence gets the values it gets alone. Used by DPO (prefix: the prompt) and reward-model
-/// training (prefix: everything the two share).
+/// Groups of token sequences whose first `prefix` tokens are the same, one row per group:
+/// [prefix | rest of sequence 1 | rest of sequence 2 | …], each rest masked from the ones before
+/// it and placed at the positions it has after the prefix (`PrefixBranch`), so the prefix goes
+/// through the model once and each sequence gets the values it gets alone. Used by DPO (pairs,
+/// prefix: the prompt), reward-model training (pairs, prefix: everything the two share), reward
+/// scoring and the rollouts of GRPO and RLOO (a group's completions, prefix: their prompt).
 struct SharedPrefixRows {
     let B: Int, T: Int
     let tokens: [Int32]
     let branches: [PrefixBranch]
-    let lengthsA: [Int], prefixes: [Int]
+    /// Per row: the prefix length, and where in the row each sequence's rest starts.
+    let prefixes: [Int], offsets: [[Int]]
 
-    /// `pairs[i].prefix` ≤ min(|a|, |b|) tokens that a and b share; T is at least `minT`.
-    init(_ pairs: [(a: [Int32], b: [Int32], prefix: Int)], pad: Int32, minT: Int = 1) {
-        B = pairs.count
-        T = max(minT, 1, pairs.map { Self.packedLength($0.a, $0.b, prefix: $0.prefix) }.max() ?? 1)
+    /// `groups[i].prefix` ≤ the length of each of its sequences, tokens they all share; T is at
+    /// least `minT`.
+    init(groups: [(sequences: [[Int32]], prefix: Int)], pad: Int32, minT: Int = 1) {
+        B = groups.count
+        T = max(minT, 1, groups.map { Self.packedLength($0.sequences, prefix: $0.prefix) }.max() ?? 1)
         var tokens = [Int32](repeating: pad, count: B * T)
-        for (i, p) in pairs.enumerated() {
-            precondition(p.prefix <= min(p.a.count, p.b.count) && p.a[..<p.prefix] == p.b[..<p.prefix], "the prefix must be shared")
-            let row = p.a + p.b[p.prefix...]
-            tokens.replaceSubrange((i * T)..<(i * T + row.count), with: row)
+        var branches: [PrefixBranch] = [], offsets: [[Int]] = []
+        for (i, g) in groups.enumerated() {
+            precondition(!g.sequences.isEmpty, "a row holds at least one sequence")
+            let first = g.sequences[0], P = g.prefix
+            tokens.replaceSubrange((i * T)..<(i * T + P), with: first[..<P])
+            var at = P, starts: [Int] = []
+            for seq in g.sequences {
+                precondition(P <= seq.count && seq[..<P] == first[..<P], "the prefix must be shared")
+                starts.append(at)
+                tokens.replaceSubrange((i * T + at)..<(i * T + at + seq.count - P), with: seq[P...])
+                at += seq.count - P
+            }
+            offsets.append(starts)
+            // The first rest needs no mask; a lone sequence is an ordinary row (starts == [T]).
+            branches.append(PrefixBranch(prefix: P, starts: starts.count > 1 ? Array(starts.dropFirst()) : [T]))
         }
         self.tokens = tokens
-        branches = pairs.map { PrefixBranch(prefix: $0.prefix, start: $0.a.count) }
-        lengthsA = pairs.map(\.a.count)
-        prefixes = pairs.map(\.prefix)
+        self.branches = branches
+        self.offsets = offsets
+        prefixes = groups.map(\.prefix)
+    }
+
+    /// Pairs (a, b) sharing their first `prefix` tokens, one row each.
+    init(_ pairs: [(a: [Int32], b: [Int32], prefix: Int)], pad: Int32, minT: Int = 1) {
+        self.init(groups: pairs.map { (sequences: [$0.a, $0.b], prefix: $0.prefix) }, pad: pad, minT: minT)
     }
 
     static func packedLength(_ a: [Int32], _ b: [Int32], prefix: Int) -> Int { a.count + b.count - prefix }
+    static func packedLength(_ sequences: [[Int32]], prefix: Int) -> Int { prefix + sequences.reduce(0) { $0 + $1.count - prefix } }
 
     /// The number of leading tokens a and b have in common.
     static func commonPrefix(_ a: [Int32], _ b: [Int32]) -> Int {
@@ -130,7 +150,10 @@ struct SharedPrefixRows {
         return k
     }
 
+    /// Flat row (i·T + ·) holding token t of sequence k of row i.
+    func position(_ i: Int, _ k: Int, _ t: Int) -> Int { t < prefixes[i] ? i * T + t : i * T + offsets[i][k] + (t - prefixes[i]) }
+
     /// Flat row (i·T + ·) holding token t of sequence a / b of pair i.
-    func rowA(_ i: Int, _ t: Int) -> Int { i * T + t }
-    func rowB(_ i: Int, _ t: Int) -> Int { t < prefixes[i] ? i * T + t : i * T + lengthsA[i] + (t - prefixes[i]) }
+    func rowA(_ i: Int, _ t: Int) -> Int { position(i, 0, t) }
+    func rowB(_ i: Int, _ t: Int) -> Int { position(i, 1, t) }
 }

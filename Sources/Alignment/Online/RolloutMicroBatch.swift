@@ -61,35 +61,26 @@ struct RolloutMicroBatch {
                 groups.append([b])
             }
         }
-        let lengths = groups.map { g in buffer.prompts[g[0]].count + g.reduce(0) { $0 + buffer.responses[$1].count } }
-        let T = lengths.max() ?? 1, L = buffer.L
-        var mb = RolloutMicroBatch(n: groups.count, T: T, tokens: [Int32](repeating: pad, count: groups.count * T))
-        var branches: [PrefixBranch] = []
+        let packed = SharedPrefixRows(groups: groups.map { g in
+            (sequences: g.map { buffer.prompts[$0] + buffer.responses[$0] }, prefix: buffer.prompts[g[0]].count)
+        }, pad: pad)
+        let L = buffer.L
+        var mb = RolloutMicroBatch(n: packed.B, T: packed.T, tokens: packed.tokens)
         for (i, g) in groups.enumerated() {
-            let p = buffer.prompts[g[0]], P = p.count
-            for (t, tok) in p.enumerated() { mb.tokens[i * T + t] = tok }
-            var at = P          // where the next response's tokens go in the row
-            var starts: [Int] = []
-            for (m, b) in g.enumerated() {
-                let r = buffer.responses[b]
-                if m > 0 { starts.append(at) }
-                for (t, tok) in r.enumerated() {
-                    mb.tokens[i * T + at + t] = tok
-                    // Predicted at the previous token of its own sequence: for a response's first
-                    // token that is the prompt's last position.
-                    let prev = t == 0 ? P - 1 : at + t - 1
-                    mb.rows.append(Int32(i * T + prev))
+            let P = buffer.prompts[g[0]].count
+            for (k, b) in g.enumerated() {
+                // Response token t sits at P + t of its sequence and is predicted at P + t − 1: for
+                // its first token, the prompt's last position.
+                for (t, tok) in buffer.responses[b].enumerated() {
+                    mb.rows.append(Int32(packed.position(i, k, P + t - 1)))
                     mb.targets.append(tok)
                     mb.slots.append(b * L + t)
                 }
-                at += r.count
                 mb.sequences.append(b)
                 mb.seqStart.append(mb.rows.count)
             }
-            // A lone response: one continuation, nothing masked (starts == [T]).
-            branches.append(PrefixBranch(prefix: P, starts: starts.isEmpty ? [T] : starts))
         }
-        mb.branches = branches
+        mb.branches = packed.branches
         return mb
     }
 

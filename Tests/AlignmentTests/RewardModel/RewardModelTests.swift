@@ -153,6 +153,30 @@ final class RewardModelTests: XCTestCase {
         XCTAssertGreaterThan(Set(rc.map { Int($0 * 1e4) }).count, 3, "scores should differ between sequences")
     }
 
+    /// Scoring lays consecutive completions of one prompt (a GRPO group, best-of-N's samples) in
+    /// one row behind one copy of the prompt: each score must be the sequence's score alone, in
+    /// runs of one to five, across the batches of `maxBatch`, with an empty completion among them.
+    func testSharedPromptScoringGivesTheScoresOfSeparateSequences() {
+        let t = rmMakeTrainer(steps: 1)
+        var rng = RNG(seed: 5)
+        for i in 0..<t.model.params.count { t.model.params[i] += rng.normal() * 0.1 }
+        let a: [Int32] = [1, 2, 4, 5], b: [Int32] = [6, 2], c: [Int32] = [9, 9, 1]
+        let prompts = [a, a, a, b, c, c, c, c, c, a, b, b]
+        let responses: [[Int32]] = prompts.indices.map { k in
+            k == 4 ? [] : (0..<(1 + (k * 5) % 7)).map { _ in Int32(1 + rng.int(14)) } + (k % 3 == 0 ? [rmEOS] : [])
+        }
+        let alone = prompts.indices.map { t.reader.rawScores(TokenBatch([SequenceExample(prompt: prompts[$0], completion: responses[$0])], pad: 0))[0] }
+        let scorer = RewardModelScorer(model: t.model, pad: 0, maxBatch: 4)
+        let shared = scorer.scores(prompts: prompts, responses: responses)
+        for k in prompts.indices { XCTAssertEqual(shared[k], alone[k], accuracy: 2e-5, "sequence \(k)") }
+        XCTAssertGreaterThan(Set(alone.map { Int($0 * 1e4) }).count, 6, "scores should differ between sequences")
+        // Batch [c c c c] is one row of four: its prompt once and the four completions.
+        let rows = SharedPrefixRows(groups: [(sequences: (5..<9).map { c + responses[$0] }, prefix: 3)], pad: 0)
+        XCTAssertEqual(rows.B, 1)
+        XCTAssertEqual(rows.T, 3 + (5..<9).reduce(0) { $0 + responses[$1].count })
+        XCTAssertEqual(rows.branches[0].starts.count, 3)
+    }
+
     /// The whole training gradient (loss → last-token head → trunk) against finite differences,
     /// and no gradient at all through padding.
     func testTrainingGradientMatchesFiniteDifferences() {
