@@ -126,8 +126,10 @@ struct SharedPrefixRows {
                 at += seq.count - P
             }
             offsets.append(starts)
-            // The first rest needs no mask; a lone sequence is an ordinary row (starts == [T]).
-            branches.append(PrefixBranch(prefix: P, starts: starts.count > 1 ? Array(starts.dropFirst()) : [T]))
+            // The first rest needs no mask. A lone sequence is an ordinary row: only the padding
+            // after it (from `at`, a fake continuation) masks anything (T itself may be past the
+            // context in a batch of longer shared rows, so it cannot mark the end).
+            branches.append(PrefixBranch(prefix: P, starts: starts.count > 1 ? Array(starts.dropFirst()) : [at]))
         }
         self.tokens = tokens
         self.branches = branches

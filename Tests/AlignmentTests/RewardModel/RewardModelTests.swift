@@ -155,16 +155,19 @@ final class RewardModelTests: XCTestCase {
 
     /// Scoring lays consecutive completions of one prompt (a GRPO group, best-of-N's samples) in
     /// one row behind one copy of the prompt: each score must be the sequence's score alone, in
-    /// runs of one to five, across the batches of `maxBatch`, with an empty completion among them.
+    /// runs of one to five, across the batches of `maxBatch`, with an empty completion among them,
+    /// and with a lone sequence beside a shared row longer than the context.
     func testSharedPromptScoringGivesTheScoresOfSeparateSequences() {
         let t = rmMakeTrainer(steps: 1)
         var rng = RNG(seed: 5)
         for i in 0..<t.model.params.count { t.model.params[i] += rng.normal() * 0.1 }
         let a: [Int32] = [1, 2, 4, 5], b: [Int32] = [6, 2], c: [Int32] = [9, 9, 1]
-        let prompts = [a, a, a, b, c, c, c, c, c, a, b, b]
+        let prompts = [a, a, a, b, c, c, c, c, c, a, b, b, b, b, b, a]
         let responses: [[Int32]] = prompts.indices.map { k in
-            k == 4 ? [] : (0..<(1 + (k * 5) % 7)).map { _ in Int32(1 + rng.int(14)) } + (k % 3 == 0 ? [rmEOS] : [])
+            let n = k >= 12 && k < 15 ? 7 : 1 + (k * 5) % 7
+            return k == 4 ? [] : (0..<n).map { _ in Int32(1 + rng.int(14)) } + (k % 3 == 0 ? [rmEOS] : [])
         }
+        XCTAssertGreaterThan(2 + (12..<15).reduce(0) { $0 + responses[$1].count }, rmGPTConfig.context, "batch [b b b a]: a shared row past the context")
         let alone = prompts.indices.map { t.reader.rawScores(TokenBatch([SequenceExample(prompt: prompts[$0], completion: responses[$0])], pad: 0))[0] }
         let scorer = RewardModelScorer(model: t.model, pad: 0, maxBatch: 4)
         let shared = scorer.scores(prompts: prompts, responses: responses)
