@@ -87,12 +87,15 @@ public final class OnlineDPOTrainer {
     public static func judge(reward: RewardFunction, stopToken: Int32? = nil, missingEOSPenalty: Float? = nil) -> PreferenceJudge {
         { prompts, first, second, _ in
             let n = prompts.count
-            var s = reward.scores(prompts: prompts + prompts, responses: first + second)
+            // A pair's two completions side by side: a reward model scores them in one row behind
+            // one copy of their prompt.
+            let both = (0..<n).flatMap { [first[$0], second[$0]] }
+            var s = reward.scores(prompts: prompts.flatMap { [$0, $0] }, responses: both)
             precondition(s.count == 2 * n, "reward function \(reward.name) returned \(s.count) scores for \(2 * n) responses")
             if let p = missingEOSPenalty, let eos = stopToken {
-                for (i, r) in (first + second).enumerated() where r.last != eos { s[i] -= p }
+                for (i, r) in both.enumerated() where r.last != eos { s[i] -= p }
             }
-            return (0..<n).map { s[n + $0] > s[$0] ? 1 : 0 }
+            return (0..<n).map { s[2 * $0 + 1] > s[2 * $0] ? 1 : 0 }
         }
     }
 
