@@ -75,14 +75,15 @@ visit() {
     ORDER+=("$1")
 }
 
-REBUILT=" "
 build_module() {
     local m=$1 lib="$OUT/lib/lib$1.a" d stale=0
     if [[ -d Modules/$m ]]; then return 0; fi  # a system library (COpenBLAS): headers and -l flags only
     [[ -d Sources/$m/include ]] && SWIFTFLAGS+=(-I "$OUT/cmodules/$m")
     [[ -f $lib ]] || stale=1
     [[ $stale == 1 ]] || [[ -z $(find "Sources/$m" -newer "$lib" -print -quit) ]] || stale=1
-    for d in $(deps_of "$m"); do [[ $REBUILT == *" $d "* ]] && stale=1; done
+    # Stale when a dependency's library is newer (rebuilt since): compared by time, not by what
+    # this invocation rebuilt, so that `all` compiles each module once for every target.
+    for d in $(deps_of "$m"); do [[ -f $OUT/lib/lib$d.a && $OUT/lib/lib$d.a -nt $lib ]] && stale=1; done
     [[ $stale == 1 ]] || return 0
     echo "fuzz.sh: compiling $m" >&2
     if [[ -d Sources/$m/include ]]; then  # a C target
@@ -99,7 +100,6 @@ build_module() {
             -emit-module-path "$OUT/modules/$m.swiftmodule" "${sources[@]}" -o "$lib" >"$OUT/logs/$m.log" 2>&1 \
             || { cat "$OUT/logs/$m.log" >&2; exit 1; }
     fi
-    REBUILT+="$m "
 }
 
 build_target() {
@@ -115,7 +115,11 @@ build_target() {
         [[ $m == COpenBLAS ]] && link+=(-lopenblas -llapacke)
     done
     local bin="$OUT/bin/fuzz-$name"
-    if [[ ! -f $bin || -n ${REBUILT// /} || -n $(find "$file" Fuzz/Support -newer "$bin" -print -quit) ]]; then
+    local relink=0 l
+    [[ -f $bin ]] || relink=1
+    for l in "${libs[@]}"; do [[ $l -nt $bin ]] && relink=1; done
+    [[ -z $(find "$file" Fuzz/Support -newer "$bin" -print -quit 2>/dev/null) ]] || relink=1
+    if [[ $relink == 1 ]]; then
         echo "fuzz.sh: linking fuzz-$name" >&2
         swiftc "${SWIFTFLAGS[@]}" "${SANITIZE[@]}" "$file" Fuzz/Support/*.swift "${libs[@]}" "${link[@]}" -o "$bin" >"$OUT/logs/fuzz-$name.log" 2>&1 \
             || { cat "$OUT/logs/fuzz-$name.log" >&2; exit 1; }
