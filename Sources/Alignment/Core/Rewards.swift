@@ -58,15 +58,21 @@ public final class RewardModelScorer: RewardFunction {
         let packed = SharedPrefixRows(groups: runs.map { r in
             (sequences: r.map { examples[$0].prompt + examples[$0].completion }, prefix: examples[r[0]].prompt.count)
         }, pad: pad)
-        let ws = workspace(B: packed.B, T: packed.T, longest: examples.map(\.count).max()!)
-        packed.tokens.withUnsafeBufferPointer { model.forward(tokens: $0.baseAddress!, B: packed.B, T: packed.T, ws: ws, branches: packed.branches) }
-        var values = [Float](repeating: 0, count: packed.B * packed.T)
-        model.scalarHead(ws: ws, out: &values)
+        let values = headValues(packed.tokens, B: packed.B, T: packed.T, branches: packed.branches, longest: examples.map(\.count).max()!)
         var scores = [Float](repeating: 0, count: examples.count)
         for (i, r) in runs.enumerated() {
             for (k, e) in r.enumerated() { scores[e] = values[packed.position(i, k, examples[e].count - 1)] }
         }
         return scores
+    }
+
+    /// The head's output at every position of (B, T) rows of `tokens`.
+    func headValues(_ tokens: [Int32], B: Int, T: Int, branches: [PrefixBranch]? = nil, longest: Int) -> [Float] {
+        let ws = workspace(B: B, T: T, longest: longest)
+        tokens.withUnsafeBufferPointer { model.forward(tokens: $0.baseAddress!, B: B, T: T, ws: ws, branches: branches) }
+        var values = [Float](repeating: 0, count: B * T)
+        model.scalarHead(ws: ws, out: &values)
+        return values
     }
 
     /// The workspace, grown to hold B rows of T tokens whose sequences are at most `longest` long
@@ -83,10 +89,7 @@ public final class RewardModelScorer: RewardFunction {
 
     /// Head output at the last real token of each sequence of the batch (no bias).
     public func rawScores(_ batch: TokenBatch) -> [Float] {
-        let ws = workspace(B: batch.B, T: batch.T, longest: batch.T)
-        batch.tokens.withUnsafeBufferPointer { model.forward(tokens: $0.baseAddress!, B: batch.B, T: batch.T, ws: ws) }
-        var values = [Float](repeating: 0, count: batch.B * batch.T)
-        model.scalarHead(ws: ws, out: &values)
+        let values = headValues(batch.tokens, B: batch.B, T: batch.T, longest: batch.T)
         return (0..<batch.B).map { values[$0 * batch.T + batch.lengths[$0] - 1] }
     }
 }

@@ -59,11 +59,13 @@ extension GroupSettings {
     public var microBatchSize: Int { completionsPerStep / max(gradAccum, 1) }
     /// Rows of one microbatch's forward passes (one a group with the shared prompt).
     public var forwardRows: Int {
-        sharedPrompt ? GroupRollout.maxRows(completions: completionsPerStep, groupSize: numGenerations, microSize: max(1, microBatchSize)) : microBatchSize
+        GroupRollout.forwardShape(completions: completionsPerStep, groupSize: numGenerations, microSize: max(1, microBatchSize),
+                                  sharedPrompt: sharedPrompt, promptTokens: 0, completionLength: maxCompletionLength).rows
     }
     /// Length of those rows for prompts of up to `promptTokens` tokens.
     public func forwardLength(promptTokens: Int) -> Int {
-        promptTokens + (sharedPrompt ? GroupRollout.perRow(groupSize: numGenerations, microSize: max(1, microBatchSize)) : 1) * maxCompletionLength
+        GroupRollout.forwardShape(completions: completionsPerStep, groupSize: numGenerations, microSize: max(1, microBatchSize),
+                                  sharedPrompt: sharedPrompt, promptTokens: promptTokens, completionLength: maxCompletionLength).length
     }
 }
 
@@ -135,12 +137,21 @@ final class GroupRollout {
         let n = batchSize * G
         microSize = n / gradAccum
         schedule = PromptEpochs(prompts, batchSize: batchSize, room: policy.config.context - L, streams: streams)
-        maxT = schedule.longest + (sharedPrompt ? Self.perRow(groupSize: G, microSize: microSize) : 1) * L
+        let shape = Self.forwardShape(completions: n, groupSize: G, microSize: microSize, sharedPrompt: sharedPrompt,
+                                      promptTokens: schedule.longest, completionLength: L)
+        maxT = shape.length
         generator = Generator(model: policy, maxBatch: min(n, 64))
-        ws = GPTWorkspace(config: policy.config, maxB: sharedPrompt ? Self.maxRows(completions: n, groupSize: G, microSize: microSize) : microSize,
-                          maxT: maxT)
+        ws = GPTWorkspace(config: policy.config, maxB: shape.rows, maxT: maxT)
         buffer = RolloutBuffer(capacity: n, responseLength: L, tokenRewards: false, reference: reference != nil)
         policy.enableGrads()
+    }
+
+    /// The rows of a microbatch's forward passes and their longest length, for prompts of up to
+    /// `promptTokens` tokens: one row a completion, or with the shared prompt one a group.
+    static func forwardShape(completions n: Int, groupSize G: Int, microSize: Int, sharedPrompt: Bool,
+                             promptTokens: Int, completionLength L: Int) -> (rows: Int, length: Int) {
+        guard sharedPrompt else { return (microSize, promptTokens + L) }
+        return (maxRows(completions: n, groupSize: G, microSize: microSize), promptTokens + perRow(groupSize: G, microSize: microSize) * L)
     }
 
     /// The most rows a microbatch of the shared-prompt layout can need: one for each group that
