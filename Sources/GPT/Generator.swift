@@ -65,11 +65,17 @@ public final class Generator {
     let packedBlock: [[Int]], packedHead: Int
     /// The phases of the last `generate`.
     public private(set) var timings = GenerationTimings()
+    /// Per slot of the current group: the slot whose prompt it repeats (itself for a prompt's
+    /// first copy; `prefill`) and its prompt's length. Slots with one root hold the same keys and
+    /// values at the prompt's positions, which the decode attention reads once for all of them.
+    var promptRoot: [Int], promptLength: [Int]
 
     /// `prefillTokens` (default max(context, 2048)) bounds the padded prompt tokens of one prefill batch.
     public init(model: GPT, maxBatch: Int, prefillTokens: Int? = nil) {
         self.model = model
         self.maxBatch = maxBatch
+        promptRoot = Array(0..<maxBatch)
+        promptLength = [Int](repeating: 0, count: maxBatch)
         let c = model.config
         C = c.nEmbd; NH = c.nHead; HS = c.headSize; L = c.nLayer; V = c.vocabSize; ctx = c.context
         H = c.nInner; eps = c.layerNormEpsilon
@@ -213,6 +219,8 @@ public final class Generator {
         var source = Array(prompts.indices)
         for (i, p) in prompts.enumerated() {
             if let f = first[p] { source[i] = f } else { first[p] = i }
+            promptRoot[i] = source[i]
+            promptLength[i] = p.count
         }
         let order = prompts.indices.filter { source[$0] == $0 }.sorted { (prompts[$0].count, $0) > (prompts[$1].count, $1) }
         var k = 0
@@ -278,7 +286,7 @@ public final class Generator {
             // that one row per prompt (a 1/L share of the prompt's block FLOPs, less a quarter).
             // Its query attends to the cached keys and values, as a decode step's does.
             let ay = patty.pointer
-            attendToCache(layer: l, count: B, scores: scores.pointer, out: ay) { (b: Int) -> (qkv: UnsafePointer<Float>, slot: Int, len: Int) in
+            attendToCache(layer: l, groups: (0..<B).map { [$0] }, scores: scores.pointer, out: ay) { (b: Int) -> (qkv: UnsafePointer<Float>, slot: Int, len: Int) in
                 let i = members[b], t = prompts[i].count - 1
                 return (UnsafePointer(q3 + (b * T + t) * 3 * C), i, t + 1)
             }
@@ -301,19 +309,32 @@ public final class Generator {
         }
     }
 
-    /// Attention of `count` query rows against the KV cache of layer `layer`: row j's
-    /// `query(j)` gives its qkv row (queries in the first C floats), its cache slot and the number of
-    /// cached positions it attends to; its output goes to out row j (C floats), its probabilities
-    /// to `scores` (NH·ctx floats per row). Rows and heads in parallel.
-    func attendToCache(layer l: Int, count: Int, scores: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>,
+    /// Attention of query rows against the KV cache of layer `layer`: row j's `query(j)` gives its
+    /// qkv row (queries in the first C floats), its cache slot and the number of cached positions
+    /// it attends to; its output goes to out row j (C floats), its probabilities to `scores`
+    /// (NH·ctx floats per row). `groups` partitions the rows; the rows of a group of two or more
+    /// have one `promptRoot` and read its prompt's cached positions once (`Attention.attendCached`).
+    /// Groups and heads in parallel.
+    func attendToCache(layer l: Int, groups: [[Int]], scores: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>,
                        query: (Int) -> (qkv: UnsafePointer<Float>, slot: Int, len: Int)) {
         let scale = 1 / Float(HS).squareRoot(), kc = kCache.pointer, vc = vCache.pointer
-        Parallel.forRange(count * NH, grain: 4) { part in
-            for jh in part {
-                let j = jh / NH, h = jh % NH, (q, slot, len) = query(j)
-                let base = cacheOffset(l, slot, h, 0)
-                Attention.attendCached(q: q + h * HS, k: kc + base, v: vc + base, len: len, HS: HS, scale: scale,
-                                       scores: scores + jh * ctx, out: out + j * C + h * HS)
+        let rows = groups.reduce(0) { $0 + $1.count }
+        Parallel.forRange(groups.count * NH, grain: max(1, 4 * groups.count / max(rows, 1))) { part in
+            for gh in part {
+                let group = groups[gh / NH], h = gh % NH
+                withUnsafeTemporaryAllocation(of: Attention.CachedQuery.self, capacity: group.count) { qs in
+                    var root = 0, shared = Int.max
+                    for (n, j) in group.enumerated() {
+                        let (q, slot, len) = query(j), base = cacheOffset(l, slot, h, 0)
+                        qs[n] = Attention.CachedQuery(q: q + h * HS, k: kc + base, v: vc + base, len: len,
+                                                      scores: scores + (j * NH + h) * ctx, out: out + j * C + h * HS)
+                        root = promptRoot[slot]
+                        shared = min(shared, promptLength[slot], len)
+                    }
+                    if group.count < 2 { shared = 0 }
+                    let rb = cacheOffset(l, root, h, 0)
+                    Attention.attendCached(UnsafeBufferPointer(qs), shared: shared, sharedK: kc + rb, sharedV: vc + rb, HS: HS, scale: scale)
+                }
             }
         }
     }
@@ -388,6 +409,12 @@ public final class Generator {
             let e = wte + Int(tokens[r]) * C, pe = wpe + positions[r] * C, o = x.pointer + r * C
             for c in 0..<C { o[c] = e[c] + pe[c] }
         }
+        // The rows by the prompt they continue (in order of first appearance).
+        var groups: [[Int]] = [], groupOf: [Int: Int] = [:]
+        for i in 0..<m {
+            let root = promptRoot[rows[r0 + i]]
+            if let g = groupOf[root] { groups[g].append(i) } else { groupOf[root] = groups.count; groups.append([i]) }
+        }
         for l in 0..<L {
             let w = lay.block(l)
             LayerNorm.forward(out: lnp, mean: meanp, rstd: rstdp, inp: xp, weight: P + w.ln1w, bias: P + w.ln1b, N: m, C: C, eps: eps)
@@ -400,7 +427,7 @@ public final class Generator {
                     (vCache.pointer + o).update(from: q3 + i * 3 * C + 2 * C + h * HS, count: HS)
                 }
             }
-            attendToCache(layer: l, count: m, scores: scores.pointer + r0 * NH * ctx, out: ay) { (i: Int) -> (qkv: UnsafePointer<Float>, slot: Int, len: Int) in
+            attendToCache(layer: l, groups: groups, scores: scores.pointer + r0 * NH * ctx, out: ay) { (i: Int) -> (qkv: UnsafePointer<Float>, slot: Int, len: Int) in
                 (UnsafePointer(q3 + i * 3 * C), rows[r0 + i], positions[r0 + i] + 1)
             }
             blockTail(w, x: xp, atty: ay, N: m, ln: lnp, mean: meanp, rstd: rstdp, tmp: tmp.pointer + r0 * C, fch: fch.pointer + r0 * H,

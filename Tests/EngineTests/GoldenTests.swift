@@ -324,6 +324,41 @@ final class GoldenTests: XCTestCase {
         }
     }
 
+    /// Queries whose slots begin with copies of one prompt's keys and values (a group's
+    /// completions) read the shared positions once: each must get the bits it gets alone over its
+    /// own slot, with lengths from the prompt's alone (a first decode step) to well past it.
+    func testCachedAttentionOverASharedPromptGivesEachQueryItsBitsAlone() {
+        var rng = TestRNG(206)
+        let HS = 19, scale: Float = 0.3, prompt = 11, lens = [11, 12, 30, 17]
+        let sharedK = rng.normalBuffer(prompt * HS, scale: 1.5), sharedV = rng.normalBuffer(prompt * HS)
+        // Each slot: the prompt's copy, then keys and values of its own.
+        let slots = lens.map { len -> (k: FloatBuffer, v: FloatBuffer) in
+            let k = rng.normalBuffer(len * HS, scale: 1.5), v = rng.normalBuffer(len * HS)
+            for i in 0..<(prompt * HS) { k[i] = sharedK[i]; v[i] = sharedV[i] }
+            return (k, v)
+        }
+        let qs = lens.map { _ in rng.normalBuffer(HS, scale: 1.5) }
+        let scores = lens.map { FloatBuffer(count: $0) }, outs = lens.map { _ in FloatBuffer([Float](repeating: .nan, count: HS)) }
+        var queries = lens.indices.map { i in
+            Attention.CachedQuery(q: qs[i].pointer, k: slots[i].k.pointer, v: slots[i].v.pointer, len: lens[i],
+                                  scores: scores[i].pointer, out: outs[i].pointer)
+        }
+        // Each slot's own copy of the prompt is overwritten: the shared part must come from sharedK/V.
+        for s in slots { for i in 0..<(prompt * HS) { s.k[i] = .nan; s.v[i] = .nan } }
+        queries.withUnsafeMutableBufferPointer {
+            Attention.attendCached(UnsafeBufferPointer($0), shared: prompt, sharedK: sharedK.pointer, sharedV: sharedV.pointer,
+                                   HS: HS, scale: scale)
+        }
+        for s in slots { for i in 0..<(prompt * HS) { s.k[i] = sharedK[i]; s.v[i] = sharedV[i] } }
+        for (i, len) in lens.enumerated() {
+            let sc = FloatBuffer(count: len), out = FloatBuffer(count: HS)
+            Attention.attendCached(q: qs[i].pointer, k: slots[i].k.pointer, v: slots[i].v.pointer, len: len, HS: HS, scale: scale,
+                                   scores: sc.pointer, out: out.pointer)
+            XCTAssertEqual(outs[i].array, out.array, "query \(i) (len \(len)): output")
+            XCTAssertEqual(scores[i].array, sc.array, "query \(i) (len \(len)): probabilities")
+        }
+    }
+
     // MARK: LayerNorm
 
     func testLayerNormForwardMatchesNaive() {

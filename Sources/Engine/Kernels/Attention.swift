@@ -199,20 +199,46 @@ public enum Attention {
     }
 
     /// One query against cached keys and values (a decode step): out = softmax(scale · K q) V,
-    /// with K and V (len, HS) contiguous rows. One pass over K, one over V, no BLAS call: at
-    /// len·HS ≈ 10k a call's overhead was as large as its work, and this loop is bound by memory
-    /// reads of the cache. `scores` holds len floats (left as the probabilities).
-    ///
-    /// The K pass asks for K rows `prefetchRows` ahead and for the V row of the same position, so
-    /// that two streams are in flight: the cache read rose from ~11-13 to ~14-16 GB/s (both
-    /// shapes of `rlhf bench`, 64 rows), against ~18-24 GB/s for a plain read of the same bytes.
-    static let prefetchRows = 4
-
+    /// with K and V (len, HS) contiguous rows. `scores` holds len floats (left as the probabilities).
+    /// `attendCached(_:shared:…)` with one query and nothing shared.
     @inline(__always)
     public static func attendCached(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, len: Int, HS: Int,
                                     scale: Float, scores s: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>) {
+        var one = CachedQuery(q: q, k: k, v: v, len: len, scores: s, out: out)
+        withUnsafeMutablePointer(to: &one) { attendCached(UnsafeBufferPointer(start: $0, count: 1), shared: 0, sharedK: k, sharedV: v, HS: HS, scale: scale) }
+    }
+
+    /// How far ahead the decode attention's K passes prefetch (rows).
+    static let prefetchRows = 4
+
+    /// One decode query of one head: its query (HS floats), its slot's cached keys and values
+    /// ((len, HS) rows from position 0), and where its probabilities (len floats) and output go.
+    public struct CachedQuery {
+        public var q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>
+        public var len: Int
+        public var scores: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>
+        public init(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, len: Int,
+                    scores: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>) {
+            self.q = q; self.k = k; self.v = v; self.len = len; self.scores = scores; self.out = out
+        }
+    }
+
+    /// Decode queries of one head whose first `shared` cached positions hold the same keys and
+    /// values (the G completions of one prompt: every slot starts with a copy of the prompt's
+    /// cache), each against its own `len` positions: out = softmax(scale · K q) V per query. The
+    /// shared positions are read once, from `sharedK`/`sharedV`, for all the queries; where each
+    /// query read its own copy, a group of G read the prompt's cache G times, and the cache reads
+    /// are what a decode step's attention waits on. Each query gets the products, sums and order
+    /// of a query alone (K rows in order, then V rows in order), so the same bits.
+    ///
+    /// No BLAS call: at len·HS ≈ 10k a call's overhead was as large as its work. The K passes ask
+    /// for K rows `prefetchRows` ahead and for the V row of the same position, so that two
+    /// streams are in flight (the cache read rose from ~11-13 to ~14-16 GB/s at both shapes of
+    /// `rlhf bench`, against ~18-24 GB/s for a plain read of the same bytes).
+    public static func attendCached(_ queries: UnsafeBufferPointer<CachedQuery>, shared: Int, sharedK: UnsafePointer<Float>,
+                                    sharedV: UnsafePointer<Float>, HS: Int, scale: Float) {
         let H8 = HS / 8 * 8
-        for j in 0..<len {
+        @inline(__always) func prefetchK(_ k: UnsafePointer<Float>, _ v: UnsafePointer<Float>, _ j: Int, _ len: Int) {
             let ahead = k + (j + prefetchRows) * HS, vj = v + j * HS
             var c = 0
             while c < HS {          // one request per 64-byte line
@@ -220,18 +246,46 @@ public enum Attention {
                 rlhf_prefetch(vj + c)
                 c += 16
             }
-            s[j] = FastMath.dot(q, k + j * HS, HS) * scale
         }
-        let mx = FastMath.max(s, len)
-        let inv = 1 / FastMath.expShiftInPlace(s, len, shift: mx)
-        out.update(repeating: 0, count: HS)
-        for j in 0..<len {
-            let p = s[j] * inv
-            s[j] = p
-            let vj = v + j * HS, pv = SIMD8<Float>(repeating: p)
+        @inline(__always) func addRow(_ out: UnsafeMutablePointer<Float>, _ p: Float, _ vj: UnsafePointer<Float>) {
+            let pv = SIMD8<Float>(repeating: p)
             var c = 0
             while c < H8 { FastMath.store(FastMath.fma(pv, FastMath.load(vj + c), FastMath.load(out + c)), out + c); c += 8 }
             while c < HS { out[c] += p * vj[c]; c += 1 }
+        }
+        for j in 0..<shared {
+            prefetchK(sharedK, sharedV, j, shared)
+            let kj = sharedK + j * HS
+            for e in queries { e.scores[j] = FastMath.dot(e.q, kj, HS) * scale }
+        }
+        for e in queries {
+            for j in shared..<e.len {
+                prefetchK(e.k, e.v, j, e.len)
+                e.scores[j] = FastMath.dot(e.q, e.k + j * HS, HS) * scale
+            }
+        }
+        // The scores become probabilities (1 / Σ exp per query in `inv`) as the V passes use them.
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: queries.count) { inv in
+            for (n, e) in queries.enumerated() {
+                let mx = FastMath.max(e.scores, e.len)
+                inv[n] = 1 / FastMath.expShiftInPlace(e.scores, e.len, shift: mx)
+                e.out.update(repeating: 0, count: HS)
+            }
+            for j in 0..<shared {
+                let vj = sharedV + j * HS
+                for (n, e) in queries.enumerated() {
+                    let p = e.scores[j] * inv[n]
+                    e.scores[j] = p
+                    addRow(e.out, p, vj)
+                }
+            }
+            for (n, e) in queries.enumerated() {
+                for j in shared..<e.len {
+                    let p = e.scores[j] * inv[n]
+                    e.scores[j] = p
+                    addRow(e.out, p, e.v + j * HS)
+                }
+            }
         }
     }
 
