@@ -94,6 +94,28 @@ final class ParallelTests: XCTestCase {
         for (k, name) in ["out", "dinp", "dweight", "dbias"].enumerated() { assertBitIdentical(one[k], two[k], "LayerNorm \(name)") }
     }
 
+    /// `forRange` cuts GELU's n elements into pieces that follow the thread count (one piece at one
+    /// thread; three at two threads for n = 3·16384 + 5, whose inner ends fall inside a vector
+    /// of 8): an element must get the same bits at the end of a piece as inside one.
+    func testGELUBitIdenticalAcrossThreadCounts() {
+        var rng = TestRNG(506)
+        let n = 3 * 16384 + 5
+        let inp = rng.buffer(n, -4, 4), dout = rng.buffer(n), start = rng.buffer(n)
+        func run(_ threads: Int) -> [[Float]] {
+            withParallelThreads(threads) {
+                let out = FloatBuffer(count: n), dinp = FloatBuffer(start.array), fresh = FloatBuffer(count: n)
+                GELU.forward(out: out.pointer, inp: inp.pointer, n: n)
+                GELU.backward(dinp: dinp.pointer, inp: inp.pointer, dout: dout.pointer, n: n)
+                GELU.backward(dinp: fresh.pointer, inp: inp.pointer, dout: dout.pointer, n: n, accumulate: false)
+                return [out.array, dinp.array, fresh.array]
+            }
+        }
+        let one = run(1), two = run(2)
+        for (k, name) in ["forward", "backward, accumulated", "backward, overwritten"].enumerated() {
+            assertBitIdentical(one[k], two[k], "GELU \(name)")
+        }
+    }
+
     func testAttentionBitIdenticalAcrossThreadCounts() {
         var rng = TestRNG(502)
         // Large enough (8 heads of T = 128) that two workers really overlap in time: a per-worker
