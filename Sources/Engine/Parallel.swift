@@ -1,8 +1,9 @@
 import Foundation
 
-/// Work splitting for kernels that are not BLAS calls. Work is cut into a number of chunks that
-/// depends only on the problem size, never on the thread count, so every kernel gives the same
-/// bits whether it runs on one core or many; reductions sum their per-chunk partials in order.
+/// Work splitting for kernels that are not BLAS calls. Reductions are cut into a number of chunks
+/// that depends only on the problem size, never on the thread count (`forEachChunk`), and sum their
+/// per-chunk partials in order; `forRange` and `forWorkers` split by threads, for work whose
+/// items do not depend on the split. So every kernel gives the same bits on one core or many.
 public enum Parallel {
     /// Number of worker threads used by `forEachChunk` (1 disables threading).
     nonisolated(unsafe) public static var threads: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
@@ -22,7 +23,10 @@ public enum Parallel {
         }
     }
 
-    /// Runs `body(range)` over `0..<n` in pieces of at least `grain` items.
+    /// Runs `body(range)` over `0..<n` in pieces of at least `grain` items. The pieces follow the
+    /// thread count (one piece on one thread), so `body` must give an item the same bits whatever
+    /// piece it falls in: element-wise or row-wise work whose code for an item does not depend on
+    /// where the piece ends (a vector loop's remainder runs the vector code, `GELU`).
     public static func forRange(_ n: Int, grain: Int = 1024, _ body: (Range<Int>) -> Void) {
         guard n > 0 else { return }
         let chunks = threads <= 1 ? 1 : min(max(1, n / max(grain, 1)), threads * 4)
