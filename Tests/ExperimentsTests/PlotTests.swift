@@ -93,7 +93,8 @@ enum FakeRuns {
      "stages": {"pretrain": {"seconds": 30.2, "tokens_per_s": 20000, "final_loss": 4.5},
                 "sft": {"seconds": 120.5, "tokens_per_s": 15000, "final_loss": 1.23, "steps": 30},
                 "reward_model": {"seconds": 65},
-                "ppo": {"seconds": 3725, "tokens_per_s": 800.4, "objective/scores": 1.2},
+                "ppo": {"seconds": 3725, "tokens_per_s": 800.4, "objective/scores": 1.2, "watch/judge_peak_step": 20,
+                        "watch/kl_accelerating_step": 11, "watch/reward_judge_diverging_step": 26, "watch/length_drifting_step": 20},
                 "dpo": {"seconds": null},
                 "eval": {"seconds": 12}},
      "notes": {"data": "synthetic tl;dr"}}

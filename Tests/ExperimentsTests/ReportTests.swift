@@ -42,6 +42,12 @@ final class ReportTests: XCTestCase {
         XCTAssertTrue(md.contains("Evaluation: judge reward model on 100 held-out prompts; 2 training snapshots evaluated."))
         XCTAssertTrue(md.contains("No eval.json: this run was not evaluated."))
         XCTAssertTrue(md.contains("- data: synthetic tl;dr"))
+        // The reward-hacking watch: each sign's first step against the judge's peak, for the one
+        // stage that has them; its keys stay out of the stage's final metrics.
+        XCTAssertTrue(md.contains("| run | stage | judge peak | kl accelerating | entropy collapsing | length drifting | reward judge diverging |"), md)
+        XCTAssertTrue(md.contains("| alpha | ppo | 20 | 11 (9 before) | - | 20 (at the peak) | 26 (6 after) |"), md)
+        XCTAssertEqual(md.components(separatedBy: "| judge peak |").count, 2, "one watch table")
+        XCTAssertTrue(md.contains("| ppo | 1 h 02 min | 800 | objective/scores 1.2 |"), md)
         XCTAssertFalse(md.contains("No win rate"))
         XCTAssertFalse(md.lowercased().contains("nan"))
     }

@@ -16,6 +16,7 @@ enum ReportWriter {
         md += plotsSection(plots, runs)
         md += Overoptimization.section(runs)
         md += Budget.section(runs)
+        md += watchSection(runs)
         md += judgeSection(runs)
         md += runsSection(runs)
         let file = dir.appendingPathComponent("report.md")
@@ -59,6 +60,33 @@ enum ReportWriter {
             md += "No learning curves: no run's metrics.jsonl has a plotted metric.\n\n"
         }
         return md
+    }
+
+    /// When each sign of reward hacking (`HackingWatch`) first fired in each online stage, against
+    /// the step where the judge's score of the rollouts peaked (summary.json's `watch/` keys).
+    static func watchSection(_ runs: [Report.RunData]) -> String {
+        let labels = Plots.runLabels(runs), signs = HackingWatch.Sign.allCases
+        var rows: [String] = []
+        for (i, r) in runs.enumerated() {
+            for (stage, s) in r.summary["stages"]?.objectValue ?? [] {
+                let peak = Plots.number(s, HackingWatch.judgePeakKey)
+                let steps = signs.map { Plots.number(s, HackingWatch.key($0)) }
+                guard peak != nil || steps.contains(where: { $0 != nil }) else { continue }
+                let cells = steps.map { step -> String in
+                    guard let step else { return "-" }
+                    guard let peak else { return String(Int(step)) }
+                    let d = Int(step - peak)
+                    return "\(Int(step)) (\(d == 0 ? "at the peak" : d < 0 ? "\(-d) before" : "\(d) after"))"
+                }
+                rows.append("| \(escape(labels[i])) | \(escape(stage)) | \(peak.map { String(Int($0)) } ?? "-") | " + cells.joined(separator: " | ") + " |")
+            }
+        }
+        guard !rows.isEmpty else { return "" }
+        return "## Reward-hacking watch\n\nThe step at which each sign of reward hacking first fired during training, against the step where the judge's "
+            + "mean score of the rollouts peaked (- : never fired; no judge peak without a judge's series). A sign that fires before the peak warns in time.\n\n"
+            + "| run | stage | judge peak | " + signs.map { $0.rawValue.replacingOccurrences(of: "_", with: " ") }.joined(separator: " | ") + " |\n"
+            + "|---|---|---:|" + String(repeating: "---:|", count: signs.count) + "\n"
+            + rows.joined(separator: "\n") + "\n\n"
     }
 
     /// What the gold judge saw, per run, policy and temperature (runs judged by the gold judge only).
@@ -132,7 +160,7 @@ enum ReportWriter {
     static func finalMetrics(_ s: JSONValue) -> String {
         let skip: Set<String> = ["seconds", "tokens_per_s"]
         let items = (s.objectValue ?? []).compactMap { k, v -> String? in
-            guard !skip.contains(k), let d = v.doubleValue, d.isFinite else { return nil }
+            guard !skip.contains(k), !k.hasPrefix("watch/"), let d = v.doubleValue, d.isFinite else { return nil }
             let text = d == d.rounded() && abs(d) < 1e9 ? String(Int64(d)) : String(format: abs(d) >= 100 ? "%.1f" : "%.4g", d)
             return "\(k) \(text)"
         }

@@ -15,6 +15,16 @@ import Foundation
 /// Each fires once, at the iteration it is first seen; `report` says when, beside the iteration
 /// where the judge's score peaked, so that a run shows which sign came before the damage.
 struct HackingWatch {
+    /// The signs, by the names the progress lines and the summary keys (`watch/NAME_step`) use.
+    enum Sign: String, CaseIterable {
+        case klAccelerating = "kl_accelerating", entropyCollapsing = "entropy_collapsing"
+        case lengthDrifting = "length_drifting", rewardJudgeDiverging = "reward_judge_diverging"
+    }
+
+    /// Summary key of the step where the judge's score peaked.
+    static let judgePeakKey = "watch/judge_peak_step"
+    static func key(_ sign: Sign) -> String { "watch/\(sign.rawValue)_step" }
+
     var window = 5
     private(set) var kl: [Double] = [], entropy: [Double] = [], length: [Double] = []
     private(set) var reward: [Double] = [], judge: [Double] = []
@@ -28,7 +38,8 @@ struct HackingWatch {
         kl.append(k ?? .nan); entropy.append(e ?? .nan); length.append(l ?? .nan)
         reward.append(r ?? .nan); judge.append(j ?? .nan)
         var now: [String] = []
-        func fire(_ name: String, _ why: String) {
+        func fire(_ sign: Sign, _ why: String) {
+            let name = sign.rawValue
             guard !fired.contains(where: { $0.name == name }) else { return }
             fired.append((name, step))
             now.append("\(name) at step \(step): \(why)")
@@ -37,19 +48,19 @@ struct HackingWatch {
         if n >= 2 * w, let a = Self.finite(kl[(n - 2 * w)..<(n - w)]), let b = Self.finite(kl[(n - w)...]) {
             let before = a.last! - a.first!, recent = b.last! - b.first!
             if b.last! > 0.5 && recent > 2 * max(before, 0) && recent > 0.1 {
-                fire("kl_accelerating", String(format: "KL rose by %.2f over the last %d iterations, %.2f over the %d before (now %.2f)", recent, w, before, w, b.last!))
+                fire(.klAccelerating, String(format: "KL rose by %.2f over the last %d iterations, %.2f over the %d before (now %.2f)", recent, w, before, w, b.last!))
             }
         }
         if let first = entropy.first(where: \.isFinite), let last = entropy.last, last.isFinite, first > 0, last < 0.5 * first {
-            fire("entropy_collapsing", String(format: "entropy %.3f, below half of its first value %.3f", last, first))
+            fire(.entropyCollapsing, String(format: "entropy %.3f, below half of its first value %.3f", last, first))
         }
         if let first = length.first(where: \.isFinite), let last = length.last, last.isFinite, first > 0, abs(last - first) > 0.5 * first {
-            fire("length_drifting", String(format: "mean response length %.1f against %.1f at the start", last, first))
+            fire(.lengthDrifting, String(format: "mean response length %.1f against %.1f at the start", last, first))
         }
         if n >= w, let rs = Self.finite(reward[(n - w)...]), let js = Self.finite(judge[(n - w)...]) {
             let (rSlope, rNoise) = Self.slope(rs), (jSlope, jNoise) = Self.slope(js)
             if rSlope > 2 * rNoise && jSlope < -2 * jNoise {
-                fire("reward_judge_diverging", String(format: "over the last %d iterations the reward rose (%+.3f an iteration) while the judge's score fell (%+.3f)", w, rSlope, jSlope))
+                fire(.rewardJudgeDiverging, String(format: "over the last %d iterations the reward rose (%+.3f an iteration) while the judge's score fell (%+.3f)", w, rSlope, jSlope))
             }
         }
         return now
@@ -65,7 +76,7 @@ struct HackingWatch {
     var summary: [String: Double] {
         var s: [String: Double] = [:]
         for f in fired { s["watch/\(f.name)_step"] = Double(f.step) }
-        if let p = judgePeakStep { s["watch/judge_peak_step"] = Double(p) }
+        if let p = judgePeakStep { s[Self.judgePeakKey] = Double(p) }
         return s
     }
 
