@@ -275,6 +275,17 @@ final class PlotTests: XCTestCase {
         }
     }
 
+    /// Two runs of the same twelve policies must not be drawn alike: the palette has twelve
+    /// colours, so series i and i + 12 share a colour and must differ in marker or dash.
+    func testSeriesStylesStayDistinctPastThePalette() {
+        let styles = (0..<144).map { Chart.Style.indexed($0) }
+        for i in styles.indices { for j in (i + 1)..<styles.count { XCTAssertNotEqual(styles[i], styles[j], "series \(i) and \(j)") } }
+        XCTAssertEqual(styles[0].color, styles[12].color)
+        XCTAssertEqual(Array(styles.prefix(12)), (0..<12).map {
+            Chart.Style(color: Chart.Style.palette[$0], marker: Chart.Marker.allCases[$0 % 6], dash: Chart.Style.dashes[$0 % 4])
+        }, "the first pass through the palette as before")
+    }
+
     func testSVGNumbersAndEscaping() {
         XCTAssertEqual(SVGWriter.num(.nan), "0")
         XCTAssertEqual(SVGWriter.num(-0.001), "0")
