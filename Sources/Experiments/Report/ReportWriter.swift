@@ -160,7 +160,7 @@ enum ReportWriter {
     static func finalMetrics(_ s: JSONValue) -> String {
         let skip: Set<String> = ["seconds", "tokens_per_s"]
         let items = (s.objectValue ?? []).compactMap { k, v -> String? in
-            guard !skip.contains(k), !k.hasPrefix("watch/"), let d = v.doubleValue, d.isFinite else { return nil }
+            guard !skip.contains(k), !k.hasPrefix(HackingWatch.keyPrefix), let d = v.doubleValue, d.isFinite else { return nil }
             let text = d == d.rounded() && abs(d) < 1e9 ? String(Int64(d)) : String(format: abs(d) >= 100 ? "%.1f" : "%.4g", d)
             return "\(k) \(text)"
         }

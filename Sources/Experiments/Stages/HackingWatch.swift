@@ -21,16 +21,24 @@ struct HackingWatch {
         case lengthDrifting = "length_drifting", rewardJudgeDiverging = "reward_judge_diverging"
     }
 
-    /// Summary key of the step where the judge's score peaked.
-    static let judgePeakKey = "watch/judge_peak_step"
-    static func key(_ sign: Sign) -> String { "watch/\(sign.rawValue)_step" }
+    /// The prefix of the watch's stage-summary keys; the key of the step where the judge's score
+    /// peaked; the key of the step where a sign first fired.
+    static let keyPrefix = "watch/"
+    static let judgePeakKey = keyPrefix + "judge_peak_step"
+    static func key(_ sign: Sign) -> String { keyPrefix + sign.rawValue + "_step" }
+
+    /// A sign and the step it first fired at.
+    struct Firing {
+        let sign: Sign, step: Int
+        var name: String { sign.rawValue }
+    }
 
     var window = 5
     private(set) var kl: [Double] = [], entropy: [Double] = [], length: [Double] = []
     private(set) var reward: [Double] = [], judge: [Double] = []
     private(set) var steps: [Int] = []
-    /// Warning name → the step it first fired.
-    private(set) var fired: [(name: String, step: Int)] = []
+    /// The signs fired so far, in the order they fired.
+    private(set) var fired: [Firing] = []
 
     /// Adds one iteration; returns the warnings that fire now (a line each for the progress).
     mutating func observe(step: Int, kl k: Double?, entropy e: Double?, length l: Double?, reward r: Double?, judge j: Double?) -> [String] {
@@ -39,10 +47,9 @@ struct HackingWatch {
         reward.append(r ?? .nan); judge.append(j ?? .nan)
         var now: [String] = []
         func fire(_ sign: Sign, _ why: String) {
-            let name = sign.rawValue
-            guard !fired.contains(where: { $0.name == name }) else { return }
-            fired.append((name, step))
-            now.append("\(name) at step \(step): \(why)")
+            guard !fired.contains(where: { $0.sign == sign }) else { return }
+            fired.append(Firing(sign: sign, step: step))
+            now.append("\(sign.rawValue) at step \(step): \(why)")
         }
         let w = window, n = steps.count
         if n >= 2 * w, let a = Self.finite(kl[(n - 2 * w)..<(n - w)]), let b = Self.finite(kl[(n - w)...]) {
@@ -75,7 +82,7 @@ struct HackingWatch {
     /// Stage summary entries: `watch/NAME_step` for each warning fired, `watch/judge_peak_step`.
     var summary: [String: Double] {
         var s: [String: Double] = [:]
-        for f in fired { s["watch/\(f.name)_step"] = Double(f.step) }
+        for f in fired { s[Self.key(f.sign)] = Double(f.step) }
         if let p = judgePeakStep { s[Self.judgePeakKey] = Double(p) }
         return s
     }
