@@ -1,4 +1,5 @@
 import Engine
+import Foundation
 
 /// Counted floating-point operations of the model's passes, the compute budget a stage spent: a
 /// matmul of (m,k)·(k,n) counts 2·m·n·k, the causal attention of a sequence of T tokens
@@ -8,7 +9,8 @@ import Engine
 /// softmax, AdamW) is left out, as the 6·N·tokens convention does.
 ///
 /// The totals only grow; a stage reads them before and after (`snapshot`) and reports the
-/// difference. They are counted on the thread that orchestrates the passes, never inside workers.
+/// difference. Passes that run side by side on workers (`Parallel.independentTasks`) count under a
+/// lock.
 public enum FlopCounter {
     public struct Totals: Equatable, Sendable {
         /// Forward passes over batches (training, scoring, reference, evaluation).
@@ -34,9 +36,13 @@ public enum FlopCounter {
         }
     }
 
-    nonisolated(unsafe) public private(set) static var totals = Totals()
+    nonisolated(unsafe) private static var totals = Totals()
+    private static let lock = NSLock()
 
-    public static var snapshot: Totals { totals }
+    public static var snapshot: Totals { lock.withLock { totals } }
+
+    /// Adds to the totals under the lock.
+    private static func add(_ body: (inout Totals) -> Void) { lock.withLock { body(&totals) } }
 
     /// Matmul FLOPs of the transformer blocks for `tokens` tokens (one forward).
     @inline(__always)
@@ -51,30 +57,36 @@ public enum FlopCounter {
     }
 
     static func addForward(_ c: GPTConfig, B: Int, T: Int) {
-        totals.forward += blocks(c, tokens: B * T) + attention(c, B: B, T: T)
+        let f = blocks(c, tokens: B * T) + attention(c, B: B, T: T)
+        add { $0.forward += f }
     }
 
     static func addBackward(_ c: GPTConfig, B: Int, T: Int) {
-        totals.backward += 2 * blocks(c, tokens: B * T) + 2.5 * attention(c, B: B, T: T)
+        let f = 2 * blocks(c, tokens: B * T) + 2.5 * attention(c, B: B, T: T)
+        add { $0.backward += f }
     }
 
     /// The LM head on `rows` positions: 2·C·V each, three times that with its backward.
     static func addHead(_ c: GPTConfig, rows: Int, backward: Bool) {
         let f = 2 * Double(rows) * Double(c.nEmbd) * Double(c.vocabSize)
-        totals.forward += f
-        if backward { totals.backward += 2 * f }
+        add {
+            $0.forward += f
+            if backward { $0.backward += 2 * f }
+        }
     }
 
     /// A prefill of `tokens` prompt tokens in sequences of `T`, with `heads` LM-head rows.
     static func addPrefill(_ c: GPTConfig, B: Int, T: Int, heads: Int) {
-        totals.generate += blocks(c, tokens: B * T) + attention(c, B: B, T: T) + 2 * Double(heads) * Double(c.nEmbd) * Double(c.vocabSize)
+        let f = blocks(c, tokens: B * T) + attention(c, B: B, T: T) + 2 * Double(heads) * Double(c.nEmbd) * Double(c.vocabSize)
+        add { $0.generate += f }
     }
 
     /// One decode step of `rows` sequences whose caches hold `cached` positions in all.
     static func addDecode(_ c: GPTConfig, rows: Int, cached: Int) {
-        totals.generate += blocks(c, tokens: rows) + 4 * Double(cached) * Double(c.nEmbd) * Double(c.nLayer)
+        let f = blocks(c, tokens: rows) + 4 * Double(cached) * Double(c.nEmbd) * Double(c.nLayer)
             + 2 * Double(rows) * Double(c.nEmbd) * Double(c.vocabSize)
+        add { $0.generate += f }
     }
 
-    static func addGenerated(_ tokens: Int) { totals.generatedTokens += Double(tokens) }
+    static func addGenerated(_ tokens: Int) { add { $0.generatedTokens += Double(tokens) } }
 }

@@ -46,6 +46,15 @@ public final class GPT {
         params = other.params.clone()
     }
 
+    /// A second view of `other`'s weights (the same buffer, not a copy) with gradients of its own:
+    /// two halves of a batch can then run forward and backward side by side, each adding into its
+    /// own gradient buffer, and the caller sums the two in a fixed order.
+    public init(sharingParametersOf other: GPT) {
+        config = other.config
+        layout = other.layout
+        params = other.params
+    }
+
     /// Allocates (once) and returns the gradient buffer.
     @discardableResult
     public func enableGrads() -> FloatBuffer {

@@ -369,7 +369,7 @@ public final class Generator {
     /// at GPT-2's 500 MB two groups double that traffic for the same rows (alternated runs of
     /// `rlhf bench --shapes gpt2 --parts generate`: one group 15% faster on the mean of four
     /// pairings, ahead in three). The small shape's 55 MB keeps two groups, which measured 5% faster there.
-    static let rowGroupWeightBytes = 128 << 20
+    public static let rowGroupWeightBytes = 128 << 20
 
     /// One token for each row: writes its K,V at `positions[r]` in slot `rows[r]` and leaves the
     /// next-token logits in `logits` row r.

@@ -104,7 +104,7 @@ final class GroupRollout {
     let streams: OnlineStreams
     let schedule: PromptEpochs
     let generator: Generator
-    let ws: GPTWorkspace
+    let passes: RolloutPasses
     let buffer: RolloutBuffer
     let maxT: Int
     /// This process's parts of the microbatches of the current rollout, in order (indices into the
@@ -141,9 +141,9 @@ final class GroupRollout {
                                       promptTokens: schedule.longest, completionLength: L)
         maxT = shape.length
         generator = Generator(model: policy, maxBatch: min(n, 64))
-        ws = GPTWorkspace(config: policy.config, maxB: shape.rows, maxT: maxT)
         buffer = RolloutBuffer(capacity: n, responseLength: L, tokenRewards: false, reference: reference != nil)
         policy.enableGrads()
+        passes = RolloutPasses(policy: policy, rows: shape.rows, maxT: maxT)
     }
 
     /// The rows of a microbatch's forward passes and their longest length, for prompts of up to
@@ -217,13 +217,13 @@ final class GroupRollout {
     /// log π_ref of every response token (logits / temperature), by batched forwards of the reference.
     func referenceLogProbs(reducer: GradientReducer) {
         guard let reference else { preconditionFailure("no reference model") }
-        forEachBatch(reducer, into: &buffer.refLogprobs) { $0.logProbs(reference, ws: ws, temperature: temperature) }
+        forEachBatch(reducer, into: &buffer.refLogprobs) { passes.logProbs($0, reference, temperature: temperature) }
     }
 
     /// log π_old of every response token: the policy before this step's updates, over the very
     /// microbatches the first pass trains on, so that pass's ratio is exactly 1.
     func oldLogProbs(reducer: GradientReducer) {
-        forEachBatch(reducer, into: &buffer.logprobs) { $0.logProbs(policy, ws: ws, temperature: temperature) }
+        forEachBatch(reducer, into: &buffer.logprobs) { passes.logProbs($0, policy, temperature: temperature) }
     }
 
     /// Writes `values(batch)` of each of this process's batches at its slots of `array`, then
@@ -251,7 +251,7 @@ final class GroupRollout {
               gradient: (RolloutMicroBatch, [Float], [Float], Double, inout GroupPassSums) -> [Float]) -> (sums: GroupPassSums, gradNorm: Double) {
         var sums = GroupPassSums()
         let r = OptimizerStep(model: policy, optimizer: optimizer, lr: lr, reducer: reducer).run(batches, count: count) { batch, scale in
-            batch.policyGradient(policy, ws: ws, temperature: temperature) { logp, entropy in
+            passes.policyGradient(batch, temperature: temperature) { logp, entropy in
                 gradient(batch, logp, entropy, scale, &sums)
             }
         }
@@ -296,7 +296,8 @@ final class GroupRollout {
     // MARK: - Memory
 
     /// Bytes held, by part: the policy (parameters, gradients, two Adam moments), the reference
-    /// (parameters; absent when β = 0), the forward workspace and the LM head's scratch, the
+    /// (parameters; absent when β = 0), the forward workspaces, their LM heads' scratch and a second
+    /// gradient buffer where microbatches run as two halves (`RolloutPasses`), the
     /// generator's KV cache, the rollout buffer, and the reward model when it is a `RewardModelScorer`.
     /// There is no value model.
     var memoryBreakdown: [String: Int] {
@@ -304,7 +305,7 @@ final class GroupRollout {
         var m: [String: Int] = [:]
         m["policy"] = policy.parameterCount * 4 * 4
         if let reference { m["reference"] = reference.parameterCount * 4 }
-        m["workspaces"] = ws.bytes + lmScratch(policy.config)
+        m["workspaces"] = passes.bytes
         m["generator"] = generator.bytes
         m["rollout"] = buffer.bytes + buffer.capacity * maxT * 4
         if let rm = reward as? RewardModelScorer { m["reward_model"] = rm.model.parameterCount * 4 + (rm.ws?.bytes ?? 0) + lmScratch(rm.model.config) }

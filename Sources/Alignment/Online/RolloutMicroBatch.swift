@@ -107,18 +107,49 @@ struct RolloutMicroBatch {
     /// backward through the trunk, which ADDS into the policy's gradients.
     func policyGradient(_ policy: GPT, ws: GPTWorkspace, temperature: Float,
                         gradient: (_ logp: [Float], _ entropy: [Float]) -> [Float], heads: () -> Void = {}) {
-        let R = rows.count
-        var newLogp = [Float](repeating: 0, count: R), entropy = newLogp
-        tokens.withUnsafeBufferPointer { tk in
-            let tokens = tk.baseAddress!
-            policy.forward(tokens: tokens, B: n, T: T, ws: ws, branches: branches)
-            policy.tokenLogProbs(ws: ws, rows: rows, targets: targets, temperature: temperature, logp: &newLogp, entropy: &entropy)
-            let dlogp = gradient(newLogp, entropy)
-            precondition(dlogp.count == R)
-            ws.zeroHiddenGrad()
-            policy.tokenLogProbs(ws: ws, rows: rows, targets: targets, temperature: temperature, logp: nil, dlogp: dlogp)
-            heads()
-            policy.backward(tokens: tokens, ws: ws)
+        let (logp, entropy) = forwardLogProbs(policy, ws: ws, temperature: temperature)
+        let dlogp = gradient(logp, entropy)
+        precondition(dlogp.count == rows.count)
+        backwardLogProbs(policy, ws: ws, temperature: temperature, dlogp: dlogp[...], heads: heads)
+    }
+
+    /// The forward half of `policyGradient`: log-probs and exact entropies of the response tokens.
+    func forwardLogProbs(_ policy: GPT, ws: GPTWorkspace, temperature: Float) -> (logp: [Float], entropy: [Float]) {
+        var logp = [Float](repeating: 0, count: rows.count), entropy = logp
+        forward(policy, ws: ws)
+        policy.tokenLogProbs(ws: ws, rows: rows, targets: targets, temperature: temperature, logp: &logp, entropy: &entropy)
+        return (logp, entropy)
+    }
+
+    /// The backward half of `policyGradient`, from d loss / d logp of each response token; the
+    /// forward of `policy` over this microbatch must be the last one `ws` holds.
+    func backwardLogProbs(_ policy: GPT, ws: GPTWorkspace, temperature: Float, dlogp: ArraySlice<Float>, heads: () -> Void = {}) {
+        precondition(dlogp.count == rows.count)
+        ws.zeroHiddenGrad()
+        policy.tokenLogProbs(ws: ws, rows: rows, targets: targets, temperature: temperature, logp: nil, dlogp: Array(dlogp))
+        heads()
+        tokens.withUnsafeBufferPointer { policy.backward(tokens: $0.baseAddress!, ws: ws) }
+    }
+
+    /// The microbatch's rows cut in two, the first ⌈n/2⌉ rows and the rest, each with its response
+    /// tokens (their entries of `rows`, `targets` and `slots`, in order, rows renumbered from its
+    /// first row): the forward passes of a microbatch in two parts (`RolloutPasses`). Every
+    /// sequence sits in one row, so the first part's entries followed by the second's are the
+    /// microbatch's. The parts carry no `sequences`: the loss is computed on the whole microbatch.
+    func halves() -> [RolloutMicroBatch] {
+        precondition(n >= 2, "a microbatch of one row has no halves")
+        let h = (n + 1) / 2, cutRow = Int32(h * T)
+        let cut = rows.firstIndex { $0 >= cutRow } ?? rows.count
+        func part(_ r: Range<Int>, _ entries: Range<Int>) -> RolloutMicroBatch {
+            var mb = RolloutMicroBatch(n: r.count, T: T, tokens: Array(tokens[(r.lowerBound * T)..<(r.upperBound * T)]))
+            let shift = Int32(r.lowerBound * T)
+            mb.rows = rows[entries].map { $0 - shift }
+            mb.targets = Array(targets[entries])
+            mb.slots = Array(slots[entries])
+            mb.branches = branches.map { Array($0[r]) }
+            mb.seqStart = []
+            return mb
         }
+        return [part(0..<h, 0..<cut), part(h..<n, cut..<rows.count)]
     }
 }

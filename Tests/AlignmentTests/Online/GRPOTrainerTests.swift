@@ -91,7 +91,7 @@ final class GRPOTrainerTests: XCTestCase {
             let total = t.core.batches.reduce(0) { $0 + t.count($1) }
             var sums = GroupPassSums()
             for batch in t.core.batches {
-                batch.policyGradient(t.policy, ws: t.core.ws, temperature: c.temperature) { lp, ent in
+                t.core.passes.policyGradient(batch, temperature: c.temperature) { lp, ent in
                     t.gradient(batch, logp: lp, entropy: ent, scale: 1 / total, sums: &sums)
                 }
             }
@@ -302,8 +302,8 @@ final class GRPOTrainerTests: XCTestCase {
         XCTAssertEqual(GroupRollout.maxRows(completions: 12, groupSize: 3, microSize: 4), 2, "[0 0 0 1 | 1 1 2 2 | 2 3 3 3]: a row a group in each")
         XCTAssertEqual(GroupRollout.maxRows(completions: 16, groupSize: 4, microSize: 8), 2)
         XCTAssertEqual(GroupRollout.perRow(groupSize: 8, microSize: 4), 4)
-        XCTAssertEqual(grpo.core.ws.maxB, 1, "one row holds the microbatch's 8 completions of one group")
-        XCTAssertEqual(grpo.core.ws.maxT, grpo.core.schedule.longest + 8 * 48)
+        XCTAssertEqual(grpo.core.passes.workspaces.map(\.maxB), [1], "one row holds the microbatch's 8 completions of one group: no halves")
+        XCTAssertEqual(grpo.core.passes.workspaces[0].maxT, grpo.core.schedule.longest + 8 * 48)
         XCTAssertLessThan(grpo.memoryBreakdown["rollout"]!, ppo.memoryBreakdown["rollout"]!)
     }
 

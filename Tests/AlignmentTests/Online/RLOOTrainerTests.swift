@@ -90,7 +90,7 @@ final class RLOOTrainerTests: XCTestCase {
         t.policy.zeroGrad()
         var sums = GroupPassSums()
         for batch in t.core.batches {
-            batch.policyGradient(t.policy, ws: t.core.ws, temperature: c.temperature) { lp, ent in
+            t.core.passes.policyGradient(batch, temperature: c.temperature) { lp, ent in
                 t.gradient(batch, logp: lp, entropy: ent, scale: 1 / Double(b.count), sums: &sums)
             }
         }
