@@ -39,9 +39,12 @@ final class RolloutPasses {
     }
 
     /// Whether microbatches of up to `rows` rows of a model of `config` run as two halves.
-    static func halves(_ config: GPTConfig, rows: Int) -> Bool {
-        rows >= 2 && ParameterLayout(config).count * 4 <= Generator.rowGroupWeightBytes
-    }
+    static func halves(_ config: GPTConfig, rows: Int) -> Bool { rows >= 2 && sideBySide(config) }
+
+    /// Whether passes of a model of `config` are small enough to gain from running two of them side
+    /// by side, one core each, rather than one after the other with every product split between the
+    /// cores: the two halves of a microbatch here, PPO's policy and value passes.
+    static func sideBySide(_ config: GPTConfig) -> Bool { ParameterLayout(config).count * 4 <= Generator.rowGroupWeightBytes }
 
     /// Bytes of the workspaces, their LM heads' scratch and the second gradient buffer.
     var bytes: Int {

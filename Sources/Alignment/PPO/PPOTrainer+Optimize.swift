@@ -72,7 +72,22 @@ extension PPOTrainer {
     }
 
     /// Forward, losses and backward of one microbatch; `scale` = 1 / (real tokens of the minibatch).
+    /// A separate value model with a workspace of its own trains side by side with the policy, one
+    /// core each (`RolloutPasses.sideBySide`); its loss sums are the minibatch's running sums
+    /// carried on apart, so the additions and their order are those of the passes one after the other.
     func trainMicrobatch(_ batch: PPOMicroBatch, scale: Float, sums s: inout PPOSums) {
+        guard let value, let valueWS, valueWS !== ws else { return policyPass(batch, scale: scale, sums: &s) }
+        var v = PPOSums()
+        (v.valueLoss, v.valueClipped) = (s.valueLoss, s.valueClipped)
+        Parallel.independentTasks(2) { task in
+            if task == 0 { policyPass(batch, scale: scale, sums: &s) } else { valuePass(value, ws: valueWS, batch: batch, scale: scale, sums: &v) }
+        }
+        (s.valueLoss, s.valueClipped) = (v.valueLoss, v.valueClipped)
+    }
+
+    /// The policy's forward, loss and backward over a microbatch, and a separate value model's after
+    /// it when it shares the policy's workspace.
+    private func policyPass(_ batch: PPOMicroBatch, scale: Float, sums s: inout PPOSums) {
         // Policy: new log-probs, clipped surrogate, d loss / d log π (the shared policy-gradient pass).
         batch.policyGradient(policy, ws: ws, temperature: config.temperature, gradient: { newLogp, entropy in
             var dlogp = [Float](repeating: 0, count: newLogp.count)
@@ -97,13 +112,16 @@ extension PPOTrainer {
                 policy.scalarHeadBackward(ws: ws, dout: dv)
             }
         })
-        if let value, let valueWS {
-            batch.forward(value, ws: valueWS)
-            let dv = valueLossGradient(model: value, ws: valueWS, batch: batch, scale: scale, sums: &s)
-            valueWS.zeroHiddenGrad()
-            value.scalarHeadBackward(ws: valueWS, dout: dv)
-            batch.tokens.withUnsafeBufferPointer { value.backward(tokens: $0.baseAddress!, ws: valueWS) }
-        }
+        if let value, let valueWS, valueWS === ws { valuePass(value, ws: valueWS, batch: batch, scale: scale, sums: &s) }
+    }
+
+    /// A separate value model's forward, clipped value loss and backward over a microbatch.
+    private func valuePass(_ value: GPT, ws valueWS: GPTWorkspace, batch: PPOMicroBatch, scale: Float, sums s: inout PPOSums) {
+        batch.forward(value, ws: valueWS)
+        let dv = valueLossGradient(model: value, ws: valueWS, batch: batch, scale: scale, sums: &s)
+        valueWS.zeroHiddenGrad()
+        value.scalarHeadBackward(ws: valueWS, dout: dv)
+        batch.tokens.withUnsafeBufferPointer { value.backward(tokens: $0.baseAddress!, ws: valueWS) }
     }
 
     /// Value predictions of the last forward of `model` at the response rows, the clipped value

@@ -78,15 +78,22 @@ extension PPOTrainer {
             if mine.isEmpty { continue }
             let batch = microBatch(mine)
             if reducer.size > 1 { written += batch.slots }
-            let lp = batch.logProbs(policy, ws: ws, temperature: config.temperature)
-            for (k, i) in batch.slots.enumerated() { rollout.logprobs[i] = lp[k] }
-            if value == nil { readValues(policy, ws: ws, batch: batch) }
+            // A value model with a workspace of its own runs side by side with the policy, one core
+            // each (as in `trainMicrobatch`); the reference follows on both cores.
+            let apart = valueWS.map { $0 !== ws } ?? false
+            Parallel.independentTasks(apart ? 2 : 1) { task in
+                if task == 0 {
+                    let lp = batch.logProbs(policy, ws: ws, temperature: config.temperature)
+                    for (k, i) in batch.slots.enumerated() { rollout.logprobs[i] = lp[k] }
+                    if value == nil { readValues(policy, ws: ws, batch: batch) }
+                }
+                if task == 1 || !apart, let value, let valueWS {
+                    batch.forward(value, ws: valueWS)
+                    readValues(value, ws: valueWS, batch: batch)
+                }
+            }
             let ref = batch.logProbs(reference, ws: ws, temperature: config.temperature)
             for (k, i) in batch.slots.enumerated() { rollout.refLogprobs[i] = ref[k] }
-            if let value, let valueWS {
-                batch.forward(value, ws: valueWS)
-                readValues(value, ws: valueWS, batch: batch)
-            }
         }
         if reducer.size > 1 {
             var arrays = [rollout.logprobs, rollout.refLogprobs, rollout.values]

@@ -108,10 +108,12 @@ public final class PPOTrainer {
             precondition(value.config.context >= maxT, "the value model's context \(value.config.context) is shorter than prompt + response (\(maxT))")
             value.enableGrads()
             valueOptimizer = AdamW(layout: value.layout, config: config.adam)
-            // The value model runs after the policy's forward and backward are done with the
-            // workspace, so a value model of the policy's shape shares it.
+            // Small models train the policy and the value model side by side (`trainMicrobatch`),
+            // each in its own workspace. Otherwise the value model runs after the policy's forward
+            // and backward are done with the workspace, and one of the policy's shape shares it.
             var valueTrunk = value.config; valueTrunk.scalarHead = false
-            valueWS = valueTrunk == trunk ? ws : GPTWorkspace(config: value.config, maxB: config.microBatchSize, maxT: maxT)
+            let shared = valueTrunk == trunk && !(RolloutPasses.sideBySide(policy.config) && RolloutPasses.sideBySide(value.config))
+            valueWS = shared ? ws : GPTWorkspace(config: value.config, maxB: config.microBatchSize, maxT: maxT)
         } else {
             valueOptimizer = nil
             valueWS = nil

@@ -88,4 +88,25 @@ final class RolloutPassesTests: XCTestCase {
         XCTAssertEqual(one, two)
         XCTAssertTrue(one.contains { $0 != 0 })
     }
+
+    /// Two GRPO steps (sampling, reference, update) in both layouts at one and at two threads: the
+    /// same weights bit for bit.
+    func testGRPOStepsGiveTheSameBitsAtAnyThreadCount() {
+        for shared in [false, true] {
+            func weights(threads: Int) -> [Float] {
+                let saved = Parallel.threads
+                Parallel.threads = threads
+                defer { Parallel.threads = saved }
+                var c = OnlineFixtures.grpoConfig()
+                c.sharedPrompt = shared
+                let t = OnlineFixtures.grpo(c)
+                XCTAssertNotNil(t.core.passes.sibling)
+                for _ in 0..<2 { t.trainStep() }
+                return t.policy.params.array
+            }
+            let one = weights(threads: 1), two = weights(threads: 2)
+            XCTAssertEqual(one, two, "shared: \(shared)")
+            XCTAssertNotEqual(one, PPOFixtures.sft.params.array, "the steps moved the weights")
+        }
+    }
 }
