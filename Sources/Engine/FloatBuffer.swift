@@ -6,14 +6,25 @@ public final class FloatBuffer: @unchecked Sendable {
     public let count: Int
     public let pointer: UnsafeMutablePointer<Float>
 
+    /// Buffers of at least this many bytes are aligned to it and advised as huge pages.
+    static let hugePage = 2 << 20
+
     /// Allocates `count` floats, zero-filled.
     public init(count: Int) {
         precondition(count >= 0, "FloatBuffer: negative size \(count)")
         self.count = count
         var raw: UnsafeMutableRawPointer?
         let bytes = max(count, 1) * MemoryLayout<Float>.stride
-        let status = posix_memalign(&raw, 64, bytes)
+        let huge = bytes >= Self.hugePage
+        let status = posix_memalign(&raw, huge ? Self.hugePage : 64, bytes)
         guard status == 0, let raw else { fatalError("FloatBuffer: cannot allocate \(bytes) bytes") }
+        // Where transparent huge pages are opt-in (Debian's default, `madvise`), large buffers ask
+        // for them: weights, gradients and activations are walked over and over by small kernels,
+        // and 2 MB pages take the TLB misses away and give a buffer the same physical layout, so
+        // the same cache sets, in every process. A refusal costs nothing but the advice.
+        #if os(Linux)
+        if huge { _ = madvise(raw, bytes / Self.hugePage * Self.hugePage, MADV_HUGEPAGE) }
+        #endif
         pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
         pointer.initialize(repeating: 0, count: max(count, 1))
         BufferRegistry.add(pointer, count: max(count, 1))
