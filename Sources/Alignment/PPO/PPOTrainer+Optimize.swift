@@ -72,11 +72,11 @@ extension PPOTrainer {
     }
 
     /// Forward, losses and backward of one microbatch; `scale` = 1 / (real tokens of the minibatch).
-    /// A separate value model with a workspace of its own trains side by side with the policy, one
-    /// core each (`RolloutPasses.sideBySide`); its loss sums are the minibatch's running sums
+    /// On small models (`valueBeside`) a separate value model trains side by side with the policy,
+    /// one core each, in a workspace of its own; its loss sums are the minibatch's running sums
     /// carried on apart, so the additions and their order are those of the passes one after the other.
     func trainMicrobatch(_ batch: PPOMicroBatch, scale: Float, sums s: inout PPOSums) {
-        guard let value, let valueWS, valueWS !== ws else { return policyPass(batch, scale: scale, sums: &s) }
+        guard valueBeside, let value, let valueWS else { return policyPass(batch, scale: scale, sums: &s) }
         var v = PPOSums()
         (v.valueLoss, v.valueClipped) = (s.valueLoss, s.valueClipped)
         Parallel.independentTasks(2) { task in
@@ -86,7 +86,7 @@ extension PPOTrainer {
     }
 
     /// The policy's forward, loss and backward over a microbatch, and a separate value model's after
-    /// it when it shares the policy's workspace.
+    /// it unless the two run side by side.
     private func policyPass(_ batch: PPOMicroBatch, scale: Float, sums s: inout PPOSums) {
         // Policy: new log-probs, clipped surrogate, d loss / d log π (the shared policy-gradient pass).
         batch.policyGradient(policy, ws: ws, temperature: config.temperature, gradient: { newLogp, entropy in
@@ -112,7 +112,7 @@ extension PPOTrainer {
                 policy.scalarHeadBackward(ws: ws, dout: dv)
             }
         })
-        if let value, let valueWS, valueWS === ws { valuePass(value, ws: valueWS, batch: batch, scale: scale, sums: &s) }
+        if !valueBeside, let value, let valueWS { valuePass(value, ws: valueWS, batch: batch, scale: scale, sums: &s) }
     }
 
     /// A separate value model's forward, clipped value loss and backward over a microbatch.

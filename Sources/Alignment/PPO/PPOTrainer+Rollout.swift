@@ -78,16 +78,15 @@ extension PPOTrainer {
             if mine.isEmpty { continue }
             let batch = microBatch(mine)
             if reducer.size > 1 { written += batch.slots }
-            // A value model with a workspace of its own runs side by side with the policy, one core
-            // each (as in `trainMicrobatch`); the reference follows on both cores.
-            let apart = valueWS.map { $0 !== ws } ?? false
-            Parallel.independentTasks(apart ? 2 : 1) { task in
+            // On small models a separate value model runs side by side with the policy, one core
+            // each (`valueBeside`, as in `trainMicrobatch`); the reference follows on both cores.
+            Parallel.independentTasks(valueBeside ? 2 : 1) { task in
                 if task == 0 {
                     let lp = batch.logProbs(policy, ws: ws, temperature: config.temperature)
                     for (k, i) in batch.slots.enumerated() { rollout.logprobs[i] = lp[k] }
                     if value == nil { readValues(policy, ws: ws, batch: batch) }
                 }
-                if task == 1 || !apart, let value, let valueWS {
+                if task == 1 || !valueBeside, let value, let valueWS {
                     batch.forward(value, ws: valueWS)
                     readValues(value, ws: valueWS, batch: batch)
                 }

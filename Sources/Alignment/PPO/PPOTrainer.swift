@@ -64,6 +64,9 @@ public final class PPOTrainer {
     let maxT: Int
     let ws: GPTWorkspace
     let valueWS: GPTWorkspace?
+    /// Whether a separate value model runs side by side with the policy, one core each, in a
+    /// workspace of its own (`RolloutPasses.sideBySide`: both models small).
+    let valueBeside: Bool
     let generator: Generator
     var tokensSeen = 0.0
     var timeSpent = 0.0
@@ -112,11 +115,12 @@ public final class PPOTrainer {
             // each in its own workspace. Otherwise the value model runs after the policy's forward
             // and backward are done with the workspace, and one of the policy's shape shares it.
             var valueTrunk = value.config; valueTrunk.scalarHead = false
-            let shared = valueTrunk == trunk && !(RolloutPasses.sideBySide(policy.config) && RolloutPasses.sideBySide(value.config))
-            valueWS = shared ? ws : GPTWorkspace(config: value.config, maxB: config.microBatchSize, maxT: maxT)
+            valueBeside = RolloutPasses.sideBySide(policy.config) && RolloutPasses.sideBySide(value.config)
+            valueWS = valueTrunk == trunk && !valueBeside ? ws : GPTWorkspace(config: value.config, maxB: config.microBatchSize, maxT: maxT)
         } else {
             valueOptimizer = nil
             valueWS = nil
+            valueBeside = false
         }
         generator = Generator(model: policy, maxBatch: min(config.rolloutBatchSize, 64))
         rollout = RolloutBuffer(capacity: config.rolloutBatchSize, responseLength: config.responseLength, tokenRewards: true, reference: true)
