@@ -49,6 +49,13 @@ public enum Parallel {
         }
     }
 
+    /// Runs `first` and `second`, two independent parts of one piece of work: side by side, as
+    /// `independentTasks`, when `sideBySide` is set, else one after the other. The choice is the
+    /// caller's, from the sizes of the work, so that the same parts run whatever the thread count.
+    public static func both(sideBySide: Bool, _ first: () -> Void, _ second: () -> Void) {
+        if sideBySide { independentTasks(2) { $0 == 0 ? first() : second() } } else { first(); second() }
+    }
+
     /// Runs `body(worker, range)` with exactly `min(threads, n)` workers (worker index can
     /// address per-worker scratch). Results must not depend on how items are split.
     public static func forWorkers(_ n: Int, _ body: (Int, Range<Int>) -> Void) {

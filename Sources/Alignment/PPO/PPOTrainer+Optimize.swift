@@ -72,21 +72,20 @@ extension PPOTrainer {
     }
 
     /// Forward, losses and backward of one microbatch; `scale` = 1 / (real tokens of the minibatch).
-    /// On small models (`valueBeside`) a separate value model trains side by side with the policy,
-    /// one core each, in a workspace of its own; its loss sums are the minibatch's running sums
-    /// carried on apart, so the additions and their order are those of the passes one after the other.
+    /// A separate value model trains after the policy, or on small models (`valueBeside`) side by
+    /// side with it, one core each, in a workspace of its own; its loss sums are the minibatch's
+    /// running sums carried on apart, so the additions and their order are the same either way.
     func trainMicrobatch(_ batch: PPOMicroBatch, scale: Float, sums s: inout PPOSums) {
-        guard valueBeside, let value, let valueWS else { return policyPass(batch, scale: scale, sums: &s) }
+        guard let value, let valueWS else { return policyPass(batch, scale: scale, sums: &s) }
         var v = PPOSums()
         (v.valueLoss, v.valueClipped) = (s.valueLoss, s.valueClipped)
-        Parallel.independentTasks(2) { task in
-            if task == 0 { policyPass(batch, scale: scale, sums: &s) } else { valuePass(value, ws: valueWS, batch: batch, scale: scale, sums: &v) }
-        }
+        Parallel.both(sideBySide: valueBeside, { policyPass(batch, scale: scale, sums: &s) },
+                      { valuePass(value, ws: valueWS, batch: batch, scale: scale, sums: &v) })
         (s.valueLoss, s.valueClipped) = (v.valueLoss, v.valueClipped)
     }
 
-    /// The policy's forward, loss and backward over a microbatch, and a separate value model's after
-    /// it unless the two run side by side.
+    /// The policy's forward, loss and backward over a microbatch (with the shared trunk's value
+    /// head when there is no separate value model).
     private func policyPass(_ batch: PPOMicroBatch, scale: Float, sums s: inout PPOSums) {
         // Policy: new log-probs, clipped surrogate, d loss / d log π (the shared policy-gradient pass).
         batch.policyGradient(policy, ws: ws, temperature: config.temperature, gradient: { newLogp, entropy in
@@ -112,7 +111,6 @@ extension PPOTrainer {
                 policy.scalarHeadBackward(ws: ws, dout: dv)
             }
         })
-        if !valueBeside, let value, let valueWS { valuePass(value, ws: valueWS, batch: batch, scale: scale, sums: &s) }
     }
 
     /// A separate value model's forward, clipped value loss and backward over a microbatch.

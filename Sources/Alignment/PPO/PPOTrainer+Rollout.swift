@@ -80,17 +80,15 @@ extension PPOTrainer {
             if reducer.size > 1 { written += batch.slots }
             // On small models a separate value model runs side by side with the policy, one core
             // each (`valueBeside`, as in `trainMicrobatch`); the reference follows on both cores.
-            Parallel.independentTasks(valueBeside ? 2 : 1) { task in
-                if task == 0 {
-                    let lp = batch.logProbs(policy, ws: ws, temperature: config.temperature)
-                    for (k, i) in batch.slots.enumerated() { rollout.logprobs[i] = lp[k] }
-                    if value == nil { readValues(policy, ws: ws, batch: batch) }
-                }
-                if task == 1 || !valueBeside, let value, let valueWS {
-                    batch.forward(value, ws: valueWS)
-                    readValues(value, ws: valueWS, batch: batch)
-                }
-            }
+            Parallel.both(sideBySide: valueBeside, {
+                let lp = batch.logProbs(policy, ws: ws, temperature: config.temperature)
+                for (k, i) in batch.slots.enumerated() { rollout.logprobs[i] = lp[k] }
+                if value == nil { readValues(policy, ws: ws, batch: batch) }
+            }, {
+                guard let value, let valueWS else { return }
+                batch.forward(value, ws: valueWS)
+                readValues(value, ws: valueWS, batch: batch)
+            })
             let ref = batch.logProbs(reference, ws: ws, temperature: config.temperature)
             for (k, i) in batch.slots.enumerated() { rollout.refLogprobs[i] = ref[k] }
         }
